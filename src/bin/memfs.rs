@@ -1,0 +1,99 @@
+//! The memfs daemon: `init`, `mount`, `umount`.
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use memfs::config::Config;
+use memfs::daemon::{self, MountRequest, StoreSpec};
+use memfs::ids::Identity;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "memfs", version, about = "Versioned, audited memory stores for AI agents, mounted with FUSE")]
+struct Cli {
+    /// Config file (default: $MEMFS_CONFIG, else ./memfs.toml).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Database file (overrides the config; also $MEMFS_DB).
+    #[arg(long, global = true)]
+    db: Option<PathBuf>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Create the database and the stores memfs.toml declares (idempotent).
+    Init,
+    /// Mount stores at MOUNTPOINT and serve until SIGINT/SIGTERM.
+    Mount {
+        mountpoint: PathBuf,
+        /// The agent every change is attributed to.
+        #[arg(long)]
+        agent: String,
+        /// The agent's session id.
+        #[arg(long)]
+        session: String,
+        /// The user the agent acts for (needed to attach that user's private stores).
+        #[arg(long)]
+        user: Option<String>,
+        /// A store to attach, NAME or NAME:ro; repeatable (default: all visible stores).
+        #[arg(long = "store")]
+        stores: Vec<StoreSpec>,
+    },
+    /// Unmount MOUNTPOINT, also when its daemon died.
+    Umount { mountpoint: PathBuf },
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let config = || Config::load(cli.config.as_deref(), cli.db.as_deref());
+    match cli.cmd {
+        Cmd::Init => {
+            let config = config()?;
+            let created = daemon::init(&config)?;
+            eprintln!(
+                "memfs: database {} ready; {}",
+                config.database.display(),
+                if created.is_empty() {
+                    "no new stores".to_string()
+                } else {
+                    format!("created stores: {}", created.join(", "))
+                }
+            );
+            Ok(())
+        }
+        Cmd::Mount {
+            ref mountpoint,
+            ref agent,
+            ref session,
+            ref user,
+            ref stores,
+        } => {
+            let config = config()?;
+            let req = MountRequest {
+                mountpoint: mountpoint.clone(),
+                who: Identity::new(agent, session, user.as_deref()),
+                stores: stores.clone(),
+            };
+            daemon::mount(&config, req)
+        }
+        Cmd::Umount { ref mountpoint } => daemon::umount(mountpoint),
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("memfs: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! The `memfs.toml` model: where the database lives, kernel cache TTLs, and declared stores.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// The whole configuration file. Every field has a default, so an empty file is valid.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// SQLite database path (overridden by `--db` / `$MEMFS_DB`).
+    pub database: PathBuf,
+    pub cache: CacheConfig,
+    pub daemon: DaemonConfig,
+    /// Stores that `memfs init` creates if they do not exist.
+    pub stores: Vec<StoreDecl>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// How long the kernel may cache attributes, in seconds.
+    pub attr_ttl_secs: f64,
+    /// How long the kernel may cache name lookups (and misses), in seconds.
+    pub entry_ttl_secs: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonConfig {
+    /// FUSE dispatch threads.
+    pub threads: usize,
+    /// Staged writes larger than this many bytes spill from memory to a temp file.
+    pub spill_bytes: usize,
+    /// Where spilled staging files go (default: the system temp dir).
+    pub spill_dir: Option<PathBuf>,
+    /// Largest file size accepted, in bytes (larger writes/truncates get EFBIG).
+    pub max_file_bytes: u64,
+}
+
+/// A store declared in the config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreDecl {
+    pub name: String,
+    #[serde(default = "default_scope")]
+    pub scope: String,
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub description: String,
+}
+
+fn default_scope() -> String {
+    "org".to_string()
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            database: PathBuf::from("/var/lib/memfs/memfs.db"),
+            cache: CacheConfig::default(),
+            daemon: DaemonConfig::default(),
+            stores: Vec::new(),
+        }
+    }
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            attr_ttl_secs: 1.0,
+            entry_ttl_secs: 1.0,
+        }
+    }
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            threads: 2,
+            spill_bytes: 8 << 20,
+            spill_dir: None,
+            max_file_bytes: 1 << 40,
+        }
+    }
+}
+
+/// Errors reading the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+}
+
+impl Config {
+    /// Parses a configuration from TOML text.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|source| ConfigError::Parse {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// Finds and loads the config: `explicit` (from `--config`), else `$MEMFS_CONFIG`,
+    /// else `./memfs.toml`; a missing `./memfs.toml` means all defaults. Then applies
+    /// the database override (`--db`, else `$MEMFS_DB`).
+    pub fn load(explicit: Option<&Path>, db_override: Option<&Path>) -> Result<Config, ConfigError> {
+        let env_path = std::env::var_os("MEMFS_CONFIG").map(PathBuf::from);
+        let (path, required) = match (explicit, env_path) {
+            (Some(p), _) => (p.to_path_buf(), true),
+            (None, Some(p)) => (p, true),
+            (None, None) => (PathBuf::from("memfs.toml"), false),
+        };
+        let mut config = match std::fs::read_to_string(&path) {
+            Ok(text) => Config::parse(&text, &path)?,
+            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => Config::default(),
+            Err(source) => return Err(ConfigError::Read { path, source }),
+        };
+        if let Some(db) = db_override {
+            config.database = db.to_path_buf();
+        } else if let Some(db) = std::env::var_os("MEMFS_DB") {
+            config.database = PathBuf::from(db);
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_config_is_all_defaults() {
+        let c = Config::parse("", Path::new("x")).unwrap();
+        assert_eq!(c.daemon.threads, 2);
+        assert!(c.stores.is_empty());
+    }
+
+    #[test]
+    fn repository_memfs_toml_parses() {
+        let text = include_str!("../memfs.toml");
+        let c = Config::parse(text, Path::new("memfs.toml")).unwrap();
+        assert!(!c.stores.is_empty());
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_the_path() {
+        let err = Config::parse("databse = 'x'", Path::new("/etc/m.toml")).unwrap_err();
+        assert!(err.to_string().contains("/etc/m.toml"), "{err}");
+    }
+}

@@ -1,0 +1,353 @@
+//! `memfs init`, `memfs mount` and `memfs umount`: opening the database, deciding
+//! which stores a mount may attach, and running a FUSE session until a signal.
+
+use crate::config::Config;
+use crate::fs::{Attached, FsOptions, MemFs};
+use crate::fuse::FuseFs;
+use crate::ids::{now_ns, Identity};
+use crate::store::{Db, Scope, StoreRow};
+use anyhow::{bail, Context, Result};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Creates the database and the stores the config declares. Idempotent.
+pub fn init(config: &Config) -> Result<Vec<String>> {
+    let db = Db::open(&config.database)
+        .with_context(|| format!("cannot open database {}", config.database.display()))?;
+    let who = Identity::new("memfs-init", &format!("init-{}", std::process::id()), None);
+    let mut created = Vec::new();
+    db.write(|tx| {
+        for s in &config.stores {
+            if tx.store_by_name(&s.name)?.is_some() {
+                continue;
+            }
+            let scope = Scope::parse(&s.scope)?;
+            tx.create_store(&s.name, scope, s.owner.as_deref(), &s.description, &who, now_ns())?;
+            created.push(s.name.clone());
+        }
+        Ok::<_, crate::error::StoreError>(())
+    })
+    .context("cannot create the configured stores")?;
+    Ok(created)
+}
+
+/// A store requested on the command line: `NAME` or `NAME:ro`.
+#[derive(Clone, Debug)]
+pub struct StoreSpec {
+    pub name: String,
+    pub read_only: bool,
+}
+
+impl std::str::FromStr for StoreSpec {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let (name, ro) = match s.rsplit_once(':') {
+            Some((n, "ro")) => (n, true),
+            Some((n, "rw")) => (n, false),
+            Some((_, m)) => return Err(format!("unknown access mode '{m}' (use :ro or :rw)")),
+            None => (s, false),
+        };
+        crate::store::validate_store_name(name).map_err(|e| e.to_string())?;
+        Ok(StoreSpec {
+            name: name.to_string(),
+            read_only: ro,
+        })
+    }
+}
+
+fn may_attach(store: &StoreRow, who: &Identity) -> bool {
+    match store.scope {
+        Scope::Org => true,
+        Scope::User => store.owner.is_some() && store.owner == who.user,
+    }
+}
+
+/// Decides which stores a mount attaches: the requested ones (each checked), or
+/// every store the identity may see.
+pub fn resolve_stores(db: &Db, who: &Identity, wanted: &[StoreSpec]) -> Result<Vec<Attached>> {
+    let all = db.read(|tx| tx.stores())?;
+    if wanted.is_empty() {
+        let out: Vec<Attached> = all
+            .into_iter()
+            .filter(|s| may_attach(s, who))
+            .map(|store| Attached {
+                store,
+                read_only: false,
+            })
+            .collect();
+        if out.is_empty() {
+            bail!("no store is visible to this identity (create one with `memfsctl store create`)");
+        }
+        return Ok(out);
+    }
+    let mut out: Vec<Attached> = Vec::new();
+    for w in wanted {
+        if out.iter().any(|a| a.store.name == w.name) {
+            bail!("store '{}' is named twice", w.name);
+        }
+        let Some(store) = all.iter().find(|s| s.name == w.name) else {
+            bail!("no store named '{}' (see `memfsctl store list`)", w.name);
+        };
+        if !may_attach(store, who) {
+            bail!(
+                "store '{}' is private to user '{}'; this mount's user is {}",
+                w.name,
+                store.owner.as_deref().unwrap_or("?"),
+                who.user.as_deref().map_or("not set".to_string(), |u| format!("'{u}'"))
+            );
+        }
+        out.push(Attached {
+            store: store.clone(),
+            read_only: w.read_only,
+        });
+    }
+    Ok(out)
+}
+
+/// What to mount, where, as whom.
+pub struct MountRequest {
+    pub mountpoint: PathBuf,
+    pub who: Identity,
+    pub stores: Vec<StoreSpec>,
+}
+
+/// Builds the filesystem for a mount (used by the daemon and by in-process tests).
+pub fn build_fs(config: &Config, req: &MountRequest) -> Result<MemFs> {
+    let db = Db::open_existing(&config.database)
+        .with_context(|| format!("cannot open database {}", config.database.display()))?;
+    let attached = resolve_stores(&db, &req.who, &req.stores)?;
+    let opts = FsOptions {
+        max_file_bytes: config.daemon.max_file_bytes,
+        spill_bytes: config.daemon.spill_bytes,
+        spill_dir: config.daemon.spill_dir.clone(),
+    };
+    Ok(MemFs::new(Arc::new(db), req.who.clone(), attached, opts))
+}
+
+fn fuse_config(config: &Config) -> fuser::Config {
+    let mut c = fuser::Config::default();
+    c.mount_options = vec![
+        fuser::MountOption::FSName("memfs".into()),
+        fuser::MountOption::Subtype("memfs".into()),
+        fuser::MountOption::DefaultPermissions,
+        fuser::MountOption::NoAtime,
+    ];
+    // Agents in sandboxes often run as another uid than the daemon.
+    c.acl = fuser::SessionACL::All;
+    c.n_threads = Some(config.daemon.threads.max(1));
+    c.clone_fd = config.daemon.threads > 1;
+    c
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::from_secs(1))
+}
+
+/// Mounts and serves until SIGINT/SIGTERM or an external unmount. Returns when the
+/// mount is gone.
+pub fn mount(config: &Config, req: MountRequest) -> Result<()> {
+    let fs = build_fs(config, &req)?;
+    let names: Vec<String> = fs
+        .attached()
+        .iter()
+        .map(|a| format!("{}{}", a.store.name, if a.read_only { ":ro" } else { "" }))
+        .collect();
+    let mp = &req.mountpoint;
+    if is_dead_mount(mp) {
+        bail!(
+            "{} is a dead mount (its daemon died); run `memfs umount {}` first",
+            mp.display(),
+            mp.display()
+        );
+    }
+    std::fs::create_dir_all(mp).with_context(|| format!("cannot create {}", mp.display()))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the signal runtime")?;
+    // Signal handlers go in before the mount, so an early SIGTERM still unmounts.
+    let (mut sigint, mut sigterm) = rt.block_on(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok::<_, std::io::Error>((
+            signal(SignalKind::interrupt())?,
+            signal(SignalKind::terminate())?,
+        ))
+    })?;
+    let ffs = FuseFs::new(
+        fs,
+        secs(config.cache.attr_ttl_secs),
+        secs(config.cache.entry_ttl_secs),
+    );
+    let session = fuser::Session::new(ffs, mp, &fuse_config(config))
+        .with_context(|| format!("cannot mount at {}", mp.display()))?
+        .spawn()
+        .context("cannot start the FUSE session")?;
+    tracing::info!(
+        mountpoint = %mp.display(),
+        stores = %names.join(","),
+        agent = %req.who.agent,
+        session = %req.who.session,
+        user = req.who.user.as_deref().unwrap_or("-"),
+        "mounted"
+    );
+    eprintln!(
+        "memfs: mounted {} at {} (agent {}, session {}); stop with Ctrl-C or `memfs umount {}`",
+        names.join(", "),
+        mp.display(),
+        req.who.agent,
+        req.who.session,
+        mp.display()
+    );
+    let signalled = rt.block_on(async {
+        let ended = async {
+            while !session.guard.is_finished() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        tokio::select! {
+            _ = sigint.recv() => true,
+            _ = sigterm.recv() => true,
+            _ = ended => false,
+        }
+    });
+    if signalled {
+        tracing::info!(mountpoint = %mp.display(), "signal received, unmounting");
+        unmount_path(mp, false)?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !session.guard.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    if session.guard.is_finished() {
+        match session.join() {
+            Ok(()) => {}
+            Err(e) => tracing::warn!(error = %e, "FUSE session ended with an error"),
+        }
+    } else {
+        tracing::warn!("FUSE session still busy after unmount; exiting anyway");
+    }
+    tracing::info!(mountpoint = %mp.display(), "unmounted");
+    Ok(())
+}
+
+/// Whether `path` is a FUSE mount whose daemon is gone ("Transport endpoint is not
+/// connected").
+pub fn is_dead_mount(path: &Path) -> bool {
+    matches!(std::fs::metadata(path), Err(e) if e.raw_os_error() == Some(libc::ENOTCONN))
+}
+
+/// Whether `path` is a mount point listed in /proc/self/mountinfo.
+pub fn is_mounted(path: &Path) -> bool {
+    let Ok(abs) = std::fs::canonicalize(path).or_else(|_| std::path::absolute(path)) else {
+        return false;
+    };
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let want = abs.as_os_str().as_bytes();
+    info.lines().any(|l| {
+        l.split(' ')
+            .nth(4)
+            .is_some_and(|mp| unescape_mountinfo(mp).as_slice() == want)
+    })
+}
+
+fn unescape_mountinfo(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(u8::is_ascii_digit) {
+            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Unmounts `path`: a plain unmount, falling back to a lazy one when busy or when
+/// `lazy` is asked for (a dead daemon's mount).
+pub fn unmount_path(path: &Path, lazy: bool) -> Result<()> {
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .context("mountpoint contains a NUL byte")?;
+    if !lazy {
+        // SAFETY: `c` is a valid NUL-terminated path.
+        if unsafe { libc::umount2(c.as_ptr(), 0) } == 0 {
+            return Ok(());
+        }
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::EINVAL) && !is_mounted(path) {
+            bail!("{} is not mounted", path.display());
+        }
+        tracing::warn!(error = %err, "plain unmount failed; detaching lazily");
+    }
+    // SAFETY: as above.
+    if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } == 0 {
+        return Ok(());
+    }
+    let err = std::io::Error::last_os_error();
+    // Not root: fall back to fusermount3, which can unmount the caller's own mounts.
+    let status = std::process::Command::new("fusermount3")
+        .arg("-uz")
+        .arg(path)
+        .status();
+    match status {
+        Ok(s) if s.success() => Ok(()),
+        _ => bail!("cannot unmount {}: {err}", path.display()),
+    }
+}
+
+/// `memfs umount`: cleans up a mount, including one whose daemon died.
+pub fn umount(path: &Path) -> Result<()> {
+    if !is_mounted(path) && !is_dead_mount(path) {
+        bail!("{} is not mounted", path.display());
+    }
+    let dead = is_dead_mount(path);
+    unmount_path(path, dead)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_specs_parse() {
+        let s: StoreSpec = "team-kb:ro".parse().unwrap();
+        assert!(s.read_only);
+        let s: StoreSpec = "team-kb".parse().unwrap();
+        assert!(!s.read_only);
+        assert!("Team".parse::<StoreSpec>().is_err());
+        assert!("kb:rx".parse::<StoreSpec>().is_err());
+    }
+
+    #[test]
+    fn mountinfo_escapes() {
+        assert_eq!(unescape_mountinfo("/tmp/a\\040b"), b"/tmp/a b".to_vec());
+    }
+
+    #[test]
+    fn user_stores_attach_only_for_their_owner() {
+        let db = Db::open_in_memory().unwrap();
+        let op = Identity::new("t", "t", None);
+        db.write(|tx| {
+            tx.create_store("kb", Scope::Org, None, "", &op, 1)?;
+            tx.create_store("alice", Scope::User, Some("alice"), "", &op, 1)
+        })
+        .unwrap();
+        let alice = Identity::new("a", "s", Some("alice"));
+        let bob = Identity::new("a", "s", Some("bob"));
+        assert_eq!(resolve_stores(&db, &alice, &[]).unwrap().len(), 2);
+        assert_eq!(resolve_stores(&db, &bob, &[]).unwrap().len(), 1);
+        let want = vec!["alice".parse().unwrap()];
+        let err = resolve_stores(&db, &bob, &want).unwrap_err();
+        assert!(err.to_string().contains("private to user 'alice'"), "{err}");
+        let err = resolve_stores(&db, &bob, &["nope".parse().unwrap()]).unwrap_err();
+        assert!(err.to_string().contains("no store named 'nope'"), "{err}");
+    }
+}

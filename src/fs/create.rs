@@ -1,0 +1,212 @@
+//! Creating entries: files (with an open handle), device nodes, directories,
+//! symlinks and hard links.
+
+use super::io::{OpenMode, Opened};
+use super::{check_name, touch_dir, Attr, Caller, MemFs};
+use crate::error::{FsError, FsResult};
+use crate::ids::{now_ns, Ino, StoreId};
+use crate::store::{Change, InodeRow, NewInode, NodeKind};
+
+/// Longest symlink target accepted (PATH_MAX).
+const TARGET_MAX: usize = 4096;
+
+const S_ISGID: u16 = 0o2000;
+
+impl MemFs {
+    /// Creates `parent/name` of `kind`, audited as `op`. Returns the new inode.
+    #[allow(clippy::too_many_arguments)]
+    fn make_node(
+        &self,
+        parent: Ino,
+        name: &[u8],
+        kind: NodeKind,
+        perm: u16,
+        rdev: u32,
+        target: Option<&[u8]>,
+        caller: Caller,
+        op: &str,
+    ) -> FsResult<(InodeRow, StoreId)> {
+        check_name(name)?;
+        self.db.write(|tx| {
+            let (mut dir, att) = self.writable_dir(tx, parent)?;
+            if tx.lookup(parent, name)?.is_some() {
+                return Err(FsError::Exists);
+            }
+            let store = att.store.id;
+            let now = now_ns();
+            // BSD group semantics under a setgid directory, as Linux does it.
+            let (gid, perm) = if dir.perm & S_ISGID != 0 {
+                let perm = if kind == NodeKind::Dir { perm | S_ISGID } else { perm };
+                (dir.gid, perm)
+            } else {
+                (caller.gid, perm)
+            };
+            let ino = tx.insert_inode(&NewInode {
+                store,
+                kind,
+                perm,
+                uid: caller.uid,
+                gid,
+                rdev,
+                nlink: if kind == NodeKind::Dir { 2 } else { 1 },
+                now_ns: now,
+                target: target.map(<[u8]>::to_vec),
+            })?;
+            tx.insert_dentry(parent, name, ino)?;
+            if kind == NodeKind::Dir {
+                dir.nlink += 1;
+            }
+            touch_dir(tx, &mut dir, now)?;
+            let path = self.child_path(tx, parent, name)?;
+            let mut detail = serde_json::json!({ "mode": format!("{perm:o}") });
+            if let Some(t) = target {
+                detail["target"] = String::from_utf8_lossy(t).into();
+            }
+            self.record(
+                tx,
+                now,
+                &Change {
+                    store: Some(store),
+                    op,
+                    path: Some(&path),
+                    ino: Some(ino),
+                    entries: vec![(parent, name.to_vec())],
+                    detail: Some(detail),
+                    ..Default::default()
+                },
+            )?;
+            let row = tx.inode(ino)?.ok_or(FsError::NotFound)?;
+            Ok((row, store))
+        })
+    }
+
+    /// create(2) / open(O_CREAT) of a new regular file, returning an open handle.
+    pub fn create(
+        &self,
+        parent: Ino,
+        name: &[u8],
+        mode: u32,
+        umask: u32,
+        open: OpenMode,
+        caller: Caller,
+    ) -> FsResult<(Attr, Opened)> {
+        let perm = (mode & !umask & 0o7777) as u16;
+        let (row, store) =
+            self.make_node(parent, name, NodeKind::File, perm, 0, None, caller, "create")?;
+        let opened = self.attach_handle(row.ino, store, None, open)?;
+        Ok((Attr::from(&row), opened))
+    }
+
+    /// mknod(2): regular files, fifos, sockets and device nodes.
+    pub fn mknod(
+        &self,
+        parent: Ino,
+        name: &[u8],
+        mode: u32,
+        umask: u32,
+        rdev: u32,
+        caller: Caller,
+    ) -> FsResult<Attr> {
+        let kind = match mode & libc::S_IFMT {
+            libc::S_IFREG | 0 => NodeKind::File,
+            libc::S_IFIFO => NodeKind::Fifo,
+            libc::S_IFSOCK => NodeKind::Socket,
+            libc::S_IFCHR => NodeKind::CharDev,
+            libc::S_IFBLK => NodeKind::BlockDev,
+            libc::S_IFDIR => return Err(FsError::Invalid("mknod of a directory")),
+            _ => return Err(FsError::Invalid("unknown file type")),
+        };
+        let perm = (mode & !umask & 0o7777) as u16;
+        let op = if kind == NodeKind::File { "create" } else { "mknod" };
+        let (row, _) = self.make_node(parent, name, kind, perm, rdev, None, caller, op)?;
+        Ok(Attr::from(&row))
+    }
+
+    /// mkdir(2).
+    pub fn mkdir(
+        &self,
+        parent: Ino,
+        name: &[u8],
+        mode: u32,
+        umask: u32,
+        caller: Caller,
+    ) -> FsResult<Attr> {
+        let perm = (mode & !umask & 0o7777) as u16;
+        let (row, _) = self.make_node(parent, name, NodeKind::Dir, perm, 0, None, caller, "mkdir")?;
+        Ok(Attr::from(&row))
+    }
+
+    /// symlink(2).
+    pub fn symlink(
+        &self,
+        parent: Ino,
+        name: &[u8],
+        target: &[u8],
+        caller: Caller,
+    ) -> FsResult<Attr> {
+        if target.len() >= TARGET_MAX {
+            return Err(FsError::NameTooLong);
+        }
+        if target.is_empty() {
+            return Err(FsError::NotFound);
+        }
+        let (row, _) = self.make_node(
+            parent,
+            name,
+            NodeKind::Symlink,
+            0o777,
+            0,
+            Some(target),
+            caller,
+            "symlink",
+        )?;
+        Ok(Attr::from(&row))
+    }
+
+    /// link(2): a second name for an existing non-directory.
+    pub fn link(&self, ino: Ino, newparent: Ino, newname: &[u8]) -> FsResult<Attr> {
+        check_name(newname)?;
+        let mut row = self.db.write(|tx| {
+            let (mut dir, att) = self.writable_dir(tx, newparent)?;
+            let (mut row, src_att) = self.inode(tx, ino)?;
+            if src_att.store.id != att.store.id {
+                return Err(FsError::CrossStore);
+            }
+            if row.kind == NodeKind::Dir {
+                return Err(FsError::Perm);
+            }
+            if row.nlink == 0 {
+                return Err(FsError::NotFound);
+            }
+            if tx.lookup(newparent, newname)?.is_some() {
+                return Err(FsError::Exists);
+            }
+            let now = now_ns();
+            let old_path = tx.path_of(ino)?;
+            tx.insert_dentry(newparent, newname, ino)?;
+            row.nlink += 1;
+            row.ctime_ns = now;
+            tx.save_inode(&row)?;
+            touch_dir(tx, &mut dir, now)?;
+            let path = self.child_path(tx, newparent, newname)?;
+            self.record(
+                tx,
+                now,
+                &Change {
+                    store: Some(att.store.id),
+                    op: "link",
+                    path: Some(&path),
+                    path2: old_path.as_deref(),
+                    ino: Some(ino),
+                    entries: vec![(newparent, newname.to_vec())],
+                    ..Default::default()
+                },
+            )?;
+            Ok(row)
+        })?;
+        row.nlink = row.nlink.max(1);
+        let mut attr = Attr::from(&row);
+        self.overlay_staged(&mut attr);
+        Ok(attr)
+    }
+}

@@ -1,0 +1,367 @@
+//! Open files and their handles: open, read, write, flush, fsync, release, and the
+//! commit that turns staged bytes into one new version.
+
+use super::staging::Staging;
+use super::{Attr, MemFs};
+use crate::error::{FsError, FsResult};
+use crate::ids::{now_ns, Ino, StoreId, VersionId};
+use crate::store::{chunk_reader, Change, Extent, NewVersion, NodeKind};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// How a file is being opened.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OpenMode {
+    pub write: bool,
+    pub append: bool,
+    pub truncate: bool,
+}
+
+/// The result of an open: the handle, and whether the kernel may keep cached pages.
+#[derive(Clone, Copy, Debug)]
+pub struct Opened {
+    pub fh: u64,
+    pub keep_cache: bool,
+}
+
+/// A file open in this mount, shared by all its handles: descriptors in one mount
+/// see each other's staged writes, as on a local disk.
+pub(super) struct OpenFile {
+    pub ino: Ino,
+    pub store: StoreId,
+    pub staging: Staging,
+}
+
+pub(super) struct Handle {
+    file: Arc<Mutex<OpenFile>>,
+    ino: Ino,
+    write: bool,
+    append: bool,
+    /// This handle wrote since its last commit; its flush commits.
+    dirty: bool,
+}
+
+#[derive(Default)]
+pub(super) struct OpenTable {
+    files: HashMap<Ino, (usize, Arc<Mutex<OpenFile>>)>,
+    handles: HashMap<u64, Handle>,
+    /// The head each inode had when the kernel last cached it through this mount.
+    seen_heads: HashMap<Ino, Option<VersionId>>,
+}
+
+fn lock_file(f: &Mutex<OpenFile>) -> MutexGuard<'_, OpenFile> {
+    f.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl MemFs {
+    /// Opens a regular file.
+    pub fn open(&self, ino: Ino, mode: OpenMode) -> FsResult<Opened> {
+        if ino == Ino::ROOT {
+            return Err(FsError::IsDir);
+        }
+        let (row, read_only) = self.db.read(|tx| {
+            let (row, att) = self.inode(tx, ino)?;
+            Ok::<_, FsError>((row, att.read_only))
+        })?;
+        match row.kind {
+            NodeKind::File => {}
+            NodeKind::Dir => return Err(FsError::IsDir),
+            // Fifos and device nodes are opened by the kernel itself, never here.
+            _ => return Err(FsError::Unsupported),
+        }
+        if (mode.write || mode.truncate) && read_only {
+            return Err(FsError::ReadOnly("store attached read-only"));
+        }
+        self.attach_handle(ino, row.store.ok_or(FsError::NotFound)?, row.head, mode)
+    }
+
+    /// Registers a new handle on `ino`, loading its content on first open.
+    pub(super) fn attach_handle(
+        &self,
+        ino: Ino,
+        store: StoreId,
+        head: Option<VersionId>,
+        mode: OpenMode,
+    ) -> FsResult<Opened> {
+        let file = {
+            let mut t = self.lock_open();
+            if let Some((refs, f)) = t.files.get_mut(&ino) {
+                *refs += 1;
+                f.clone()
+            } else {
+                // Load outside the table lock would be nicer, but a first open must
+                // not race a second one into two stagings; loading is one query.
+                let ext = match head {
+                    Some(v) => self.db.read(|tx| tx.extents(v))?,
+                    None => Default::default(),
+                };
+                let staging = Staging::new(
+                    head,
+                    ext,
+                    self.opts.spill_bytes,
+                    self.opts.spill_dir.clone(),
+                );
+                let f = Arc::new(Mutex::new(OpenFile {
+                    ino,
+                    store,
+                    staging,
+                }));
+                t.files.insert(ino, (1, f.clone()));
+                f
+            }
+        };
+        let mut dirty = false;
+        {
+            let mut of = lock_file(&file);
+            // A clean file whose head moved (changed by another mount) is reloaded.
+            if !of.staging.dirty && of.staging.base != head {
+                let ext = match head {
+                    Some(v) => self.db.read(|tx| tx.extents(v))?,
+                    None => Default::default(),
+                };
+                of.staging.rebase(head, ext);
+            }
+            if mode.truncate && mode.write {
+                dirty = of.staging.truncate(0, now_ns())?;
+            }
+        }
+        let fh = self.new_fh();
+        let mut t = self.lock_open();
+        let seen = t.seen_heads.insert(ino, head);
+        let keep_cache = !mode.truncate && seen == Some(head);
+        t.handles.insert(
+            fh,
+            Handle {
+                file,
+                ino,
+                write: mode.write,
+                append: mode.append,
+                dirty,
+            },
+        );
+        Ok(Opened { fh, keep_cache })
+    }
+
+    fn handle_file(&self, fh: u64) -> FsResult<(Arc<Mutex<OpenFile>>, bool, bool)> {
+        let t = self.lock_open();
+        let h = t.handles.get(&fh).ok_or(FsError::BadHandle)?;
+        Ok((h.file.clone(), h.write, h.append))
+    }
+
+    /// Reads from an open handle (staged bytes included).
+    pub fn read(&self, fh: u64, offset: u64, size: u32) -> FsResult<Vec<u8>> {
+        let (file, _, _) = self.handle_file(fh)?;
+        let mut of = lock_file(&file);
+        of.staging.read(&self.db, offset, size)
+    }
+
+    /// Stages a write. `O_APPEND` handles always write at the current end.
+    pub fn write(&self, fh: u64, offset: u64, data: &[u8]) -> FsResult<u32> {
+        let (file, write, append) = self.handle_file(fh)?;
+        if !write {
+            return Err(FsError::BadHandle);
+        }
+        let len = u32::try_from(data.len()).map_err(|_| FsError::Invalid("write too large"))?;
+        {
+            let mut of = lock_file(&file);
+            let off = if append { of.staging.size } else { offset };
+            if off.saturating_add(data.len() as u64) > self.opts.max_file_bytes {
+                return Err(FsError::TooBig);
+            }
+            of.staging.write(&self.db, off, data, now_ns())?;
+        }
+        self.mark_dirty(fh);
+        Ok(len)
+    }
+
+    /// Called on every close(2) of a descriptor: commits what this handle staged.
+    pub fn flush(&self, fh: u64) -> FsResult<()> {
+        let (file, dirty) = {
+            let t = self.lock_open();
+            let h = t.handles.get(&fh).ok_or(FsError::BadHandle)?;
+            (h.file.clone(), h.dirty)
+        };
+        if !dirty {
+            return Ok(());
+        }
+        self.commit_file(&file)?;
+        if let Some(h) = self.lock_open().handles.get_mut(&fh) {
+            h.dirty = false;
+        }
+        Ok(())
+    }
+
+    /// fsync(2): commits everything staged for the file, from any handle.
+    pub fn fsync(&self, fh: u64) -> FsResult<()> {
+        let (file, _, _) = self.handle_file(fh)?;
+        self.commit_file(&file)?;
+        let mut t = self.lock_open();
+        let ino = t.handles.get(&fh).map(|h| h.ino);
+        for h in t.handles.values_mut() {
+            if Some(h.ino) == ino {
+                h.dirty = false;
+            }
+        }
+        Ok(())
+    }
+
+    /// The last close of a handle: commits if needed and forgets the handle.
+    pub fn release(&self, fh: u64) -> FsResult<()> {
+        let handle = self
+            .lock_open()
+            .handles
+            .remove(&fh)
+            .ok_or(FsError::BadHandle)?;
+        let result = if handle.dirty {
+            self.commit_file(&handle.file)
+        } else {
+            Ok(())
+        };
+        let mut t = self.lock_open();
+        if let Some((refs, _)) = t.files.get_mut(&handle.ino) {
+            *refs -= 1;
+            if *refs == 0 {
+                t.files.remove(&handle.ino);
+            }
+        }
+        result
+    }
+
+    fn commit_file(&self, file: &Mutex<OpenFile>) -> FsResult<()> {
+        let mut of = lock_file(file);
+        let committed = self.commit(&mut of, "write")?;
+        if let Some(v) = committed {
+            self.lock_open().seen_heads.insert(of.ino, Some(v));
+        }
+        Ok(())
+    }
+
+    /// Turns staged bytes into one new version, in one transaction with the inode's
+    /// new head and the audit entry. Returns the new version, if one was made.
+    pub(super) fn commit(&self, of: &mut OpenFile, op: &str) -> FsResult<Option<VersionId>> {
+        if !of.staging.dirty {
+            return Ok(None);
+        }
+        let (ino, store) = (of.ino, of.store);
+        let st = &mut of.staging;
+        let hasher = match self.hashes.get(st.base, st.dirty_from) {
+            Some(h) => h,
+            None => st.hash_base_prefix(&self.db, st.dirty_from)?,
+        };
+        let now = now_ns();
+        let st_ref: &Staging = st;
+        let outcome = self.db.write(|tx| {
+            let Some(mut row) = tx.inode(ino)? else {
+                return Ok::<_, FsError>(None);
+            };
+            // An unlinked file's last bytes have no name to be versioned under.
+            let path = match tx.path_of(ino)? {
+                Some(p) if row.nlink > 0 => p,
+                _ => return Ok(None),
+            };
+            let mut h = hasher;
+            let mut tail: Vec<Extent> = Vec::new();
+            chunk_reader(st_ref.tail_reader(), |c| {
+                h.update(c);
+                tail.push(tx.put_chunk(store, c)?);
+                Ok(())
+            })?;
+            let zeros = st_ref.size - st_ref.dirty_from - st_ref.tail_len();
+            if zeros > 0 {
+                let block = [0u8; 65536];
+                let mut left = zeros;
+                while left > 0 {
+                    let n = left.min(block.len() as u64) as usize;
+                    h.update(&block[..n]);
+                    left -= n as u64;
+                }
+                tail.push(Extent {
+                    chunk: None,
+                    len: zeros,
+                });
+            }
+            let hash = h.finalize();
+            let (vid, size) = tx.insert_version(&NewVersion {
+                ino,
+                store,
+                base: st_ref.base,
+                base_len: st_ref.dirty_from,
+                tail: tail.clone(),
+                hash,
+                op,
+                path: &path,
+                who: &self.who,
+                at_ns: now,
+            })?;
+            row.head = Some(vid);
+            row.size = size;
+            row.mtime_ns = st_ref.mtime_ns.unwrap_or(now);
+            row.ctime_ns = now;
+            tx.save_inode(&row)?;
+            self.record(
+                tx,
+                now,
+                &Change {
+                    store: Some(store),
+                    op,
+                    path: Some(&path),
+                    ino: Some(ino),
+                    version: Some(vid),
+                    detail: Some(serde_json::json!({"size": size, "hash": hash.to_hex().as_str()})),
+                    ..Default::default()
+                },
+            )?;
+            Ok(Some((vid, tail, h)))
+        })?;
+        match outcome {
+            Some((vid, tail, h)) => {
+                let mut ext = st.base_ext.clone();
+                ext.truncate(st.dirty_from);
+                for e in tail {
+                    ext.push(e);
+                }
+                let size = ext.size();
+                st.rebase(Some(vid), ext);
+                self.hashes.put(vid, size, h);
+                Ok(Some(vid))
+            }
+            None => {
+                // Unlinked: drop the staged bytes but keep serving them to open fds.
+                st.dirty = false;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Replaces size and mtime with staged values when this mount has unsaved writes.
+    pub(super) fn overlay_staged(&self, attr: &mut Attr) {
+        let file = match self.lock_open().files.get(&attr.ino) {
+            Some((_, f)) => f.clone(),
+            None => return,
+        };
+        let of = lock_file(&file);
+        if of.staging.dirty || of.staging.size != attr.size {
+            attr.size = of.staging.size;
+            if let Some(m) = of.staging.mtime_ns {
+                attr.mtime_ns = m;
+            }
+        }
+    }
+
+    /// Marks a handle as having staged changes (its close will commit them).
+    pub(super) fn mark_dirty(&self, fh: u64) {
+        if let Some(h) = self.lock_open().handles.get_mut(&fh) {
+            h.dirty = true;
+        }
+    }
+
+    /// The shared open state of `ino` in this mount, if it is open.
+    pub(super) fn open_file(&self, ino: Ino) -> Option<Arc<Mutex<OpenFile>>> {
+        self.lock_open().files.get(&ino).map(|(_, f)| f.clone())
+    }
+
+    /// Number of open handles (for tests and shutdown logging).
+    pub fn open_handles(&self) -> usize {
+        self.lock_open().handles.len()
+    }
+}

@@ -1,0 +1,304 @@
+//! POSIX semantics over a store: lookup, create, io, rename, remove, setattr.
+//! No fuser types and no SQL here: the FUSE adapter calls in, the store's `Txn`
+//! methods are called out.
+//!
+//! **Invariant:** every change is one `Db::write` transaction that also records its
+//! audit entry, so history and namespace never disagree.
+
+mod create;
+mod dir;
+mod hashes;
+mod io;
+mod remove;
+mod rename;
+mod setattr;
+mod staging;
+
+pub use dir::DirEntry;
+pub use io::{OpenMode, Opened};
+pub use rename::RenameMode;
+pub use setattr::{SetAttr, TimeSpec};
+
+use crate::error::{FsError, FsResult};
+use crate::ids::{now_ns, Identity, Ino, StoreId};
+use crate::store::{Change, Db, InodeRow, NodeKind, StoreRow, Txn};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Longest name of one path component, in bytes.
+pub const NAME_MAX: usize = 255;
+
+/// A store attached to a mount, and how.
+#[derive(Clone, Debug)]
+pub struct Attached {
+    pub store: StoreRow,
+    pub read_only: bool,
+}
+
+/// Tunables of the filesystem core.
+#[derive(Clone, Debug)]
+pub struct FsOptions {
+    pub max_file_bytes: u64,
+    pub spill_bytes: usize,
+    pub spill_dir: Option<PathBuf>,
+}
+
+impl Default for FsOptions {
+    fn default() -> Self {
+        FsOptions {
+            max_file_bytes: 4 << 30,
+            spill_bytes: 8 << 20,
+            spill_dir: None,
+        }
+    }
+}
+
+/// File attributes as the filesystem reports them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attr {
+    pub ino: Ino,
+    pub kind: NodeKind,
+    pub perm: u16,
+    pub uid: u32,
+    pub gid: u32,
+    pub nlink: u32,
+    pub size: u64,
+    pub rdev: u32,
+    pub atime_ns: i64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+    pub crtime_ns: i64,
+}
+
+impl From<&InodeRow> for Attr {
+    fn from(i: &InodeRow) -> Self {
+        Attr {
+            ino: i.ino,
+            kind: i.kind,
+            perm: i.perm,
+            uid: i.uid,
+            gid: i.gid,
+            nlink: i.nlink,
+            size: i.size,
+            rdev: i.rdev,
+            atime_ns: i.atime_ns,
+            mtime_ns: i.mtime_ns,
+            ctime_ns: i.ctime_ns,
+            crtime_ns: i.crtime_ns,
+        }
+    }
+}
+
+/// The caller of an operation, as the kernel reports it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Caller {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// Aggregate numbers for `statfs`.
+#[derive(Clone, Copy, Debug)]
+pub struct FsStats {
+    pub files: u64,
+    pub bytes: u64,
+}
+
+/// One mount's view: an identity, its attached stores, and open-file state.
+pub struct MemFs {
+    db: Arc<Db>,
+    who: Identity,
+    attached: Vec<Attached>,
+    opts: FsOptions,
+    open: Mutex<io::OpenTable>,
+    dirs: Mutex<HashMap<u64, Vec<DirEntry>>>,
+    next_fh: AtomicU64,
+    hashes: hashes::HashCache,
+    mounted_ns: i64,
+}
+
+impl MemFs {
+    pub fn new(db: Arc<Db>, who: Identity, attached: Vec<Attached>, opts: FsOptions) -> MemFs {
+        MemFs {
+            db,
+            who,
+            attached,
+            opts,
+            open: Mutex::new(io::OpenTable::default()),
+            dirs: Mutex::new(HashMap::new()),
+            next_fh: AtomicU64::new(1),
+            hashes: hashes::HashCache::new(1024),
+            mounted_ns: now_ns(),
+        }
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.who
+    }
+
+    pub fn attached(&self) -> &[Attached] {
+        &self.attached
+    }
+
+    fn new_fh(&self) -> u64 {
+        self.next_fh.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn attached_by_id(&self, id: StoreId) -> FsResult<&Attached> {
+        self.attached
+            .iter()
+            .find(|a| a.store.id == id)
+            .ok_or(FsError::NotFound)
+    }
+
+    /// The mount root's attributes: a read-only directory of the attached stores.
+    fn root_attr(&self) -> Attr {
+        Attr {
+            ino: Ino::ROOT,
+            kind: NodeKind::Dir,
+            perm: 0o555,
+            uid: 0,
+            gid: 0,
+            nlink: 2 + self.attached.len() as u32,
+            size: 0,
+            rdev: 0,
+            atime_ns: self.mounted_ns,
+            mtime_ns: self.mounted_ns,
+            ctime_ns: self.mounted_ns,
+            crtime_ns: self.mounted_ns,
+        }
+    }
+
+    /// Loads an inode that belongs to an attached store.
+    fn inode(&self, tx: &Txn<'_>, ino: Ino) -> FsResult<(InodeRow, &Attached)> {
+        let row = tx.inode(ino)?.ok_or(FsError::NotFound)?;
+        let store = row.store.ok_or(FsError::NotFound)?;
+        let att = self.attached_by_id(store)?;
+        Ok((row, att))
+    }
+
+    /// Loads a directory in which the caller wants to change entries.
+    fn writable_dir(&self, tx: &Txn<'_>, parent: Ino) -> FsResult<(InodeRow, &Attached)> {
+        if parent == Ino::ROOT {
+            return Err(FsError::ReadOnly("the mount root lists stores and cannot be changed"));
+        }
+        let (dir, att) = self.inode(tx, parent)?;
+        if dir.kind != NodeKind::Dir {
+            return Err(FsError::NotDir);
+        }
+        if att.read_only {
+            return Err(FsError::ReadOnly("store attached read-only"));
+        }
+        if dir.nlink == 0 {
+            // A removed directory cannot get new entries.
+            return Err(FsError::NotFound);
+        }
+        Ok((dir, att))
+    }
+
+    /// Attributes of any inode, with staged (uncommitted) size from this mount.
+    pub fn getattr(&self, ino: Ino) -> FsResult<Attr> {
+        if ino == Ino::ROOT {
+            return Ok(self.root_attr());
+        }
+        let row = self.db.read(|tx| self.inode(tx, ino).map(|(r, _)| r))?;
+        let mut attr = Attr::from(&row);
+        self.overlay_staged(&mut attr);
+        Ok(attr)
+    }
+
+    /// Looks `name` up in `parent`.
+    pub fn lookup(&self, parent: Ino, name: &[u8]) -> FsResult<Attr> {
+        check_name(name)?;
+        if parent == Ino::ROOT {
+            let att = self
+                .attached
+                .iter()
+                .find(|a| a.store.name.as_bytes() == name)
+                .ok_or(FsError::NotFound)?;
+            let root = att.store.root;
+            return self.getattr(root);
+        }
+        let row = self.db.read(|tx| {
+            let (dir, _) = self.inode(tx, parent)?;
+            if dir.kind != NodeKind::Dir {
+                return Err(FsError::NotDir);
+            }
+            tx.lookup_inode(parent, name)?.ok_or(FsError::NotFound)
+        })?;
+        let mut attr = Attr::from(&row);
+        self.overlay_staged(&mut attr);
+        Ok(attr)
+    }
+
+    /// A symlink's target.
+    pub fn readlink(&self, ino: Ino) -> FsResult<Vec<u8>> {
+        let row = self.db.read(|tx| self.inode(tx, ino).map(|(r, _)| r))?;
+        match (row.kind, row.target) {
+            (NodeKind::Symlink, Some(t)) => Ok(t),
+            _ => Err(FsError::Invalid("not a symlink")),
+        }
+    }
+
+    /// Files and bytes across the attached stores.
+    pub fn stats(&self) -> FsResult<FsStats> {
+        self.db.read(|tx| {
+            let mut s = FsStats { files: 0, bytes: 0 };
+            for a in &self.attached {
+                let (f, b) = tx.store_usage(a.store.id)?;
+                s.files += f;
+                s.bytes += b;
+            }
+            Ok(s)
+        })
+    }
+
+    /// The database file (for statfs on its filesystem).
+    pub fn db_path(&self) -> Option<PathBuf> {
+        self.db.path().map(|p| p.to_path_buf())
+    }
+
+    /// Records a change attributed to this mount's identity.
+    fn record(&self, tx: &Txn<'_>, at_ns: i64, c: &Change<'_>) -> FsResult<()> {
+        tx.record(&self.who, at_ns, c)?;
+        Ok(())
+    }
+
+    /// The store-relative path of `name` inside directory `parent`.
+    fn child_path(&self, tx: &Txn<'_>, parent: Ino, name: &[u8]) -> FsResult<String> {
+        let dir = tx.path_of(parent)?.unwrap_or_default();
+        let name = String::from_utf8_lossy(name);
+        Ok(if dir.is_empty() {
+            name.into_owned()
+        } else {
+            format!("{dir}/{name}")
+        })
+    }
+
+    fn lock_open(&self) -> MutexGuard<'_, io::OpenTable> {
+        self.open.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A name the kernel hands us for a new or looked-up entry.
+fn check_name(name: &[u8]) -> FsResult<()> {
+    if name.len() > NAME_MAX {
+        return Err(FsError::NameTooLong);
+    }
+    if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') {
+        return Err(FsError::Invalid("bad file name"));
+    }
+    Ok(())
+}
+
+/// Updates a directory's mtime and ctime after its entries changed.
+fn touch_dir(tx: &Txn<'_>, dir: &mut InodeRow, now: i64) -> FsResult<()> {
+    dir.mtime_ns = now;
+    dir.ctime_ns = now;
+    tx.save_inode(dir)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,81 @@
+//! Removing entries: unlink and rmdir. Inodes are never deleted: an unlinked file
+//! keeps its versions (history and rollback need them) and stays readable through
+//! descriptors that were open when it was unlinked.
+
+use super::{touch_dir, MemFs};
+use crate::error::{FsError, FsResult};
+use crate::ids::{now_ns, Ino};
+use crate::store::{Change, NodeKind};
+
+impl MemFs {
+    /// unlink(2).
+    pub fn unlink(&self, parent: Ino, name: &[u8]) -> FsResult<()> {
+        self.db.write(|tx| {
+            let (mut dir, att) = self.writable_dir(tx, parent)?;
+            let mut row = tx.lookup_inode(parent, name)?.ok_or(FsError::NotFound)?;
+            if row.kind == NodeKind::Dir {
+                return Err(FsError::IsDir);
+            }
+            let now = now_ns();
+            let path = self.child_path(tx, parent, name)?;
+            tx.remove_dentry(parent, name)?;
+            row.nlink = row.nlink.saturating_sub(1);
+            row.ctime_ns = now;
+            tx.save_inode(&row)?;
+            touch_dir(tx, &mut dir, now)?;
+            self.record(
+                tx,
+                now,
+                &Change {
+                    store: Some(att.store.id),
+                    op: "unlink",
+                    path: Some(&path),
+                    ino: Some(row.ino),
+                    version: row.head,
+                    entries: vec![(parent, name.to_vec())],
+                    ..Default::default()
+                },
+            )
+        })
+    }
+
+    /// rmdir(2).
+    pub fn rmdir(&self, parent: Ino, name: &[u8]) -> FsResult<()> {
+        if name == b"." {
+            return Err(FsError::Invalid("rmdir of '.'"));
+        }
+        if name == b".." {
+            return Err(FsError::NotEmpty);
+        }
+        self.db.write(|tx| {
+            let (mut dir, att) = self.writable_dir(tx, parent)?;
+            let mut row = tx.lookup_inode(parent, name)?.ok_or(FsError::NotFound)?;
+            if row.kind != NodeKind::Dir {
+                return Err(FsError::NotDir);
+            }
+            if tx.has_children(row.ino)? {
+                return Err(FsError::NotEmpty);
+            }
+            let now = now_ns();
+            let path = self.child_path(tx, parent, name)?;
+            tx.remove_dentry(parent, name)?;
+            row.nlink = 0;
+            row.ctime_ns = now;
+            tx.save_inode(&row)?;
+            dir.nlink = dir.nlink.saturating_sub(1);
+            touch_dir(tx, &mut dir, now)?;
+            self.record(
+                tx,
+                now,
+                &Change {
+                    store: Some(att.store.id),
+                    op: "rmdir",
+                    path: Some(&path),
+                    ino: Some(row.ino),
+                    entries: vec![(parent, name.to_vec())],
+                    ..Default::default()
+                },
+            )
+        })
+    }
+}

@@ -1,0 +1,169 @@
+//! setattr: chmod, chown, truncate and utimens.
+
+use super::io::OpenFile;
+use super::staging::Staging;
+use super::{Attr, MemFs};
+use crate::error::{FsError, FsResult};
+use crate::ids::{now_ns, Ino};
+use crate::store::{Change, NodeKind};
+use std::sync::Mutex;
+
+/// A time to set: now, or nanoseconds since the epoch.
+#[derive(Clone, Copy, Debug)]
+pub enum TimeSpec {
+    Now,
+    At(i64),
+}
+
+/// The attributes one setattr call changes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SetAttr {
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub size: Option<u64>,
+    pub atime: Option<TimeSpec>,
+    pub mtime: Option<TimeSpec>,
+    /// The handle the change came through (ftruncate, futimens).
+    pub fh: Option<u64>,
+}
+
+impl MemFs {
+    pub fn setattr(&self, ino: Ino, s: SetAttr) -> FsResult<Attr> {
+        let changes_meta =
+            s.mode.is_some() || s.uid.is_some() || s.gid.is_some() || s.atime.is_some() || s.mtime.is_some();
+        if ino == Ino::ROOT {
+            if changes_meta || s.size.is_some() {
+                return Err(FsError::ReadOnly("the mount root cannot be changed"));
+            }
+            return self.getattr(ino);
+        }
+        if let Some(size) = s.size {
+            self.truncate(ino, size, s.fh)?;
+        }
+        if changes_meta {
+            self.set_meta(ino, &s)?;
+        }
+        self.getattr(ino)
+    }
+
+    fn set_meta(&self, ino: Ino, s: &SetAttr) -> FsResult<()> {
+        self.db.write(|tx| {
+            let (mut row, att) = self.inode(tx, ino)?;
+            if att.read_only {
+                return Err(FsError::ReadOnly("store attached read-only"));
+            }
+            let now = now_ns();
+            let mut detail = serde_json::Map::new();
+            let mut op = None;
+            if let Some(m) = s.mode {
+                row.perm = (m & 0o7777) as u16;
+                detail.insert("mode".into(), format!("{:o}", row.perm).into());
+                op.get_or_insert("chmod");
+            }
+            if let Some(u) = s.uid {
+                row.uid = u;
+                detail.insert("uid".into(), u.into());
+                op.get_or_insert("chown");
+            }
+            if let Some(g) = s.gid {
+                row.gid = g;
+                detail.insert("gid".into(), g.into());
+                op.get_or_insert("chown");
+            }
+            let at = |t: TimeSpec| match t {
+                TimeSpec::Now => now,
+                TimeSpec::At(ns) => ns,
+            };
+            if let Some(t) = s.atime {
+                row.atime_ns = at(t);
+                detail.insert("atime_ns".into(), row.atime_ns.into());
+            }
+            if let Some(t) = s.mtime {
+                row.mtime_ns = at(t);
+                detail.insert("mtime_ns".into(), row.mtime_ns.into());
+                op.get_or_insert("utimes");
+            }
+            row.ctime_ns = now;
+            tx.save_inode(&row)?;
+            // An atime-only update (a read touching atime) is not a change worth a record.
+            if let Some(op) = op {
+                let path = tx.path_of(ino)?;
+                self.record(
+                    tx,
+                    now,
+                    &Change {
+                        store: Some(att.store.id),
+                        op,
+                        path: path.as_deref(),
+                        ino: Some(ino),
+                        detail: Some(serde_json::Value::Object(detail)),
+                        ..Default::default()
+                    },
+                )?;
+            }
+            Ok(())
+        })?;
+        // A staged mtime would hide the one just set.
+        if s.mtime.is_some() {
+            if let Some(f) = self.open_file(ino) {
+                f.lock().unwrap_or_else(|p| p.into_inner()).staging.mtime_ns = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// truncate(2)/ftruncate(2). Through an open handle the new size is staged and
+    /// committed on close; a path truncate commits at once, as one version.
+    fn truncate(&self, ino: Ino, size: u64, fh: Option<u64>) -> FsResult<()> {
+        if size > self.opts.max_file_bytes {
+            return Err(FsError::TooBig);
+        }
+        let (row, read_only) = self.db.read(|tx| {
+            let (row, att) = self.inode(tx, ino)?;
+            Ok::<_, FsError>((row, att.read_only))
+        })?;
+        match row.kind {
+            NodeKind::File => {}
+            NodeKind::Dir => return Err(FsError::IsDir),
+            _ => return Err(FsError::Invalid("truncate of a special file")),
+        }
+        if read_only {
+            return Err(FsError::ReadOnly("store attached read-only"));
+        }
+        let now = now_ns();
+        if let Some(file) = self.open_file(ino) {
+            let mut of = file.lock().unwrap_or_else(|p| p.into_inner());
+            let changed = of.staging.truncate(size, now)?;
+            match fh {
+                Some(fh) if changed => self.mark_dirty(fh),
+                None if changed => {
+                    self.commit(&mut of, "truncate")?;
+                }
+                _ => {}
+            }
+            return Ok(());
+        }
+        let store = row.store.ok_or(FsError::NotFound)?;
+        let ext = match row.head {
+            Some(v) => self.db.read(|tx| tx.extents(v))?,
+            None => Default::default(),
+        };
+        let staging = Staging::new(
+            row.head,
+            ext,
+            self.opts.spill_bytes,
+            self.opts.spill_dir.clone(),
+        );
+        let of = Mutex::new(OpenFile {
+            ino,
+            store,
+            staging,
+        });
+        let mut of = of.lock().unwrap_or_else(|p| p.into_inner());
+        if of.staging.truncate(size, now)? {
+            self.commit(&mut of, "truncate")?;
+        }
+        Ok(())
+    }
+}

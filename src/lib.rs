@@ -1,0 +1,12 @@
+//! memfs: persistent, shared, versioned and audited memory for AI agents, mounted
+//! as a FUSE filesystem. See README.md for the architecture.
+
+pub mod config;
+pub mod ctl;
+pub mod daemon;
+pub mod error;
+pub mod fs;
+pub mod fuse;
+pub mod ids;
+pub mod store;
+pub mod timefmt;

@@ -1,0 +1,276 @@
+//! The append-only, hash-chained audit log and the change feed that rides with it.
+//!
+//! Each entry's hash covers its own fields and the previous entry's hash, so editing,
+//! deleting or reordering any row breaks the chain from that row on.
+
+use super::Txn;
+use crate::error::{StoreError, StoreResult};
+use crate::ids::{AuditId, Identity, Ino, StoreId, VersionId};
+use rusqlite::{params, OptionalExtension};
+
+/// One change about to be recorded: an audit entry plus change-feed rows.
+#[derive(Debug, Default)]
+pub struct Change<'a> {
+    pub store: Option<StoreId>,
+    pub op: &'a str,
+    pub path: Option<&'a str>,
+    /// The second path of a rename or link.
+    pub path2: Option<&'a str>,
+    pub ino: Option<Ino>,
+    pub version: Option<VersionId>,
+    /// Directory entries whose meaning changed (for cache invalidation in other mounts).
+    pub entries: Vec<(Ino, Vec<u8>)>,
+    pub detail: Option<serde_json::Value>,
+}
+
+/// An audit entry as read back.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AuditEntry {
+    pub id: AuditId,
+    pub at_ns: i64,
+    pub at: String,
+    pub store: Option<String>,
+    pub op: String,
+    pub path: Option<String>,
+    pub path2: Option<String>,
+    pub ino: Option<i64>,
+    pub version: Option<i64>,
+    pub agent: String,
+    pub session: String,
+    pub user: Option<String>,
+    pub detail: Option<serde_json::Value>,
+    pub hash: String,
+}
+
+/// Which audit entries to list.
+#[derive(Debug, Default, Clone)]
+pub struct AuditFilter {
+    pub store: Option<StoreId>,
+    pub limit: Option<u64>,
+}
+
+/// Where the chain first fails to verify.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ChainBreak {
+    pub id: AuditId,
+    pub reason: String,
+}
+
+/// The fields an entry's hash covers, in a fixed, length-prefixed encoding.
+#[allow(clippy::too_many_arguments)]
+fn entry_hash(
+    prev: &[u8],
+    id: i64,
+    at_ns: i64,
+    store: Option<i64>,
+    op: &str,
+    path: Option<&str>,
+    path2: Option<&str>,
+    ino: Option<i64>,
+    version: Option<i64>,
+    who: (&str, &str, Option<&str>),
+    detail: Option<&str>,
+) -> blake3::Hash {
+    let mut h = blake3::Hasher::new();
+    let mut field = |b: Option<&[u8]>| match b {
+        None => {
+            h.update(&[0]);
+        }
+        Some(b) => {
+            h.update(&[1]);
+            h.update(&(b.len() as u64).to_le_bytes());
+            h.update(b);
+        }
+    };
+    field(Some(prev));
+    field(Some(&id.to_le_bytes()));
+    field(Some(&at_ns.to_le_bytes()));
+    field(store.map(i64::to_le_bytes).as_ref().map(|b| &b[..]));
+    field(Some(op.as_bytes()));
+    field(path.map(str::as_bytes));
+    field(path2.map(str::as_bytes));
+    field(ino.map(i64::to_le_bytes).as_ref().map(|b| &b[..]));
+    field(version.map(i64::to_le_bytes).as_ref().map(|b| &b[..]));
+    field(Some(who.0.as_bytes()));
+    field(Some(who.1.as_bytes()));
+    field(who.2.map(str::as_bytes));
+    field(detail.map(str::as_bytes));
+    h.finalize()
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+impl Txn<'_> {
+    /// Appends an audit entry and its change-feed rows. Returns the entry's id.
+    pub fn record(&self, who: &Identity, at_ns: i64, c: &Change<'_>) -> StoreResult<AuditId> {
+        let (last_id, prev): (i64, Vec<u8>) = self
+            .conn
+            .prepare_cached("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1")?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?
+            .unwrap_or((0, vec![0u8; 32]));
+        let id = last_id + 1;
+        let detail = c.detail.as_ref().map(|d| d.to_string());
+        let hash = entry_hash(
+            &prev,
+            id,
+            at_ns,
+            c.store.map(|s| s.0),
+            c.op,
+            c.path,
+            c.path2,
+            c.ino.map(|i| i.0),
+            c.version.map(|v| v.0),
+            (&who.agent, &who.session, who.user.as_deref()),
+            detail.as_deref(),
+        );
+        self.conn
+            .prepare_cached(
+                "INSERT INTO audit (id, at_ns, store_id, op, path, path2, ino, version, agent, \
+                 session, user, detail, prev_hash, hash) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            )?
+            .execute(params![
+                id,
+                at_ns,
+                c.store.map(|s| s.0),
+                c.op,
+                c.path,
+                c.path2,
+                c.ino.map(|i| i.0),
+                c.version.map(|v| v.0),
+                who.agent,
+                who.session,
+                who.user,
+                detail,
+                prev,
+                hash.as_bytes().as_slice(),
+            ])?;
+        let mut feed = self.conn.prepare_cached(
+            "INSERT INTO changes (store_id, ino, parent, name, at_ns) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        if c.ino.is_some() || c.entries.is_empty() {
+            feed.execute(params![
+                c.store.map(|s| s.0),
+                c.ino.map(|i| i.0),
+                None::<i64>,
+                None::<Vec<u8>>,
+                at_ns
+            ])?;
+        }
+        for (parent, name) in &c.entries {
+            feed.execute(params![c.store.map(|s| s.0), None::<i64>, parent.0, name, at_ns])?;
+        }
+        Ok(AuditId(id))
+    }
+
+    /// Audit entries, newest first.
+    pub fn audit_entries(&self, f: &AuditFilter) -> StoreResult<Vec<AuditEntry>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT a.id, a.at_ns, s.name, a.op, a.path, a.path2, a.ino, a.version, a.agent, \
+             a.session, a.user, a.detail, a.hash \
+             FROM audit a LEFT JOIN stores s ON s.id = a.store_id \
+             WHERE (?1 IS NULL OR a.store_id = ?1) ORDER BY a.id DESC LIMIT ?2",
+        )?;
+        let limit = f.limit.map_or(-1, |l| l.min(i64::MAX as u64) as i64);
+        let rows = stmt.query_map(params![f.store.map(|s| s.0), limit], |r| {
+            let detail: Option<String> = r.get(11)?;
+            let hash: Vec<u8> = r.get(12)?;
+            let at_ns: i64 = r.get(1)?;
+            Ok(AuditEntry {
+                id: AuditId(r.get(0)?),
+                at_ns,
+                at: crate::timefmt::rfc3339(at_ns),
+                store: r.get(2)?,
+                op: r.get(3)?,
+                path: r.get(4)?,
+                path2: r.get(5)?,
+                ino: r.get(6)?,
+                version: r.get(7)?,
+                agent: r.get(8)?,
+                session: r.get(9)?,
+                user: r.get(10)?,
+                detail: detail.and_then(|d| serde_json::from_str(&d).ok()),
+                hash: hex(&hash),
+            })
+        })?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(r?);
+        }
+        Ok(out)
+    }
+
+    /// Walks the whole chain from the first entry. Returns the number of entries
+    /// verified, or where the chain first breaks.
+    pub fn verify_audit(&self) -> StoreResult<Result<u64, ChainBreak>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, at_ns, store_id, op, path, path2, ino, version, agent, session, user, \
+             detail, prev_hash, hash FROM audit ORDER BY id",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut prev = vec![0u8; 32];
+        let mut expect_id = 1i64;
+        let mut n = 0u64;
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            let brk = |reason: &str| {
+                Ok(Err(ChainBreak {
+                    id: AuditId(id),
+                    reason: reason.to_string(),
+                }))
+            };
+            if id != expect_id {
+                return brk(&format!("entry {expect_id} is missing"));
+            }
+            let prev_hash: Vec<u8> = r.get(12)?;
+            let stored: Vec<u8> = r.get(13)?;
+            if prev_hash != prev {
+                return brk("prev_hash does not match the previous entry's hash");
+            }
+            let op: String = r.get(3)?;
+            let path: Option<String> = r.get(4)?;
+            let path2: Option<String> = r.get(5)?;
+            let agent: String = r.get(8)?;
+            let session: String = r.get(9)?;
+            let user: Option<String> = r.get(10)?;
+            let detail: Option<String> = r.get(11)?;
+            let h = entry_hash(
+                &prev,
+                id,
+                r.get(1)?,
+                r.get(2)?,
+                &op,
+                path.as_deref(),
+                path2.as_deref(),
+                r.get(6)?,
+                r.get(7)?,
+                (&agent, &session, user.as_deref()),
+                detail.as_deref(),
+            );
+            if h.as_bytes().as_slice() != stored.as_slice() {
+                return brk("fields do not match the entry's hash (altered)");
+            }
+            prev = stored;
+            expect_id += 1;
+            n += 1;
+        }
+        Ok(Ok(n))
+    }
+
+    /// The newest change-feed sequence number (0 when empty).
+    pub fn last_change_seq(&self) -> StoreResult<i64> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT coalesce(max(seq), 0) FROM changes")?
+            .query_row([], |r| r.get(0))?)
+    }
+
+    /// Raw access for tests that tamper with the database on purpose.
+    #[doc(hidden)]
+    pub fn execute_raw(&self, sql: &str) -> StoreResult<usize> {
+        self.conn.execute(sql, []).map_err(StoreError::from)
+    }
+}

@@ -1,0 +1,502 @@
+//! Content: chunks (content-defined, blake3-addressed within a store) and versions.
+//!
+//! A version's content is `base`'s first `base_len` bytes followed by its own
+//! extents. An append therefore stores only the appended bytes plus a few bytes of
+//! manifest, instead of a copy of the file. Chains are cut at [`MAX_DEPTH`]: the
+//! version is then written flat, and runs of tiny appended chunks are re-chunked
+//! into normal-sized ones, so reads stay cheap and manifests stay small.
+
+use super::{to_i64, to_u64, Txn};
+use crate::error::{StoreError, StoreResult};
+use crate::ids::{ChunkId, Identity, Ino, StoreId, VersionId};
+use rusqlite::{params, OptionalExtension};
+use std::io::Read;
+
+/// Content-defined chunking bounds, in bytes.
+pub const MIN_CHUNK: u32 = 4 * 1024;
+pub const AVG_CHUNK: u32 = 16 * 1024;
+pub const MAX_CHUNK: u32 = 64 * 1024;
+
+/// Longest chain of append-deltas before a version is stored flat.
+const MAX_DEPTH: i64 = 64;
+
+/// A run of content: `len` bytes of a chunk (from its start), or of zeros (a hole).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Extent {
+    pub chunk: Option<ChunkId>,
+    pub len: u64,
+}
+
+/// A version's resolved content map: extents with their start offsets.
+#[derive(Clone, Debug, Default)]
+pub struct Extents {
+    items: Vec<Extent>,
+    starts: Vec<u64>,
+    size: u64,
+}
+
+impl Extents {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub fn items(&self) -> &[Extent] {
+        &self.items
+    }
+
+    pub fn push(&mut self, e: Extent) {
+        if e.len == 0 {
+            return;
+        }
+        // Adjacent holes merge, so a sparse file stays one extent.
+        if e.chunk.is_none() {
+            if let Some(last) = self.items.last_mut() {
+                if last.chunk.is_none() {
+                    last.len += e.len;
+                    self.size += e.len;
+                    return;
+                }
+            }
+        }
+        self.starts.push(self.size);
+        self.items.push(e);
+        self.size += e.len;
+    }
+
+    /// Keeps only the first `len` bytes.
+    pub fn truncate(&mut self, len: u64) {
+        if len >= self.size {
+            return;
+        }
+        let keep = self.starts.partition_point(|&s| s < len);
+        self.items.truncate(keep);
+        self.starts.truncate(keep);
+        if let (Some(last), Some(&start)) = (self.items.last_mut(), self.starts.last()) {
+            last.len = len - start;
+        }
+        self.size = len;
+    }
+
+    /// The extent holding byte `offset`: its index and the offset within it.
+    pub fn locate(&self, offset: u64) -> Option<(usize, u64)> {
+        if offset >= self.size {
+            return None;
+        }
+        let idx = self.starts.partition_point(|&s| s <= offset) - 1;
+        Some((idx, offset - self.starts[idx]))
+    }
+}
+
+/// A stored version's metadata.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct VersionRow {
+    pub id: VersionId,
+    pub ino: Ino,
+    pub store: StoreId,
+    pub size: u64,
+    #[serde(skip)]
+    pub base: Option<VersionId>,
+    #[serde(skip)]
+    pub base_len: u64,
+    #[serde(skip)]
+    pub depth: i64,
+    pub hash: String,
+    pub op: String,
+    pub path: String,
+    pub agent: String,
+    pub session: String,
+    pub user: Option<String>,
+    pub at_ns: i64,
+}
+
+/// A version about to be committed: `base`'s first `base_len` bytes, then `tail`.
+pub struct NewVersion<'a> {
+    pub ino: Ino,
+    pub store: StoreId,
+    pub base: Option<VersionId>,
+    pub base_len: u64,
+    pub tail: Vec<Extent>,
+    pub hash: blake3::Hash,
+    pub op: &'a str,
+    pub path: &'a str,
+    pub who: &'a Identity,
+    pub at_ns: i64,
+}
+
+/// Cuts `data` into content-defined chunks.
+pub fn chunk_bytes(data: &[u8]) -> impl Iterator<Item = &[u8]> {
+    fastcdc::v2020::FastCDC::new(data, MIN_CHUNK, AVG_CHUNK, MAX_CHUNK)
+        .map(move |c| &data[c.offset..c.offset + c.length])
+}
+
+/// Cuts a stream into content-defined chunks, calling `each` on every one in order.
+pub fn chunk_reader(
+    source: impl Read,
+    mut each: impl FnMut(&[u8]) -> StoreResult<()>,
+) -> StoreResult<()> {
+    for chunk in fastcdc::v2020::StreamCDC::new(source, MIN_CHUNK, AVG_CHUNK, MAX_CHUNK) {
+        let chunk = chunk.map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?;
+        each(&chunk.data)?;
+    }
+    Ok(())
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint(blob: &[u8], pos: &mut usize) -> StoreResult<u64> {
+    let mut v: u64 = 0;
+    for shift in (0..64).step_by(7) {
+        let b = *blob
+            .get(*pos)
+            .ok_or_else(|| StoreError::Corrupt("truncated extent list".into()))?;
+        *pos += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            return Ok(v);
+        }
+    }
+    Err(StoreError::Corrupt("overlong varint in extent list".into()))
+}
+
+/// Extent lists are stored as varint pairs (chunk id or 0 for a hole, length).
+fn encode_extents(items: &[Extent]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(items.len() * 5);
+    for e in items {
+        put_varint(&mut out, e.chunk.map_or(0, |c| c.0 as u64));
+        put_varint(&mut out, e.len);
+    }
+    out
+}
+
+fn decode_extents(blob: &[u8]) -> StoreResult<Vec<Extent>> {
+    let mut pos = 0;
+    let mut out = Vec::new();
+    while pos < blob.len() {
+        let id = get_varint(blob, &mut pos)?;
+        let len = get_varint(blob, &mut pos)?;
+        let chunk = if id == 0 {
+            None
+        } else {
+            Some(ChunkId(to_i64(id)?))
+        };
+        out.push(Extent { chunk, len });
+    }
+    Ok(out)
+}
+
+const VERSION_COLS: &str =
+    "id, ino, store_id, size, base, base_len, depth, hash, op, path, agent, session, user, at_ns";
+
+fn version_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(VersionRow, i64, i64, Vec<u8>)> {
+    let hash: Vec<u8> = r.get(7)?;
+    Ok((
+        VersionRow {
+            id: VersionId(r.get(0)?),
+            ino: Ino(r.get(1)?),
+            store: StoreId(r.get(2)?),
+            size: 0,
+            base: r.get::<_, Option<i64>>(4)?.map(VersionId),
+            base_len: 0,
+            depth: r.get(6)?,
+            hash: String::new(),
+            op: r.get(8)?,
+            path: r.get(9)?,
+            agent: r.get(10)?,
+            session: r.get(11)?,
+            user: r.get(12)?,
+            at_ns: r.get(13)?,
+        },
+        r.get(3)?,
+        r.get(5)?,
+        hash,
+    ))
+}
+
+fn finish_version(raw: (VersionRow, i64, i64, Vec<u8>)) -> StoreResult<VersionRow> {
+    let (mut v, size, base_len, hash) = raw;
+    v.size = to_u64(size, "version size")?;
+    v.base_len = to_u64(base_len, "version base_len")?;
+    v.hash = hash.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(v)
+}
+
+impl Txn<'_> {
+    /// Stores one chunk (deduplicated within its store); an all-zero chunk becomes a hole.
+    pub fn put_chunk(&self, store: StoreId, data: &[u8]) -> StoreResult<Extent> {
+        let len = data.len() as u64;
+        if data.iter().all(|&b| b == 0) {
+            return Ok(Extent { chunk: None, len });
+        }
+        let hash = blake3::hash(data);
+        let existing: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT id FROM chunks WHERE store_id = ?1 AND hash = ?2")?
+            .query_row(params![store.0, hash.as_bytes().as_slice()], |r| r.get(0))
+            .optional()?;
+        let id = match existing {
+            Some(id) => id,
+            None => {
+                self.conn
+                    .prepare_cached(
+                        "INSERT INTO chunks (store_id, hash, len, data) VALUES (?1, ?2, ?3, ?4)",
+                    )?
+                    .execute(params![
+                        store.0,
+                        hash.as_bytes().as_slice(),
+                        data.len() as i64,
+                        data
+                    ])?;
+                self.conn.last_insert_rowid()
+            }
+        };
+        Ok(Extent {
+            chunk: Some(ChunkId(id)),
+            len,
+        })
+    }
+
+    /// A chunk's bytes.
+    pub fn chunk_data(&self, id: ChunkId) -> StoreResult<Vec<u8>> {
+        self.conn
+            .prepare_cached("SELECT data FROM chunks WHERE id = ?1")?
+            .query_row([id.0], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| StoreError::Corrupt(format!("missing chunk {id}")))
+    }
+
+    /// One version's metadata.
+    pub fn version(&self, id: VersionId) -> StoreResult<VersionRow> {
+        let sql = format!("SELECT {VERSION_COLS} FROM versions WHERE id = ?1");
+        let raw = self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row([id.0], version_from_row)
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(format!("version {id}")))?;
+        finish_version(raw)
+    }
+
+    /// Every version of one inode, oldest first.
+    pub fn versions_of(&self, ino: Ino) -> StoreResult<Vec<VersionRow>> {
+        let sql = format!("SELECT {VERSION_COLS} FROM versions WHERE ino = ?1 ORDER BY id");
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map([ino.0], version_from_row)?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(finish_version(r?)?);
+        }
+        Ok(out)
+    }
+
+    /// Number of versions in a store (for tests and statistics).
+    pub fn version_count(&self, ino: Ino) -> StoreResult<u64> {
+        let n: i64 = self
+            .conn
+            .prepare_cached("SELECT count(*) FROM versions WHERE ino = ?1")?
+            .query_row([ino.0], |r| r.get(0))?;
+        to_u64(n, "count")
+    }
+
+    fn own_extents(&self, id: VersionId) -> StoreResult<(Option<VersionId>, u64, Vec<Extent>)> {
+        let (base, base_len, blob): (Option<i64>, i64, Vec<u8>) = self
+            .conn
+            .prepare_cached("SELECT base, base_len, extents FROM versions WHERE id = ?1")?
+            .query_row([id.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(format!("version {id}")))?;
+        Ok((
+            base.map(VersionId),
+            to_u64(base_len, "base_len")?,
+            decode_extents(&blob)?,
+        ))
+    }
+
+    /// Resolves a version's full content map by walking its delta chain.
+    pub fn extents(&self, id: VersionId) -> StoreResult<Extents> {
+        let mut chain = Vec::new();
+        let mut cur = Some(id);
+        while let Some(v) = cur {
+            if chain.len() as i64 > MAX_DEPTH * 4 {
+                return Err(StoreError::Corrupt(format!("version chain too long at {id}")));
+            }
+            let (base, base_len, own) = self.own_extents(v)?;
+            chain.push((base_len, own));
+            cur = base;
+        }
+        let mut out = Extents::new();
+        for (base_len, own) in chain.into_iter().rev() {
+            out.truncate(base_len);
+            for e in own {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reads `len` bytes at `offset` of a resolved version (no caching; for tools).
+    pub fn read_extents(&self, ext: &Extents, offset: u64, len: u64) -> StoreResult<Vec<u8>> {
+        let end = offset.saturating_add(len).min(ext.size());
+        let mut out = Vec::with_capacity(end.saturating_sub(offset) as usize);
+        let mut pos = offset;
+        while pos < end {
+            let Some((idx, within)) = ext.locate(pos) else {
+                break;
+            };
+            let e = ext.items()[idx];
+            let take = (e.len - within).min(end - pos);
+            match e.chunk {
+                None => out.resize(out.len() + take as usize, 0),
+                Some(c) => {
+                    let data = self.chunk_data(c)?;
+                    let s = within as usize;
+                    let slice = data
+                        .get(s..s + take as usize)
+                        .ok_or_else(|| StoreError::Corrupt(format!("chunk {c} too short")))?;
+                    out.extend_from_slice(slice);
+                }
+            }
+            pos += take;
+        }
+        Ok(out)
+    }
+
+    /// Inserts a new version row (the caller points the inode's head at it).
+    /// Returns its id and size.
+    pub fn insert_version(&self, nv: &NewVersion<'_>) -> StoreResult<(VersionId, u64)> {
+        let (mut base, mut base_len, mut own, depth) = match nv.base {
+            Some(b) if nv.base_len > 0 => {
+                let (bd, bsize): (i64, i64) = self
+                    .conn
+                    .prepare_cached("SELECT depth, size FROM versions WHERE id = ?1")?
+                    .query_row([b.0], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                if nv.base_len > to_u64(bsize, "size")? {
+                    return Err(StoreError::Invalid(format!(
+                        "base_len {} beyond version {b}",
+                        nv.base_len
+                    )));
+                }
+                (Some(b), nv.base_len, nv.tail.clone(), bd + 1)
+            }
+            _ => (None, 0, nv.tail.clone(), 0),
+        };
+        if let (true, Some(b)) = (depth > MAX_DEPTH, base) {
+            let mut full = self.extents(b)?;
+            full.truncate(base_len);
+            for e in own {
+                full.push(e);
+            }
+            own = self.compact(nv.store, full.items())?;
+            base = None;
+            base_len = 0;
+        }
+        let size = base_len + own.iter().map(|e| e.len).sum::<u64>();
+        let depth = if base.is_some() { depth } else { 0 };
+        self.conn
+            .prepare_cached(
+                "INSERT INTO versions (ino, store_id, size, base, base_len, depth, extents, hash, \
+                 op, path, agent, session, user, at_ns) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            )?
+            .execute(params![
+                nv.ino.0,
+                nv.store.0,
+                to_i64(size)?,
+                base.map(|b| b.0),
+                to_i64(base_len)?,
+                depth,
+                encode_extents(&own),
+                nv.hash.as_bytes().as_slice(),
+                nv.op,
+                nv.path,
+                nv.who.agent,
+                nv.who.session,
+                nv.who.user,
+                nv.at_ns,
+            ])?;
+        Ok((VersionId(self.conn.last_insert_rowid()), size))
+    }
+
+    /// Re-chunks runs of small extents (left by many tiny appends) into normal chunks.
+    fn compact(&self, store: StoreId, items: &[Extent]) -> StoreResult<Vec<Extent>> {
+        let mut out = Vec::with_capacity(items.len());
+        let mut run: Vec<u8> = Vec::new();
+        let mut run_items = 0usize;
+        let flush = |run: &mut Vec<u8>, out: &mut Vec<Extent>, n: &mut usize| -> StoreResult<()> {
+            if *n > 0 {
+                for piece in chunk_bytes(run) {
+                    out.push(self.put_chunk(store, piece)?);
+                }
+            }
+            run.clear();
+            *n = 0;
+            Ok(())
+        };
+        for e in items {
+            match e.chunk {
+                Some(c) if e.len < u64::from(MIN_CHUNK) => {
+                    let data = self.chunk_data(c)?;
+                    let part = data
+                        .get(..e.len as usize)
+                        .ok_or_else(|| StoreError::Corrupt(format!("chunk {c} too short")))?;
+                    run.extend_from_slice(part);
+                    run_items += 1;
+                }
+                _ => {
+                    flush(&mut run, &mut out, &mut run_items)?;
+                    out.push(*e);
+                }
+            }
+        }
+        flush(&mut run, &mut out, &mut run_items)?;
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints_round_trip() {
+        let items = vec![
+            Extent { chunk: Some(ChunkId(1)), len: 100 },
+            Extent { chunk: None, len: 1 << 40 },
+            Extent { chunk: Some(ChunkId(i64::MAX)), len: 0x7f },
+        ];
+        assert_eq!(decode_extents(&encode_extents(&items)).unwrap(), items);
+    }
+
+    #[test]
+    fn truncated_extent_list_is_corruption_not_panic() {
+        assert!(decode_extents(&[0x81]).is_err());
+    }
+
+    #[test]
+    fn extents_truncate_and_locate() {
+        let mut e = Extents::new();
+        e.push(Extent { chunk: Some(ChunkId(1)), len: 10 });
+        e.push(Extent { chunk: Some(ChunkId(2)), len: 10 });
+        e.push(Extent { chunk: None, len: 5 });
+        e.push(Extent { chunk: None, len: 5 });
+        assert_eq!(e.size(), 30);
+        assert_eq!(e.items().len(), 3);
+        assert_eq!(e.locate(15), Some((1, 5)));
+        assert_eq!(e.locate(30), None);
+        e.truncate(12);
+        assert_eq!(e.items().len(), 2);
+        assert_eq!(e.items()[1].len, 2);
+        assert_eq!(e.size(), 12);
+        e.truncate(10);
+        assert_eq!(e.items().len(), 1);
+    }
+}

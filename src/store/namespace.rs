@@ -1,0 +1,356 @@
+//! Inodes and directory entries: the namespace of every store.
+
+use super::{to_i64, to_u64, Txn};
+use crate::error::{StoreError, StoreResult};
+use crate::ids::{Ino, StoreId, VersionId};
+use rusqlite::{params, OptionalExtension, Row};
+
+/// What an inode is. Stored as a small integer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeKind {
+    File,
+    Dir,
+    Symlink,
+    Fifo,
+    Socket,
+    CharDev,
+    BlockDev,
+}
+
+impl NodeKind {
+    fn code(self) -> i64 {
+        match self {
+            NodeKind::File => 1,
+            NodeKind::Dir => 2,
+            NodeKind::Symlink => 3,
+            NodeKind::Fifo => 4,
+            NodeKind::Socket => 5,
+            NodeKind::CharDev => 6,
+            NodeKind::BlockDev => 7,
+        }
+    }
+
+    fn from_code(code: i64) -> StoreResult<Self> {
+        Ok(match code {
+            1 => NodeKind::File,
+            2 => NodeKind::Dir,
+            3 => NodeKind::Symlink,
+            4 => NodeKind::Fifo,
+            5 => NodeKind::Socket,
+            6 => NodeKind::CharDev,
+            7 => NodeKind::BlockDev,
+            _ => return Err(StoreError::Corrupt(format!("unknown inode kind {code}"))),
+        })
+    }
+}
+
+/// One inode's metadata. Content lives in versions; `head` is the current one.
+#[derive(Clone, Debug)]
+pub struct InodeRow {
+    pub ino: Ino,
+    /// `None` only for the reserved mount-root inode 1.
+    pub store: Option<StoreId>,
+    pub kind: NodeKind,
+    pub perm: u16,
+    pub uid: u32,
+    pub gid: u32,
+    pub nlink: u32,
+    pub size: u64,
+    pub rdev: u32,
+    pub atime_ns: i64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+    pub crtime_ns: i64,
+    pub head: Option<VersionId>,
+    pub target: Option<Vec<u8>>,
+}
+
+/// The fields of an inode about to be created.
+#[derive(Clone, Debug)]
+pub struct NewInode {
+    pub store: StoreId,
+    pub kind: NodeKind,
+    pub perm: u16,
+    pub uid: u32,
+    pub gid: u32,
+    pub rdev: u32,
+    pub nlink: u32,
+    pub now_ns: i64,
+    pub target: Option<Vec<u8>>,
+}
+
+const INODE_COLS: &str = "ino, store_id, kind, perm, uid, gid, nlink, size, rdev, \
+     atime_ns, mtime_ns, ctime_ns, crtime_ns, head, target";
+
+fn inode_from_row(r: &Row<'_>) -> rusqlite::Result<(InodeRowRaw, i64)> {
+    Ok((
+        InodeRowRaw {
+            ino: r.get(0)?,
+            store: r.get(1)?,
+            perm: r.get(3)?,
+            uid: r.get(4)?,
+            gid: r.get(5)?,
+            nlink: r.get(6)?,
+            size: r.get(7)?,
+            rdev: r.get(8)?,
+            atime_ns: r.get(9)?,
+            mtime_ns: r.get(10)?,
+            ctime_ns: r.get(11)?,
+            crtime_ns: r.get(12)?,
+            head: r.get(13)?,
+            target: r.get(14)?,
+        },
+        r.get(2)?,
+    ))
+}
+
+/// The row as SQLite hands it over, before kinds and sizes are checked.
+struct InodeRowRaw {
+    ino: i64,
+    store: Option<i64>,
+    perm: i64,
+    uid: i64,
+    gid: i64,
+    nlink: i64,
+    size: i64,
+    rdev: i64,
+    atime_ns: i64,
+    mtime_ns: i64,
+    ctime_ns: i64,
+    crtime_ns: i64,
+    head: Option<i64>,
+    target: Option<Vec<u8>>,
+}
+
+impl InodeRowRaw {
+    fn check(self, kind: i64) -> StoreResult<InodeRow> {
+        let bad = |what: &str| StoreError::Corrupt(format!("inode {}: bad {what}", self.ino));
+        Ok(InodeRow {
+            ino: Ino(self.ino),
+            store: self.store.map(StoreId),
+            kind: NodeKind::from_code(kind)?,
+            perm: u16::try_from(self.perm).map_err(|_| bad("perm"))?,
+            uid: u32::try_from(self.uid).map_err(|_| bad("uid"))?,
+            gid: u32::try_from(self.gid).map_err(|_| bad("gid"))?,
+            nlink: u32::try_from(self.nlink).map_err(|_| bad("nlink"))?,
+            size: to_u64(self.size, "size")?,
+            rdev: u32::try_from(self.rdev).map_err(|_| bad("rdev"))?,
+            atime_ns: self.atime_ns,
+            mtime_ns: self.mtime_ns,
+            ctime_ns: self.ctime_ns,
+            crtime_ns: self.crtime_ns,
+            head: self.head.map(VersionId),
+            target: self.target,
+        })
+    }
+}
+
+impl Txn<'_> {
+    /// One inode, or `None` if no such inode exists.
+    pub fn inode(&self, ino: Ino) -> StoreResult<Option<InodeRow>> {
+        let sql = format!("SELECT {INODE_COLS} FROM inodes WHERE ino = ?1");
+        let raw = self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row([ino.0], inode_from_row)
+            .optional()?;
+        raw.map(|(r, kind)| r.check(kind)).transpose()
+    }
+
+    /// The inode `name` in directory `parent` names, if any.
+    pub fn lookup(&self, parent: Ino, name: &[u8]) -> StoreResult<Option<Ino>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT ino FROM dentries WHERE parent = ?1 AND name = ?2")?
+            .query_row(params![parent.0, name], |r| r.get(0))
+            .optional()?
+            .map(Ino))
+    }
+
+    /// The inode `name` in `parent` names, with its metadata, in one query.
+    pub fn lookup_inode(&self, parent: Ino, name: &[u8]) -> StoreResult<Option<InodeRow>> {
+        let sql = format!(
+            "SELECT {} FROM dentries d JOIN inodes i ON i.ino = d.ino \
+             WHERE d.parent = ?1 AND d.name = ?2",
+            INODE_COLS
+                .split(", ")
+                .map(|c| format!("i.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let raw = self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row(params![parent.0, name], inode_from_row)
+            .optional()?;
+        raw.map(|(r, kind)| r.check(kind)).transpose()
+    }
+
+    /// Creates an inode. Returns its number.
+    pub fn insert_inode(&self, n: &NewInode) -> StoreResult<Ino> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO inodes (store_id, kind, perm, uid, gid, nlink, size, rdev, \
+                 atime_ns, mtime_ns, ctime_ns, crtime_ns, head, target) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?10, ?6, ?7, ?8, ?8, ?8, ?8, NULL, ?9)",
+            )?
+            .execute(params![
+                n.store.0,
+                n.kind.code(),
+                n.perm,
+                n.uid,
+                n.gid,
+                n.target.as_ref().map_or(0, |t| t.len() as i64),
+                n.rdev,
+                n.now_ns,
+                n.target,
+                n.nlink,
+            ])?;
+        Ok(Ino(self.conn.last_insert_rowid()))
+    }
+
+    /// Writes back every mutable field of an inode.
+    pub fn save_inode(&self, i: &InodeRow) -> StoreResult<()> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE inodes SET perm = ?2, uid = ?3, gid = ?4, nlink = ?5, size = ?6, \
+                 atime_ns = ?7, mtime_ns = ?8, ctime_ns = ?9, head = ?10 WHERE ino = ?1",
+            )?
+            .execute(params![
+                i.ino.0,
+                i.perm,
+                i.uid,
+                i.gid,
+                i.nlink,
+                to_i64(i.size)?,
+                i.atime_ns,
+                i.mtime_ns,
+                i.ctime_ns,
+                i.head.map(|v| v.0),
+            ])?;
+        if n == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound(format!("inode {}", i.ino)))
+        }
+    }
+
+    /// Adds the entry `parent/name -> ino`. Fails with `Exists` if the name is taken.
+    pub fn insert_dentry(&self, parent: Ino, name: &[u8], ino: Ino) -> StoreResult<()> {
+        let res = self
+            .conn
+            .prepare_cached("INSERT INTO dentries (parent, name, ino) VALUES (?1, ?2, ?3)")?
+            .execute(params![parent.0, name, ino.0]);
+        match res {
+            Ok(_) => Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Err(StoreError::Exists(String::from_utf8_lossy(name).into_owned()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Removes the entry `parent/name`. Returns whether it existed.
+    pub fn remove_dentry(&self, parent: Ino, name: &[u8]) -> StoreResult<bool> {
+        let n = self
+            .conn
+            .prepare_cached("DELETE FROM dentries WHERE parent = ?1 AND name = ?2")?
+            .execute(params![parent.0, name])?;
+        Ok(n == 1)
+    }
+
+    /// Points the existing entry `parent/name` at another inode.
+    pub fn repoint_dentry(&self, parent: Ino, name: &[u8], ino: Ino) -> StoreResult<()> {
+        self.conn
+            .prepare_cached("UPDATE dentries SET ino = ?3 WHERE parent = ?1 AND name = ?2")?
+            .execute(params![parent.0, name, ino.0])?;
+        Ok(())
+    }
+
+    /// The entries of a directory, sorted by name, with each child's kind.
+    pub fn children(&self, parent: Ino) -> StoreResult<Vec<(Vec<u8>, Ino, NodeKind)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT d.name, d.ino, i.kind FROM dentries d JOIN inodes i ON i.ino = d.ino \
+             WHERE d.parent = ?1 ORDER BY d.name",
+        )?;
+        let rows = stmt.query_map([parent.0], |r| {
+            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (name, ino, kind) = row?;
+            out.push((name, Ino(ino), NodeKind::from_code(kind)?));
+        }
+        Ok(out)
+    }
+
+    /// Whether a directory has any entry.
+    pub fn has_children(&self, parent: Ino) -> StoreResult<bool> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT 1 FROM dentries WHERE parent = ?1 LIMIT 1")?
+            .query_row([parent.0], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    /// One entry naming `ino`: its parent and name (for hard links, the first by name).
+    pub fn parent_entry(&self, ino: Ino) -> StoreResult<Option<(Ino, Vec<u8>)>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT parent, name FROM dentries WHERE ino = ?1 ORDER BY parent, name LIMIT 1",
+            )?
+            .query_row([ino.0], |r| Ok((Ino(r.get(0)?), r.get(1)?)))
+            .optional()?)
+    }
+
+    /// The store-relative path of `ino` ("" for a store root, "a/b.txt" below it).
+    /// An unlinked inode has no path; `None` then.
+    pub fn path_of(&self, ino: Ino) -> StoreResult<Option<String>> {
+        let mut parts: Vec<Vec<u8>> = Vec::new();
+        let mut cur = ino;
+        // Bounded walk: a cycle in dentries would be corruption, not an endless loop.
+        for _ in 0..4096 {
+            match self.parent_entry(cur)? {
+                Some((parent, name)) => {
+                    parts.push(name);
+                    cur = parent;
+                }
+                None => {
+                    let is_root = self
+                        .conn
+                        .prepare_cached("SELECT 1 FROM stores WHERE root_ino = ?1")?
+                        .query_row([cur.0], |_| Ok(()))
+                        .optional()?
+                        .is_some();
+                    if !is_root {
+                        return Ok(None);
+                    }
+                    parts.reverse();
+                    let joined: Vec<String> = parts
+                        .iter()
+                        .map(|p| String::from_utf8_lossy(p).into_owned())
+                        .collect();
+                    return Ok(Some(joined.join("/")));
+                }
+            }
+        }
+        Err(StoreError::Corrupt(format!("directory cycle above inode {ino}")))
+    }
+
+    /// Number of live (linked) inodes in a store, and the bytes their heads hold.
+    pub fn store_usage(&self, store: StoreId) -> StoreResult<(u64, u64)> {
+        let (n, bytes): (i64, i64) = self
+            .conn
+            .prepare_cached(
+                "SELECT count(*), coalesce(sum(size), 0) FROM inodes \
+                 WHERE store_id = ?1 AND nlink > 0",
+            )?
+            .query_row([store.0], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok((to_u64(n, "count")?, to_u64(bytes, "bytes")?))
+    }
+}

@@ -1,0 +1,146 @@
+//! Schema migrations: an append-only list tracked by `PRAGMA user_version`.
+//! A shipped migration is never edited; changes are new entries at the end.
+//! The on-disk format and its invariants are described in `docs/FORMAT.md`.
+
+use crate::error::{StoreError, StoreResult};
+use rusqlite::{Connection, TransactionBehavior};
+
+const MIGRATIONS: &[&str] = &[
+    // 1: the initial schema.
+    r#"
+    CREATE TABLE stores (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        scope       TEXT NOT NULL CHECK (scope IN ('org', 'user')),
+        owner       TEXT,
+        description TEXT NOT NULL DEFAULT '',
+        root_ino    INTEGER NOT NULL,
+        created_ns  INTEGER NOT NULL,
+        CHECK (scope = 'org' OR owner IS NOT NULL)
+    );
+    CREATE TABLE inodes (
+        ino       INTEGER PRIMARY KEY,
+        store_id  INTEGER REFERENCES stores(id),
+        kind      INTEGER NOT NULL,
+        perm      INTEGER NOT NULL,
+        uid       INTEGER NOT NULL,
+        gid       INTEGER NOT NULL,
+        nlink     INTEGER NOT NULL,
+        size      INTEGER NOT NULL DEFAULT 0,
+        rdev      INTEGER NOT NULL DEFAULT 0,
+        atime_ns  INTEGER NOT NULL,
+        mtime_ns  INTEGER NOT NULL,
+        ctime_ns  INTEGER NOT NULL,
+        crtime_ns INTEGER NOT NULL,
+        head      INTEGER,
+        target    BLOB
+    );
+    CREATE TABLE dentries (
+        parent INTEGER NOT NULL REFERENCES inodes(ino),
+        name   BLOB NOT NULL,
+        ino    INTEGER NOT NULL REFERENCES inodes(ino),
+        PRIMARY KEY (parent, name)
+    ) WITHOUT ROWID;
+    CREATE INDEX dentries_by_ino ON dentries(ino);
+    CREATE TABLE chunks (
+        id       INTEGER PRIMARY KEY,
+        store_id INTEGER NOT NULL REFERENCES stores(id),
+        hash     BLOB NOT NULL,
+        len      INTEGER NOT NULL,
+        data     BLOB NOT NULL,
+        UNIQUE (store_id, hash)
+    );
+    CREATE TABLE versions (
+        id       INTEGER PRIMARY KEY,
+        ino      INTEGER NOT NULL REFERENCES inodes(ino),
+        store_id INTEGER NOT NULL REFERENCES stores(id),
+        size     INTEGER NOT NULL,
+        base     INTEGER REFERENCES versions(id),
+        base_len INTEGER NOT NULL DEFAULT 0,
+        depth    INTEGER NOT NULL DEFAULT 0,
+        extents  BLOB NOT NULL,
+        hash     BLOB NOT NULL,
+        op       TEXT NOT NULL,
+        path     TEXT NOT NULL,
+        agent    TEXT NOT NULL,
+        session  TEXT NOT NULL,
+        user     TEXT,
+        at_ns    INTEGER NOT NULL
+    );
+    CREATE INDEX versions_by_ino ON versions(ino, id);
+    CREATE TABLE audit (
+        id        INTEGER PRIMARY KEY,
+        at_ns     INTEGER NOT NULL,
+        store_id  INTEGER,
+        op        TEXT NOT NULL,
+        path      TEXT,
+        path2     TEXT,
+        ino       INTEGER,
+        version   INTEGER,
+        agent     TEXT NOT NULL,
+        session   TEXT NOT NULL,
+        user      TEXT,
+        detail    TEXT,
+        prev_hash BLOB NOT NULL,
+        hash      BLOB NOT NULL
+    );
+    CREATE TABLE changes (
+        seq      INTEGER PRIMARY KEY,
+        store_id INTEGER,
+        ino      INTEGER,
+        parent   INTEGER,
+        name     BLOB,
+        at_ns    INTEGER NOT NULL
+    );
+    -- Inode 1 is reserved for the virtual mount root; it never holds data, and
+    -- reserving it keeps every stored inode number > 1.
+    INSERT INTO inodes (ino, store_id, kind, perm, uid, gid, nlink,
+                        atime_ns, mtime_ns, ctime_ns, crtime_ns)
+    VALUES (1, NULL, 2, 365, 0, 0, 2, 0, 0, 0, 0);
+    "#,
+];
+
+/// Applies every migration newer than the database's `user_version`, all in one
+/// exclusive transaction. Refuses a database from a newer memfs.
+pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
+    let current: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if current > known {
+        return Err(StoreError::Corrupt(format!(
+            "database schema version {current} is newer than this memfs ({known}); upgrade memfs"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrating_twice_is_a_no_op() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        migrate(&mut conn).unwrap();
+        let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(v, MIGRATIONS.len() as i64);
+        let roots: i64 = conn
+            .query_row("SELECT count(*) FROM inodes WHERE ino = 1", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(roots, 1);
+    }
+
+    #[test]
+    fn a_newer_database_is_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", 999).unwrap();
+        let err = migrate(&mut conn).unwrap_err();
+        assert!(err.to_string().contains("newer"), "{err}");
+    }
+}

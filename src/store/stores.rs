@@ -1,0 +1,171 @@
+//! Memory stores: named trees with a scope (org-wide or one user's).
+
+use super::namespace::{NewInode, NodeKind};
+use super::Txn;
+use crate::error::{StoreError, StoreResult};
+use crate::ids::{Identity, Ino, StoreId};
+use rusqlite::{params, OptionalExtension};
+
+/// Who a store belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Org,
+    User,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Org => "org",
+            Scope::User => "user",
+        }
+    }
+
+    pub fn parse(s: &str) -> StoreResult<Scope> {
+        match s {
+            "org" => Ok(Scope::Org),
+            "user" => Ok(Scope::User),
+            _ => Err(StoreError::Invalid(format!(
+                "scope must be 'org' or 'user', not '{s}'"
+            ))),
+        }
+    }
+}
+
+/// A store as stored.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct StoreRow {
+    pub id: StoreId,
+    pub name: String,
+    pub scope: Scope,
+    pub owner: Option<String>,
+    pub description: String,
+    #[serde(skip)]
+    pub root: Ino,
+    pub created_ns: i64,
+}
+
+/// Store names are slugs: `[a-z0-9][a-z0-9-]{0,62}`.
+pub fn validate_store_name(name: &str) -> StoreResult<()> {
+    let b = name.as_bytes();
+    let ok = !b.is_empty()
+        && b.len() <= 63
+        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+        && b
+            .iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "invalid store name '{name}': use 1-63 characters of a-z, 0-9 and '-', starting with a letter or digit"
+        )))
+    }
+}
+
+fn store_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(StoreRow, String)> {
+    Ok((
+        StoreRow {
+            id: StoreId(r.get(0)?),
+            name: r.get(1)?,
+            scope: Scope::Org,
+            owner: r.get(3)?,
+            description: r.get(4)?,
+            root: Ino(r.get(5)?),
+            created_ns: r.get(6)?,
+        },
+        r.get(2)?,
+    ))
+}
+
+fn finish(raw: (StoreRow, String)) -> StoreResult<StoreRow> {
+    let (mut s, scope) = raw;
+    s.scope = Scope::parse(&scope).map_err(|_| StoreError::Corrupt(format!("scope {scope}")))?;
+    Ok(s)
+}
+
+const STORE_COLS: &str = "id, name, scope, owner, description, root_ino, created_ns";
+
+impl Txn<'_> {
+    /// Creates a store with an empty root directory, audited as `store-create`.
+    pub fn create_store(
+        &self,
+        name: &str,
+        scope: Scope,
+        owner: Option<&str>,
+        description: &str,
+        who: &Identity,
+        now_ns: i64,
+    ) -> StoreResult<StoreRow> {
+        validate_store_name(name)?;
+        if scope == Scope::User && owner.is_none_or(str::is_empty) {
+            return Err(StoreError::Invalid(format!(
+                "user store '{name}' needs an owner (--owner USER)"
+            )));
+        }
+        if self.store_by_name(name)?.is_some() {
+            return Err(StoreError::Exists(format!("store '{name}'")));
+        }
+        // The store row comes first (the root inode references it); its root_ino is
+        // filled in once the root inode exists, inside the same transaction.
+        self.conn
+            .prepare_cached(
+                "INSERT INTO stores (name, scope, owner, description, root_ino, created_ns) \
+                 VALUES (?1, ?2, ?3, ?4, 0, ?5)",
+            )?
+            .execute(params![name, scope.as_str(), owner, description, now_ns])?;
+        let id = StoreId(self.conn.last_insert_rowid());
+        let root = self.insert_inode(&NewInode {
+            store: id,
+            kind: NodeKind::Dir,
+            perm: 0o777,
+            uid: 0,
+            gid: 0,
+            rdev: 0,
+            nlink: 2,
+            now_ns,
+            target: None,
+        })?;
+        self.conn
+            .prepare_cached("UPDATE stores SET root_ino = ?2 WHERE id = ?1")?
+            .execute(params![id.0, root.0])?;
+        self.record(
+            who,
+            now_ns,
+            &super::Change {
+                store: Some(id),
+                op: "store-create",
+                path: Some(""),
+                ino: Some(root),
+                detail: Some(serde_json::json!({
+                    "scope": scope.as_str(), "owner": owner, "description": description
+                })),
+                ..Default::default()
+            },
+        )?;
+        self.store_by_name(name)?
+            .ok_or_else(|| StoreError::Corrupt(format!("store '{name}' vanished")))
+    }
+
+    pub fn store_by_name(&self, name: &str) -> StoreResult<Option<StoreRow>> {
+        let sql = format!("SELECT {STORE_COLS} FROM stores WHERE name = ?1");
+        let raw = self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row([name], store_from_row)
+            .optional()?;
+        raw.map(finish).transpose()
+    }
+
+    pub fn stores(&self) -> StoreResult<Vec<StoreRow>> {
+        let sql = format!("SELECT {STORE_COLS} FROM stores ORDER BY name");
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map([], store_from_row)?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(finish(r?)?);
+        }
+        Ok(out)
+    }
+}
