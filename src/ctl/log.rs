@@ -21,9 +21,10 @@ pub fn run(ctx: &Ctx, store: Option<&str>, limit: Option<u64>) -> Result<()> {
     ctx.emit(&entries, || {
         let mut out = String::new();
         for e in &entries {
-            let mut path = format!("{}/{}", e.store.as_deref().unwrap_or("-"), e.path.as_deref().unwrap_or(""));
+            let store = e.store.as_deref().unwrap_or("-");
+            let mut path = format!("{store}/{}", e.path.as_deref().unwrap_or(""));
             if let Some(p2) = &e.path2 {
-                path.push_str(&format!(" -> {}", p2));
+                path.push_str(&format!(" -> {store}/{p2}"));
             }
             let version = e.version.map_or(String::new(), |v| format!(" v{v}"));
             out.push_str(&format!(

@@ -56,17 +56,21 @@ impl MemFs {
             let now = now_ns();
             let mut detail = serde_json::Map::new();
             let mut op = None;
-            if let Some(m) = s.mode {
-                row.perm = (m & 0o7777) as u16;
-                detail.insert("mode".into(), format!("{:o}", row.perm).into());
-                op.get_or_insert("chmod");
+            // Tools such as `sed -i` re-apply the mode and owner a file already has;
+            // only real changes are recorded.
+            if let Some(m) = s.mode.map(|m| (m & 0o7777) as u16) {
+                if m != row.perm {
+                    row.perm = m;
+                    detail.insert("mode".into(), format!("{m:o}").into());
+                    op.get_or_insert("chmod");
+                }
             }
-            if let Some(u) = s.uid {
+            if let Some(u) = s.uid.filter(|&u| u != row.uid) {
                 row.uid = u;
                 detail.insert("uid".into(), u.into());
                 op.get_or_insert("chown");
             }
-            if let Some(g) = s.gid {
+            if let Some(g) = s.gid.filter(|&g| g != row.gid) {
                 row.gid = g;
                 detail.insert("gid".into(), g.into());
                 op.get_or_insert("chown");
