@@ -1,1 +1,440 @@
-// tests
+//! Core filesystem behaviour on an in-memory database (no FUSE).
+
+use super::*;
+use crate::store::Scope;
+
+const ME: Caller = Caller { uid: 0, gid: 0 };
+
+fn setup_with(read_only: bool) -> (MemFs, Ino) {
+    let db = Db::open_in_memory().unwrap();
+    let op = Identity::new("op", "op", None);
+    let (kb, other) = db
+        .write(|tx| {
+            let kb = tx.create_store("kb", Scope::Org, None, "", &op, 1)?;
+            let other = tx.create_store("other", Scope::Org, None, "", &op, 1)?;
+            Ok::<_, crate::error::StoreError>((kb, other))
+        })
+        .unwrap();
+    let root = kb.root;
+    let fs = MemFs::new(
+        Arc::new(db),
+        Identity::new("agent-1", "sess-1", Some("alice")),
+        vec![
+            Attached { store: kb, read_only },
+            Attached { store: other, read_only: false },
+        ],
+        FsOptions::default(),
+    );
+    (fs, root)
+}
+
+fn setup() -> (MemFs, Ino) {
+    setup_with(false)
+}
+
+const W: OpenMode = OpenMode { write: true, append: false, truncate: false };
+const A: OpenMode = OpenMode { write: true, append: true, truncate: false };
+const R: OpenMode = OpenMode { write: false, append: false, truncate: false };
+
+fn put(fs: &MemFs, dir: Ino, name: &str, data: &[u8]) -> Ino {
+    let (attr, o) = fs.create(dir, name.as_bytes(), 0o644, 0, W, ME).unwrap();
+    fs.write(o.fh, 0, data).unwrap();
+    fs.release(o.fh).unwrap();
+    attr.ino
+}
+
+fn read_all(fs: &MemFs, ino: Ino) -> Vec<u8> {
+    let o = fs.open(ino, R).unwrap();
+    let mut out = Vec::new();
+    loop {
+        let d = fs.read(o.fh, out.len() as u64, 100_000).unwrap();
+        if d.is_empty() {
+            break;
+        }
+        out.extend_from_slice(&d);
+    }
+    fs.release(o.fh).unwrap();
+    out
+}
+
+fn versions(fs: &MemFs, ino: Ino) -> Vec<crate::store::VersionRow> {
+    fs.db.read(|tx| tx.versions_of(ino)).unwrap()
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so chunking sees varied content.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+#[test]
+fn one_version_per_close_not_per_write() {
+    let (fs, root) = setup();
+    let (attr, o) = fs.create(root, b"notes.md", 0o644, 0o022, W, ME).unwrap();
+    for i in 0..100u64 {
+        fs.write(o.fh, i * 3, b"abc").unwrap();
+    }
+    fs.flush(o.fh).unwrap();
+    fs.release(o.fh).unwrap();
+    assert_eq!(versions(&fs, attr.ino).len(), 1);
+    for _ in 0..4 {
+        let o = fs.open(attr.ino, A).unwrap();
+        fs.write(o.fh, 0, b"more\n").unwrap();
+        fs.flush(o.fh).unwrap();
+        // A second flush of the same (duplicated) descriptor adds nothing.
+        fs.flush(o.fh).unwrap();
+        fs.release(o.fh).unwrap();
+    }
+    let vs = versions(&fs, attr.ino);
+    assert_eq!(vs.len(), 5);
+    assert!(vs.iter().all(|v| v.agent == "agent-1" && v.session == "sess-1"));
+    assert_eq!(vs[4].size, 300 + 20);
+    let content = read_all(&fs, attr.ino);
+    assert!(content.ends_with(b"more\nmore\n"));
+    assert_eq!(vs[4].hash, blake3::hash(&content).to_hex().as_str());
+}
+
+#[test]
+fn opening_for_read_or_closing_unwritten_adds_no_version() {
+    let (fs, root) = setup();
+    let ino = put(&fs, root, "a", b"x");
+    for _ in 0..3 {
+        let o = fs.open(ino, W).unwrap();
+        fs.flush(o.fh).unwrap();
+        fs.release(o.fh).unwrap();
+        read_all(&fs, ino);
+    }
+    assert_eq!(versions(&fs, ino).len(), 1);
+}
+
+#[test]
+fn appends_cost_about_the_appended_bytes() {
+    let (fs, root) = setup();
+    let store = fs.attached()[0].store.id;
+    let base = noise(1 << 20, 7);
+    let ino = put(&fs, root, "log", &base);
+    let (before, _, _) = fs.db.read(|tx| tx.storage_stats(store)).unwrap();
+    let mut expect = base.clone();
+    for i in 0..1000 {
+        let line = format!("{i:099}\n");
+        let o = fs.open(ino, A).unwrap();
+        fs.write(o.fh, 0, line.as_bytes()).unwrap();
+        fs.release(o.fh).unwrap();
+        expect.extend_from_slice(line.as_bytes());
+    }
+    let (after, manifests, n) = fs.db.read(|tx| tx.storage_stats(store)).unwrap();
+    assert_eq!(n, 1001);
+    let growth = (after - before) + manifests;
+    // A full copy per version would be ~1 GiB; the appended bytes are 100 KB.
+    assert!(growth < 1 << 20, "history grew {growth} bytes for 100 KB of appends");
+    assert_eq!(read_all(&fs, ino), expect);
+    let head = versions(&fs, ino).pop().unwrap();
+    assert_eq!(head.hash, blake3::hash(&expect).to_hex().as_str());
+}
+
+#[test]
+fn long_append_chains_are_flattened_and_still_read_right() {
+    let (fs, root) = setup();
+    let ino = put(&fs, root, "f", b"start\n");
+    let mut expect = b"start\n".to_vec();
+    for i in 0..300 {
+        let o = fs.open(ino, A).unwrap();
+        let line = format!("line {i}\n");
+        fs.write(o.fh, 0, line.as_bytes()).unwrap();
+        fs.release(o.fh).unwrap();
+        expect.extend_from_slice(line.as_bytes());
+    }
+    let vs = versions(&fs, ino);
+    assert!(vs.iter().all(|v| v.depth <= 64), "chain depth unbounded");
+    assert!(vs.iter().any(|v| v.base.is_none() && v.id != vs[0].id), "never flattened");
+    assert_eq!(read_all(&fs, ino), expect);
+    // Every historical version still reads back as it was.
+    let v10 = &vs[10];
+    let ext = fs.db.read(|tx| tx.extents(v10.id)).unwrap();
+    let old = fs.db.read(|tx| tx.read_extents(&ext, 0, ext.size())).unwrap();
+    assert_eq!(blake3::hash(&old).to_hex().as_str(), v10.hash);
+}
+
+#[test]
+fn random_offsets_read_back_and_middle_edits_dedup() {
+    let (fs, root) = setup();
+    let store = fs.attached()[0].store.id;
+    let data = noise(700_000, 3);
+    let (attr, o) = fs.create(root, b"blob", 0o644, 0, W, ME).unwrap();
+    // Odd-sized pieces, written out of order.
+    let mut pieces: Vec<(usize, usize)> = (0..data.len()).step_by(4099).map(|s| (s, 4099)).collect();
+    pieces.reverse();
+    for (s, n) in pieces {
+        let e = (s + n).min(data.len());
+        fs.write(o.fh, s as u64, &data[s..e]).unwrap();
+    }
+    fs.release(o.fh).unwrap();
+    assert_eq!(read_all(&fs, attr.ino), data);
+    let (c1, _, _) = fs.db.read(|tx| tx.storage_stats(store)).unwrap();
+    // Rewrite a few bytes in the middle: only chunks near the edit are new.
+    let o = fs.open(attr.ino, W).unwrap();
+    fs.write(o.fh, 350_000, b"EDIT").unwrap();
+    fs.release(o.fh).unwrap();
+    let (c2, _, _) = fs.db.read(|tx| tx.storage_stats(store)).unwrap();
+    assert!(c2 - c1 < 200_000, "a 4-byte edit stored {} new bytes", c2 - c1);
+    let mut expect = data.clone();
+    expect[350_000..350_004].copy_from_slice(b"EDIT");
+    assert_eq!(read_all(&fs, attr.ino), expect);
+    // Reads at arbitrary offsets through one handle.
+    let o = fs.open(attr.ino, R).unwrap();
+    for off in [0u64, 1, 16_383, 16_384, 65_535, 349_999, 699_990] {
+        let got = fs.read(o.fh, off, 100).unwrap();
+        let end = (off as usize + 100).min(expect.len());
+        assert_eq!(got, &expect[off as usize..end], "offset {off}");
+    }
+    fs.release(o.fh).unwrap();
+}
+
+#[test]
+fn truncate_shrinks_extends_with_zeros_and_rejects_huge_sizes() {
+    let (fs, root) = setup();
+    let ino = put(&fs, root, "t", b"0123456789");
+    let set = |size| SetAttr { size: Some(size), ..Default::default() };
+    fs.setattr(ino, set(4)).unwrap();
+    assert_eq!(read_all(&fs, ino), b"0123");
+    fs.setattr(ino, set(8)).unwrap();
+    assert_eq!(read_all(&fs, ino), b"0123\0\0\0\0");
+    // Sparse: a 3 GiB hole stores nothing.
+    fs.setattr(ino, set(3 << 30)).unwrap();
+    assert_eq!(fs.getattr(ino).unwrap().size, 3 << 30);
+    let err = fs.setattr(ino, set(999_999_999_999_999)).unwrap_err();
+    assert_eq!(err.to_errno(), libc::EFBIG);
+    fs.setattr(ino, set(2)).unwrap();
+    assert_eq!(read_all(&fs, ino), b"01");
+    let vs = versions(&fs, ino);
+    assert_eq!(vs.len(), 5);
+    assert!(vs[1..].iter().all(|v| v.op == "truncate"));
+}
+
+#[test]
+fn open_with_truncate_then_write_is_one_version() {
+    let (fs, root) = setup();
+    let ino = put(&fs, root, "f", b"old content that is long");
+    let o = fs.open(ino, OpenMode { write: true, append: false, truncate: true }).unwrap();
+    assert_eq!(fs.getattr(ino).unwrap().size, 0);
+    fs.write(o.fh, 0, b"new").unwrap();
+    fs.release(o.fh).unwrap();
+    assert_eq!(read_all(&fs, ino), b"new");
+    assert_eq!(versions(&fs, ino).len(), 2);
+}
+
+#[test]
+fn descriptors_in_one_mount_see_each_others_staged_writes() {
+    let (fs, root) = setup();
+    let ino = put(&fs, root, "shared", b"aaaa");
+    let w = fs.open(ino, W).unwrap();
+    let r = fs.open(ino, R).unwrap();
+    fs.write(w.fh, 4, b"bbbb").unwrap();
+    assert_eq!(fs.read(r.fh, 0, 100).unwrap(), b"aaaabbbb");
+    assert_eq!(fs.getattr(ino).unwrap().size, 8);
+    // Closing the reader does not commit the writer's bytes.
+    fs.release(r.fh).unwrap();
+    assert_eq!(versions(&fs, ino).len(), 1);
+    fs.release(w.fh).unwrap();
+    assert_eq!(versions(&fs, ino).len(), 2);
+}
+
+#[test]
+fn unlink_while_open_keeps_the_descriptor_working() {
+    let (fs, root) = setup();
+    let ino = put(&fs, root, "tmp", b"hello");
+    let o = fs.open(ino, W).unwrap();
+    fs.unlink(root, b"tmp").unwrap();
+    assert_eq!(fs.lookup(root, b"tmp").unwrap_err().to_errno(), libc::ENOENT);
+    fs.write(o.fh, 5, b" world").unwrap();
+    assert_eq!(fs.read(o.fh, 0, 100).unwrap(), b"hello world");
+    assert_eq!(fs.getattr(ino).unwrap().size, 11);
+    assert_eq!(fs.getattr(ino).unwrap().nlink, 0);
+    fs.fsync(o.fh).unwrap();
+    fs.release(o.fh).unwrap();
+    // The unlinked file's history is kept; nothing new was versioned after unlink.
+    assert_eq!(versions(&fs, ino).len(), 1);
+}
+
+#[test]
+fn rename_replaces_and_honours_noreplace_and_exchange() {
+    let (fs, root) = setup();
+    let a = put(&fs, root, "a", b"A");
+    let b = put(&fs, root, "b", b"B");
+    let nr = RenameMode { noreplace: true, exchange: false };
+    assert_eq!(fs.rename(root, b"a", root, b"b", nr).unwrap_err().to_errno(), libc::EEXIST);
+    let ex = RenameMode { noreplace: false, exchange: true };
+    fs.rename(root, b"a", root, b"b", ex).unwrap();
+    assert_eq!(fs.lookup(root, b"a").unwrap().ino, b);
+    assert_eq!(fs.lookup(root, b"b").unwrap().ino, a);
+    fs.rename(root, b"a", root, b"b", RenameMode::default()).unwrap();
+    assert_eq!(fs.lookup(root, b"b").unwrap().ino, b);
+    assert_eq!(fs.lookup(root, b"a").unwrap_err().to_errno(), libc::ENOENT);
+    assert_eq!(fs.getattr(a).unwrap().nlink, 0);
+    assert_eq!(read_all(&fs, b), b"B");
+}
+
+#[test]
+fn directory_rules() {
+    let (fs, root) = setup();
+    let d = fs.mkdir(root, b"d", 0o755, 0, ME).unwrap();
+    let sub = fs.mkdir(d.ino, b"sub", 0o755, 0, ME).unwrap();
+    assert_eq!(fs.getattr(d.ino).unwrap().nlink, 3);
+    put(&fs, sub.ino, "f", b"x");
+    let plain = RenameMode::default();
+    assert_eq!(fs.rename(root, b"d", sub.ino, b"x", plain).unwrap_err().to_errno(), libc::EINVAL);
+    assert_eq!(fs.rmdir(d.ino, b"sub").unwrap_err().to_errno(), libc::ENOTEMPTY);
+    assert_eq!(fs.unlink(root, b"d").unwrap_err().to_errno(), libc::EISDIR);
+    assert_eq!(fs.rmdir(sub.ino, b"f").unwrap_err().to_errno(), libc::ENOTDIR);
+    // Moving a directory to another parent moves its ".." link count.
+    let e = fs.mkdir(root, b"e", 0o755, 0, ME).unwrap();
+    fs.rename(d.ino, b"sub", e.ino, b"sub", plain).unwrap();
+    assert_eq!(fs.getattr(d.ino).unwrap().nlink, 2);
+    assert_eq!(fs.getattr(e.ino).unwrap().nlink, 3);
+    let mut names = Vec::new();
+    let h = fs.opendir(e.ino).unwrap();
+    fs.readdir(h, 0, |entry, _| {
+        names.push(String::from_utf8_lossy(&entry.name).into_owned());
+        false
+    })
+    .unwrap();
+    fs.releasedir(h);
+    assert_eq!(names, vec![".", "..", "sub"]);
+    fs.unlink(sub.ino, b"f").unwrap();
+    fs.rmdir(e.ino, b"sub").unwrap();
+    assert_eq!(fs.getattr(e.ino).unwrap().nlink, 2);
+    assert_eq!(fs.mkdir(root, b"e", 0o755, 0, ME).unwrap_err().to_errno(), libc::EEXIST);
+}
+
+#[test]
+fn root_and_read_only_stores_refuse_changes() {
+    let (fs, root) = setup_with(true);
+    let e = |r: FsResult<Attr>| r.unwrap_err().to_errno();
+    assert_eq!(e(fs.mkdir(Ino::ROOT, b"x", 0o755, 0, ME)), libc::EROFS);
+    assert_eq!(e(fs.mkdir(root, b"x", 0o755, 0, ME)), libc::EROFS);
+    assert_eq!(fs.create(root, b"x", 0o644, 0, W, ME).unwrap_err().to_errno(), libc::EROFS);
+    let other = fs.attached()[1].store.root;
+    let ino = put(&fs, other, "f", b"x");
+    let err = fs.rename(other, b"f", root, b"f", RenameMode::default()).unwrap_err();
+    assert_eq!(err.to_errno(), libc::EROFS);
+    assert_eq!(fs.link(ino, root, b"g").unwrap_err().to_errno(), libc::EROFS);
+}
+
+#[test]
+fn cross_store_rename_and_link_are_exdev() {
+    let (fs, root) = setup();
+    let other = fs.attached()[1].store.root;
+    let ino = put(&fs, root, "f", b"x");
+    let err = fs.rename(root, b"f", other, b"f", RenameMode::default()).unwrap_err();
+    assert_eq!(err.to_errno(), libc::EXDEV);
+    assert_eq!(fs.link(ino, other, b"g").unwrap_err().to_errno(), libc::EXDEV);
+}
+
+#[test]
+fn names_are_checked() {
+    let (fs, root) = setup();
+    let long = vec![b'a'; 256];
+    assert_eq!(fs.mkdir(root, &long, 0o755, 0, ME).unwrap_err().to_errno(), libc::ENAMETOOLONG);
+    assert_eq!(fs.lookup(root, &long).unwrap_err().to_errno(), libc::ENAMETOOLONG);
+    let ok = vec![b'a'; 255];
+    fs.mkdir(root, &ok, 0o755, 0, ME).unwrap();
+}
+
+#[test]
+fn symlinks_and_hard_links() {
+    let (fs, root) = setup();
+    let s = fs.symlink(root, b"ln", b"target/path", ME).unwrap();
+    assert_eq!(fs.readlink(s.ino).unwrap(), b"target/path");
+    let ino = put(&fs, root, "f", b"x");
+    let l = fs.link(ino, root, b"g").unwrap();
+    assert_eq!(l.nlink, 2);
+    fs.unlink(root, b"f").unwrap();
+    assert_eq!(fs.getattr(ino).unwrap().nlink, 1);
+    let g = fs.lookup(root, b"g").unwrap();
+    assert_eq!(read_all(&fs, g.ino), b"x");
+}
+
+#[test]
+fn every_change_is_audited_and_the_chain_verifies() {
+    let (fs, root) = setup();
+    let d = fs.mkdir(root, b"dir", 0o755, 0, ME).unwrap();
+    let ino = put(&fs, d.ino, "a.txt", b"1");
+    fs.rename(d.ino, b"a.txt", d.ino, b"b.txt", RenameMode::default()).unwrap();
+    fs.setattr(ino, SetAttr { mode: Some(0o600), ..Default::default() }).unwrap();
+    // Re-applying the same mode is not a change.
+    fs.setattr(ino, SetAttr { mode: Some(0o600), ..Default::default() }).unwrap();
+    fs.symlink(root, b"s", b"dir/b.txt", ME).unwrap();
+    fs.unlink(d.ino, b"b.txt").unwrap();
+    fs.rmdir(root, b"dir").unwrap();
+    let entries = fs
+        .db
+        .read(|tx| tx.audit_entries(&crate::store::AuditFilter::default()))
+        .unwrap();
+    let mine: Vec<(String, String)> = entries
+        .iter()
+        .rev()
+        .filter(|e| e.agent == "agent-1")
+        .map(|e| (e.op.clone(), e.path.clone().unwrap_or_default()))
+        .collect();
+    let expect = [
+        ("mkdir", "dir"),
+        ("create", "dir/a.txt"),
+        ("write", "dir/a.txt"),
+        ("rename", "dir/a.txt"),
+        ("chmod", "dir/b.txt"),
+        ("symlink", "s"),
+        ("unlink", "dir/b.txt"),
+        ("rmdir", "dir"),
+    ];
+    let expect: Vec<(String, String)> =
+        expect.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    assert_eq!(mine, expect);
+    assert!(entries
+        .iter()
+        .filter(|e| e.agent == "agent-1")
+        .all(|e| e.session == "sess-1" && e.user.as_deref() == Some("alice")));
+    let rename = entries.iter().find(|e| e.op == "rename").unwrap();
+    assert_eq!(rename.path2.as_deref(), Some("dir/b.txt"));
+    assert_eq!(fs.db.read(|tx| tx.verify_audit()).unwrap().unwrap(), entries.len() as u64);
+    // Tampering with one row is caught, naming that row.
+    fs.db
+        .write(|tx| tx.execute_raw("UPDATE audit SET path = 'evil' WHERE op = 'chmod'"))
+        .unwrap();
+    let brk = fs.db.read(|tx| tx.verify_audit()).unwrap().unwrap_err();
+    assert_eq!(Some(brk.id), entries.iter().find(|e| e.op == "chmod").map(|e| e.id));
+}
+
+#[test]
+fn large_files_spill_to_disk_and_read_back() {
+    let db = Db::open_in_memory().unwrap();
+    let op = Identity::new("op", "op", None);
+    let kb = db.write(|tx| tx.create_store("kb", Scope::Org, None, "", &op, 1)).unwrap();
+    let root = kb.root;
+    let opts = FsOptions { spill_bytes: 64 * 1024, ..Default::default() };
+    let fs = MemFs::new(
+        Arc::new(db),
+        Identity::new("a", "s", None),
+        vec![Attached { store: kb, read_only: false }],
+        opts,
+    );
+    let data = noise(1_000_000, 11);
+    let (attr, o) = fs.create(root, b"big", 0o644, 0, W, ME).unwrap();
+    for (i, piece) in data.chunks(128 * 1024).enumerate() {
+        fs.write(o.fh, (i * 128 * 1024) as u64, piece).unwrap();
+    }
+    // A write before earlier ones forces the spilled tail to grow at the front.
+    let o2 = fs.open(attr.ino, W).unwrap();
+    fs.release(o.fh).unwrap();
+    fs.write(o2.fh, 10, b"XY").unwrap();
+    fs.release(o2.fh).unwrap();
+    let mut expect = data;
+    expect[10..12].copy_from_slice(b"XY");
+    assert_eq!(read_all(&fs, attr.ino), expect);
+}

@@ -298,7 +298,26 @@ impl Txn<'_> {
         Ok(out)
     }
 
-    /// Number of versions in a store (for tests and statistics).
+    /// Bytes a store's history occupies: (chunk bytes, manifest bytes, versions).
+    pub fn storage_stats(&self, store: StoreId) -> StoreResult<(u64, u64, u64)> {
+        let chunks: i64 = self
+            .conn
+            .prepare_cached("SELECT coalesce(sum(len), 0) FROM chunks WHERE store_id = ?1")?
+            .query_row([store.0], |r| r.get(0))?;
+        let (manifests, versions): (i64, i64) = self
+            .conn
+            .prepare_cached(
+                "SELECT coalesce(sum(length(extents)), 0), count(*) FROM versions WHERE store_id = ?1",
+            )?
+            .query_row([store.0], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok((
+            to_u64(chunks, "bytes")?,
+            to_u64(manifests, "bytes")?,
+            to_u64(versions, "count")?,
+        ))
+    }
+
+    /// Number of versions of one inode.
     pub fn version_count(&self, ino: Ino) -> StoreResult<u64> {
         let n: i64 = self
             .conn
