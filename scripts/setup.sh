@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what memfs and its tests need on a fresh Debian machine (run as root):
+# fuse3 (fusermount3), git and python3 (used by the real-mount tests).
+# Safe to run again: it installs only what is missing.
+set -euo pipefail
+
+need=()
+command -v fusermount3 >/dev/null 2>&1 || need+=(fuse3)
+command -v git >/dev/null 2>&1 || need+=(git)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+command -v cc >/dev/null 2>&1 || need+=(gcc)
+
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: need root to install: ${need[*]}" >&2
+    exit 1
+  fi
+  echo "setup: installing ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: cargo (Rust) is required; install a stable Rust toolchain first" >&2
+  exit 1
+fi
+if [ ! -e /dev/fuse ]; then
+  modprobe fuse 2>/dev/null || true
+  [ -e /dev/fuse ] || { echo "setup: /dev/fuse is missing (load the fuse module)" >&2; exit 1; }
+fi
