@@ -112,7 +112,10 @@ impl Config {
     /// Finds and loads the config: `explicit` (from `--config`), else `$MEMFS_CONFIG`,
     /// else `./memfs.toml`; a missing `./memfs.toml` means all defaults. Then applies
     /// the database override (`--db`, else `$MEMFS_DB`).
-    pub fn load(explicit: Option<&Path>, db_override: Option<&Path>) -> Result<Config, ConfigError> {
+    pub fn load(
+        explicit: Option<&Path>,
+        db_override: Option<&Path>,
+    ) -> Result<Config, ConfigError> {
         let env_path = std::env::var_os("MEMFS_CONFIG").map(PathBuf::from);
         let (path, required) = match (explicit, env_path) {
             (Some(p), _) => (p.to_path_buf(), true),

@@ -24,7 +24,14 @@ pub fn init(config: &Config) -> Result<Vec<String>> {
                 continue;
             }
             let scope = Scope::parse(&s.scope)?;
-            tx.create_store(&s.name, scope, s.owner.as_deref(), &s.description, &who, now_ns())?;
+            tx.create_store(
+                &s.name,
+                scope,
+                s.owner.as_deref(),
+                &s.description,
+                &who,
+                now_ns(),
+            )?;
             created.push(s.name.clone());
         }
         Ok::<_, crate::error::StoreError>(())
@@ -95,7 +102,9 @@ pub fn resolve_stores(db: &Db, who: &Identity, wanted: &[StoreSpec]) -> Result<V
                 "store '{}' is private to user '{}'; this mount's user is {}",
                 w.name,
                 store.owner.as_deref().unwrap_or("?"),
-                who.user.as_deref().map_or("not set".to_string(), |u| format!("'{u}'"))
+                who.user
+                    .as_deref()
+                    .map_or("not set".to_string(), |u| format!("'{u}'"))
             );
         }
         out.push(Attached {

@@ -104,10 +104,16 @@ mod tests {
 
     #[test]
     fn storage_failures_are_eio_and_semantic_ones_are_precise() {
-        assert_eq!(FsError::Store(StoreError::Corrupt("x".into())).to_errno(), libc::EIO);
+        assert_eq!(
+            FsError::Store(StoreError::Corrupt("x".into())).to_errno(),
+            libc::EIO
+        );
         assert_eq!(FsError::TooBig.to_errno(), libc::EFBIG);
         assert_eq!(FsError::ReadOnly("root").to_errno(), libc::EROFS);
         assert_eq!(FsError::Busy("lease".into()).to_errno(), libc::EBUSY);
-        assert_eq!(FsError::Store(StoreError::Exists("s".into())).to_errno(), libc::EEXIST);
+        assert_eq!(
+            FsError::Store(StoreError::Exists("s".into())).to_errno(),
+            libc::EEXIST
+        );
     }
 }

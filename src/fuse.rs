@@ -6,10 +6,10 @@ use crate::fs::{Attr, Caller, MemFs, OpenMode, RenameMode, SetAttr, TimeSpec};
 use crate::ids::Ino;
 use crate::store::NodeKind;
 use fuser::{
-    Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo,
-    InitFlags, KernelConfig, LockOwner, OpenAccMode, OpenFlags, RenameFlags, ReplyAttr,
-    ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs,
-    ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+    Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, InitFlags,
+    KernelConfig, LockOwner, OpenAccMode, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate,
+    ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite,
+    ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -436,7 +436,12 @@ impl Filesystem for FuseFs {
         mut reply: ReplyDirectory,
     ) {
         let res = self.fs.readdir(fh.0, offset, |e, next| {
-            reply.add(INodeNo(e.ino.0 as u64), next, file_type(e.kind), OsStr::from_bytes(&e.name))
+            reply.add(
+                INodeNo(e.ino.0 as u64),
+                next,
+                file_type(e.kind),
+                OsStr::from_bytes(&e.name),
+            )
         });
         match res {
             Ok(()) => reply.ok(),
@@ -481,7 +486,16 @@ impl Filesystem for FuseFs {
             .unwrap_or((1 << 30, 1 << 29, 1 << 29));
         let used = stats.bytes.div_ceil(4096);
         let blocks = blocks.max(used);
-        reply.statfs(blocks, bfree, bavail, stats.files + (1 << 20), 1 << 20, 4096, 255, 4096);
+        reply.statfs(
+            blocks,
+            bfree,
+            bavail,
+            stats.files + (1 << 20),
+            1 << 20,
+            4096,
+            255,
+            4096,
+        );
     }
 
     fn setxattr(

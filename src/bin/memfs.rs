@@ -9,7 +9,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "memfs", version, about = "Versioned, audited memory stores for AI agents, mounted with FUSE")]
+#[command(
+    name = "memfs",
+    version,
+    about = "Versioned, audited memory stores for AI agents, mounted with FUSE"
+)]
 struct Cli {
     /// Config file (default: $MEMFS_CONFIG, else ./memfs.toml).
     #[arg(long, global = true)]

@@ -9,7 +9,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "memfsctl", version, about = "Inspect and manage memfs memory stores")]
+#[command(
+    name = "memfsctl",
+    version,
+    about = "Inspect and manage memfs memory stores"
+)]
 struct Cli {
     /// Config file (default: $MEMFS_CONFIG, else ./memfs.toml).
     #[arg(long, global = true)]

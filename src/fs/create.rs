@@ -36,7 +36,11 @@ impl MemFs {
             let now = now_ns();
             // BSD group semantics under a setgid directory, as Linux does it.
             let (gid, perm) = if dir.perm & S_ISGID != 0 {
-                let perm = if kind == NodeKind::Dir { perm | S_ISGID } else { perm };
+                let perm = if kind == NodeKind::Dir {
+                    perm | S_ISGID
+                } else {
+                    perm
+                };
                 (dir.gid, perm)
             } else {
                 (caller.gid, perm)
@@ -91,8 +95,16 @@ impl MemFs {
         caller: Caller,
     ) -> FsResult<(Attr, Opened)> {
         let perm = (mode & !umask & 0o7777) as u16;
-        let (row, store) =
-            self.make_node(parent, name, NodeKind::File, perm, 0, None, caller, "create")?;
+        let (row, store) = self.make_node(
+            parent,
+            name,
+            NodeKind::File,
+            perm,
+            0,
+            None,
+            caller,
+            "create",
+        )?;
         let opened = self.attach_handle(row.ino, store, None, open)?;
         Ok((Attr::from(&row), opened))
     }
@@ -117,7 +129,11 @@ impl MemFs {
             _ => return Err(FsError::Invalid("unknown file type")),
         };
         let perm = (mode & !umask & 0o7777) as u16;
-        let op = if kind == NodeKind::File { "create" } else { "mknod" };
+        let op = if kind == NodeKind::File {
+            "create"
+        } else {
+            "mknod"
+        };
         let (row, _) = self.make_node(parent, name, kind, perm, rdev, None, caller, op)?;
         Ok(Attr::from(&row))
     }
@@ -132,7 +148,8 @@ impl MemFs {
         caller: Caller,
     ) -> FsResult<Attr> {
         let perm = (mode & !umask & 0o7777) as u16;
-        let (row, _) = self.make_node(parent, name, NodeKind::Dir, perm, 0, None, caller, "mkdir")?;
+        let (row, _) =
+            self.make_node(parent, name, NodeKind::Dir, perm, 0, None, caller, "mkdir")?;
         Ok(Attr::from(&row))
     }
 

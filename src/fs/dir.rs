@@ -18,8 +18,16 @@ impl MemFs {
     pub fn opendir(&self, ino: Ino) -> FsResult<u64> {
         let entries = if ino == Ino::ROOT {
             let mut v = vec![
-                DirEntry { ino, kind: NodeKind::Dir, name: b".".to_vec() },
-                DirEntry { ino, kind: NodeKind::Dir, name: b"..".to_vec() },
+                DirEntry {
+                    ino,
+                    kind: NodeKind::Dir,
+                    name: b".".to_vec(),
+                },
+                DirEntry {
+                    ino,
+                    kind: NodeKind::Dir,
+                    name: b"..".to_vec(),
+                },
             ];
             for a in &self.attached {
                 v.push(DirEntry {
@@ -41,11 +49,23 @@ impl MemFs {
                     tx.parent_entry(ino)?.map_or(ino, |(p, _)| p)
                 };
                 let mut v = vec![
-                    DirEntry { ino, kind: NodeKind::Dir, name: b".".to_vec() },
-                    DirEntry { ino: parent, kind: NodeKind::Dir, name: b"..".to_vec() },
+                    DirEntry {
+                        ino,
+                        kind: NodeKind::Dir,
+                        name: b".".to_vec(),
+                    },
+                    DirEntry {
+                        ino: parent,
+                        kind: NodeKind::Dir,
+                        name: b"..".to_vec(),
+                    },
                 ];
                 for (name, child, kind) in tx.children(ino)? {
-                    v.push(DirEntry { ino: child, kind, name });
+                    v.push(DirEntry {
+                        ino: child,
+                        kind,
+                        name,
+                    });
                 }
                 Ok(v)
             })?

@@ -181,7 +181,9 @@ impl MemFs {
     /// Loads a directory in which the caller wants to change entries.
     fn writable_dir(&self, tx: &Txn<'_>, parent: Ino) -> FsResult<(InodeRow, &Attached)> {
         if parent == Ino::ROOT {
-            return Err(FsError::ReadOnly("the mount root lists stores and cannot be changed"));
+            return Err(FsError::ReadOnly(
+                "the mount root lists stores and cannot be changed",
+            ));
         }
         let (dir, att) = self.inode(tx, parent)?;
         if dir.kind != NodeKind::Dir {

@@ -87,9 +87,7 @@ impl MemFs {
                     match (src.kind == NodeKind::Dir, d.kind == NodeKind::Dir) {
                         (true, false) => return Err(FsError::NotDir),
                         (false, true) => return Err(FsError::IsDir),
-                        (true, true) if tx.has_children(d.ino)? => {
-                            return Err(FsError::NotEmpty)
-                        }
+                        (true, true) if tx.has_children(d.ino)? => return Err(FsError::NotEmpty),
                         _ => {}
                     }
                     if d.kind == NodeKind::Dir {

@@ -30,8 +30,11 @@ pub struct SetAttr {
 
 impl MemFs {
     pub fn setattr(&self, ino: Ino, s: SetAttr) -> FsResult<Attr> {
-        let changes_meta =
-            s.mode.is_some() || s.uid.is_some() || s.gid.is_some() || s.atime.is_some() || s.mtime.is_some();
+        let changes_meta = s.mode.is_some()
+            || s.uid.is_some()
+            || s.gid.is_some()
+            || s.atime.is_some()
+            || s.mtime.is_some();
         if ino == Ino::ROOT {
             if changes_meta || s.size.is_some() {
                 return Err(FsError::ReadOnly("the mount root cannot be changed"));

@@ -20,8 +20,14 @@ fn setup_with(read_only: bool) -> (MemFs, Ino) {
         Arc::new(db),
         Identity::new("agent-1", "sess-1", Some("alice")),
         vec![
-            Attached { store: kb, read_only },
-            Attached { store: other, read_only: false },
+            Attached {
+                store: kb,
+                read_only,
+            },
+            Attached {
+                store: other,
+                read_only: false,
+            },
         ],
         FsOptions::default(),
     );
@@ -32,9 +38,21 @@ fn setup() -> (MemFs, Ino) {
     setup_with(false)
 }
 
-const W: OpenMode = OpenMode { write: true, append: false, truncate: false };
-const A: OpenMode = OpenMode { write: true, append: true, truncate: false };
-const R: OpenMode = OpenMode { write: false, append: false, truncate: false };
+const W: OpenMode = OpenMode {
+    write: true,
+    append: false,
+    truncate: false,
+};
+const A: OpenMode = OpenMode {
+    write: true,
+    append: true,
+    truncate: false,
+};
+const R: OpenMode = OpenMode {
+    write: false,
+    append: false,
+    truncate: false,
+};
 
 fn put(fs: &MemFs, dir: Ino, name: &str, data: &[u8]) -> Ino {
     let (attr, o) = fs.create(dir, name.as_bytes(), 0o644, 0, W, ME).unwrap();
@@ -94,7 +112,9 @@ fn one_version_per_close_not_per_write() {
     }
     let vs = versions(&fs, attr.ino);
     assert_eq!(vs.len(), 5);
-    assert!(vs.iter().all(|v| v.agent == "agent-1" && v.session == "sess-1"));
+    assert!(vs
+        .iter()
+        .all(|v| v.agent == "agent-1" && v.session == "sess-1"));
     assert_eq!(vs[4].size, 300 + 20);
     let content = read_all(&fs, attr.ino);
     assert!(content.ends_with(b"more\nmore\n"));
@@ -133,7 +153,10 @@ fn appends_cost_about_the_appended_bytes() {
     assert_eq!(n, 1001);
     let growth = (after - before) + manifests;
     // A full copy per version would be ~1 GiB; the appended bytes are 100 KB.
-    assert!(growth < 1 << 20, "history grew {growth} bytes for 100 KB of appends");
+    assert!(
+        growth < 1 << 20,
+        "history grew {growth} bytes for 100 KB of appends"
+    );
     assert_eq!(read_all(&fs, ino), expect);
     let head = versions(&fs, ino).pop().unwrap();
     assert_eq!(head.hash, blake3::hash(&expect).to_hex().as_str());
@@ -153,12 +176,18 @@ fn long_append_chains_are_flattened_and_still_read_right() {
     }
     let vs = versions(&fs, ino);
     assert!(vs.iter().all(|v| v.depth <= 64), "chain depth unbounded");
-    assert!(vs.iter().any(|v| v.base.is_none() && v.id != vs[0].id), "never flattened");
+    assert!(
+        vs.iter().any(|v| v.base.is_none() && v.id != vs[0].id),
+        "never flattened"
+    );
     assert_eq!(read_all(&fs, ino), expect);
     // Every historical version still reads back as it was.
     let v10 = &vs[10];
     let ext = fs.db.read(|tx| tx.extents(v10.id)).unwrap();
-    let old = fs.db.read(|tx| tx.read_extents(&ext, 0, ext.size())).unwrap();
+    let old = fs
+        .db
+        .read(|tx| tx.read_extents(&ext, 0, ext.size()))
+        .unwrap();
     assert_eq!(blake3::hash(&old).to_hex().as_str(), v10.hash);
 }
 
@@ -169,7 +198,8 @@ fn random_offsets_read_back_and_middle_edits_dedup() {
     let data = noise(700_000, 3);
     let (attr, o) = fs.create(root, b"blob", 0o644, 0, W, ME).unwrap();
     // Odd-sized pieces, written out of order.
-    let mut pieces: Vec<(usize, usize)> = (0..data.len()).step_by(4099).map(|s| (s, 4099)).collect();
+    let mut pieces: Vec<(usize, usize)> =
+        (0..data.len()).step_by(4099).map(|s| (s, 4099)).collect();
     pieces.reverse();
     for (s, n) in pieces {
         let e = (s + n).min(data.len());
@@ -183,7 +213,11 @@ fn random_offsets_read_back_and_middle_edits_dedup() {
     fs.write(o.fh, 350_000, b"EDIT").unwrap();
     fs.release(o.fh).unwrap();
     let (c2, _, _) = fs.db.read(|tx| tx.storage_stats(store)).unwrap();
-    assert!(c2 - c1 < 200_000, "a 4-byte edit stored {} new bytes", c2 - c1);
+    assert!(
+        c2 - c1 < 200_000,
+        "a 4-byte edit stored {} new bytes",
+        c2 - c1
+    );
     let mut expect = data.clone();
     expect[350_000..350_004].copy_from_slice(b"EDIT");
     assert_eq!(read_all(&fs, attr.ino), expect);
@@ -201,7 +235,10 @@ fn random_offsets_read_back_and_middle_edits_dedup() {
 fn truncate_shrinks_extends_with_zeros_and_rejects_huge_sizes() {
     let (fs, root) = setup();
     let ino = put(&fs, root, "t", b"0123456789");
-    let set = |size| SetAttr { size: Some(size), ..Default::default() };
+    let set = |size| SetAttr {
+        size: Some(size),
+        ..Default::default()
+    };
     fs.setattr(ino, set(4)).unwrap();
     assert_eq!(read_all(&fs, ino), b"0123");
     fs.setattr(ino, set(8)).unwrap();
@@ -222,7 +259,16 @@ fn truncate_shrinks_extends_with_zeros_and_rejects_huge_sizes() {
 fn open_with_truncate_then_write_is_one_version() {
     let (fs, root) = setup();
     let ino = put(&fs, root, "f", b"old content that is long");
-    let o = fs.open(ino, OpenMode { write: true, append: false, truncate: true }).unwrap();
+    let o = fs
+        .open(
+            ino,
+            OpenMode {
+                write: true,
+                append: false,
+                truncate: true,
+            },
+        )
+        .unwrap();
     assert_eq!(fs.getattr(ino).unwrap().size, 0);
     fs.write(o.fh, 0, b"new").unwrap();
     fs.release(o.fh).unwrap();
@@ -252,7 +298,10 @@ fn unlink_while_open_keeps_the_descriptor_working() {
     let ino = put(&fs, root, "tmp", b"hello");
     let o = fs.open(ino, W).unwrap();
     fs.unlink(root, b"tmp").unwrap();
-    assert_eq!(fs.lookup(root, b"tmp").unwrap_err().to_errno(), libc::ENOENT);
+    assert_eq!(
+        fs.lookup(root, b"tmp").unwrap_err().to_errno(),
+        libc::ENOENT
+    );
     fs.write(o.fh, 5, b" world").unwrap();
     assert_eq!(fs.read(o.fh, 0, 100).unwrap(), b"hello world");
     assert_eq!(fs.getattr(ino).unwrap().size, 11);
@@ -268,13 +317,25 @@ fn rename_replaces_and_honours_noreplace_and_exchange() {
     let (fs, root) = setup();
     let a = put(&fs, root, "a", b"A");
     let b = put(&fs, root, "b", b"B");
-    let nr = RenameMode { noreplace: true, exchange: false };
-    assert_eq!(fs.rename(root, b"a", root, b"b", nr).unwrap_err().to_errno(), libc::EEXIST);
-    let ex = RenameMode { noreplace: false, exchange: true };
+    let nr = RenameMode {
+        noreplace: true,
+        exchange: false,
+    };
+    assert_eq!(
+        fs.rename(root, b"a", root, b"b", nr)
+            .unwrap_err()
+            .to_errno(),
+        libc::EEXIST
+    );
+    let ex = RenameMode {
+        noreplace: false,
+        exchange: true,
+    };
     fs.rename(root, b"a", root, b"b", ex).unwrap();
     assert_eq!(fs.lookup(root, b"a").unwrap().ino, b);
     assert_eq!(fs.lookup(root, b"b").unwrap().ino, a);
-    fs.rename(root, b"a", root, b"b", RenameMode::default()).unwrap();
+    fs.rename(root, b"a", root, b"b", RenameMode::default())
+        .unwrap();
     assert_eq!(fs.lookup(root, b"b").unwrap().ino, b);
     assert_eq!(fs.lookup(root, b"a").unwrap_err().to_errno(), libc::ENOENT);
     assert_eq!(fs.getattr(a).unwrap().nlink, 0);
@@ -289,10 +350,21 @@ fn directory_rules() {
     assert_eq!(fs.getattr(d.ino).unwrap().nlink, 3);
     put(&fs, sub.ino, "f", b"x");
     let plain = RenameMode::default();
-    assert_eq!(fs.rename(root, b"d", sub.ino, b"x", plain).unwrap_err().to_errno(), libc::EINVAL);
-    assert_eq!(fs.rmdir(d.ino, b"sub").unwrap_err().to_errno(), libc::ENOTEMPTY);
+    assert_eq!(
+        fs.rename(root, b"d", sub.ino, b"x", plain)
+            .unwrap_err()
+            .to_errno(),
+        libc::EINVAL
+    );
+    assert_eq!(
+        fs.rmdir(d.ino, b"sub").unwrap_err().to_errno(),
+        libc::ENOTEMPTY
+    );
     assert_eq!(fs.unlink(root, b"d").unwrap_err().to_errno(), libc::EISDIR);
-    assert_eq!(fs.rmdir(sub.ino, b"f").unwrap_err().to_errno(), libc::ENOTDIR);
+    assert_eq!(
+        fs.rmdir(sub.ino, b"f").unwrap_err().to_errno(),
+        libc::ENOTDIR
+    );
     // Moving a directory to another parent moves its ".." link count.
     let e = fs.mkdir(root, b"e", 0o755, 0, ME).unwrap();
     fs.rename(d.ino, b"sub", e.ino, b"sub", plain).unwrap();
@@ -310,7 +382,10 @@ fn directory_rules() {
     fs.unlink(sub.ino, b"f").unwrap();
     fs.rmdir(e.ino, b"sub").unwrap();
     assert_eq!(fs.getattr(e.ino).unwrap().nlink, 2);
-    assert_eq!(fs.mkdir(root, b"e", 0o755, 0, ME).unwrap_err().to_errno(), libc::EEXIST);
+    assert_eq!(
+        fs.mkdir(root, b"e", 0o755, 0, ME).unwrap_err().to_errno(),
+        libc::EEXIST
+    );
 }
 
 #[test]
@@ -319,12 +394,22 @@ fn root_and_read_only_stores_refuse_changes() {
     let e = |r: FsResult<Attr>| r.unwrap_err().to_errno();
     assert_eq!(e(fs.mkdir(Ino::ROOT, b"x", 0o755, 0, ME)), libc::EROFS);
     assert_eq!(e(fs.mkdir(root, b"x", 0o755, 0, ME)), libc::EROFS);
-    assert_eq!(fs.create(root, b"x", 0o644, 0, W, ME).unwrap_err().to_errno(), libc::EROFS);
+    assert_eq!(
+        fs.create(root, b"x", 0o644, 0, W, ME)
+            .unwrap_err()
+            .to_errno(),
+        libc::EROFS
+    );
     let other = fs.attached()[1].store.root;
     let ino = put(&fs, other, "f", b"x");
-    let err = fs.rename(other, b"f", root, b"f", RenameMode::default()).unwrap_err();
+    let err = fs
+        .rename(other, b"f", root, b"f", RenameMode::default())
+        .unwrap_err();
     assert_eq!(err.to_errno(), libc::EROFS);
-    assert_eq!(fs.link(ino, root, b"g").unwrap_err().to_errno(), libc::EROFS);
+    assert_eq!(
+        fs.link(ino, root, b"g").unwrap_err().to_errno(),
+        libc::EROFS
+    );
 }
 
 #[test]
@@ -332,17 +417,28 @@ fn cross_store_rename_and_link_are_exdev() {
     let (fs, root) = setup();
     let other = fs.attached()[1].store.root;
     let ino = put(&fs, root, "f", b"x");
-    let err = fs.rename(root, b"f", other, b"f", RenameMode::default()).unwrap_err();
+    let err = fs
+        .rename(root, b"f", other, b"f", RenameMode::default())
+        .unwrap_err();
     assert_eq!(err.to_errno(), libc::EXDEV);
-    assert_eq!(fs.link(ino, other, b"g").unwrap_err().to_errno(), libc::EXDEV);
+    assert_eq!(
+        fs.link(ino, other, b"g").unwrap_err().to_errno(),
+        libc::EXDEV
+    );
 }
 
 #[test]
 fn names_are_checked() {
     let (fs, root) = setup();
     let long = vec![b'a'; 256];
-    assert_eq!(fs.mkdir(root, &long, 0o755, 0, ME).unwrap_err().to_errno(), libc::ENAMETOOLONG);
-    assert_eq!(fs.lookup(root, &long).unwrap_err().to_errno(), libc::ENAMETOOLONG);
+    assert_eq!(
+        fs.mkdir(root, &long, 0o755, 0, ME).unwrap_err().to_errno(),
+        libc::ENAMETOOLONG
+    );
+    assert_eq!(
+        fs.lookup(root, &long).unwrap_err().to_errno(),
+        libc::ENAMETOOLONG
+    );
     let ok = vec![b'a'; 255];
     fs.mkdir(root, &ok, 0o755, 0, ME).unwrap();
 }
@@ -366,10 +462,25 @@ fn every_change_is_audited_and_the_chain_verifies() {
     let (fs, root) = setup();
     let d = fs.mkdir(root, b"dir", 0o755, 0, ME).unwrap();
     let ino = put(&fs, d.ino, "a.txt", b"1");
-    fs.rename(d.ino, b"a.txt", d.ino, b"b.txt", RenameMode::default()).unwrap();
-    fs.setattr(ino, SetAttr { mode: Some(0o600), ..Default::default() }).unwrap();
+    fs.rename(d.ino, b"a.txt", d.ino, b"b.txt", RenameMode::default())
+        .unwrap();
+    fs.setattr(
+        ino,
+        SetAttr {
+            mode: Some(0o600),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     // Re-applying the same mode is not a change.
-    fs.setattr(ino, SetAttr { mode: Some(0o600), ..Default::default() }).unwrap();
+    fs.setattr(
+        ino,
+        SetAttr {
+            mode: Some(0o600),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     fs.symlink(root, b"s", b"dir/b.txt", ME).unwrap();
     fs.unlink(d.ino, b"b.txt").unwrap();
     fs.rmdir(root, b"dir").unwrap();
@@ -393,8 +504,10 @@ fn every_change_is_audited_and_the_chain_verifies() {
         ("unlink", "dir/b.txt"),
         ("rmdir", "dir"),
     ];
-    let expect: Vec<(String, String)> =
-        expect.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    let expect: Vec<(String, String)> = expect
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
     assert_eq!(mine, expect);
     assert!(entries
         .iter()
@@ -402,26 +515,40 @@ fn every_change_is_audited_and_the_chain_verifies() {
         .all(|e| e.session == "sess-1" && e.user.as_deref() == Some("alice")));
     let rename = entries.iter().find(|e| e.op == "rename").unwrap();
     assert_eq!(rename.path2.as_deref(), Some("dir/b.txt"));
-    assert_eq!(fs.db.read(|tx| tx.verify_audit()).unwrap().unwrap(), entries.len() as u64);
+    assert_eq!(
+        fs.db.read(|tx| tx.verify_audit()).unwrap().unwrap(),
+        entries.len() as u64
+    );
     // Tampering with one row is caught, naming that row.
     fs.db
         .write(|tx| tx.execute_raw("UPDATE audit SET path = 'evil' WHERE op = 'chmod'"))
         .unwrap();
     let brk = fs.db.read(|tx| tx.verify_audit()).unwrap().unwrap_err();
-    assert_eq!(Some(brk.id), entries.iter().find(|e| e.op == "chmod").map(|e| e.id));
+    assert_eq!(
+        Some(brk.id),
+        entries.iter().find(|e| e.op == "chmod").map(|e| e.id)
+    );
 }
 
 #[test]
 fn large_files_spill_to_disk_and_read_back() {
     let db = Db::open_in_memory().unwrap();
     let op = Identity::new("op", "op", None);
-    let kb = db.write(|tx| tx.create_store("kb", Scope::Org, None, "", &op, 1)).unwrap();
+    let kb = db
+        .write(|tx| tx.create_store("kb", Scope::Org, None, "", &op, 1))
+        .unwrap();
     let root = kb.root;
-    let opts = FsOptions { spill_bytes: 64 * 1024, ..Default::default() };
+    let opts = FsOptions {
+        spill_bytes: 64 * 1024,
+        ..Default::default()
+    };
     let fs = MemFs::new(
         Arc::new(db),
         Identity::new("a", "s", None),
-        vec![Attached { store: kb, read_only: false }],
+        vec![Attached {
+            store: kb,
+            read_only: false,
+        }],
         opts,
     );
     let data = noise(1_000_000, 11);

@@ -161,7 +161,13 @@ impl Txn<'_> {
             ])?;
         }
         for (parent, name) in &c.entries {
-            feed.execute(params![c.store.map(|s| s.0), None::<i64>, parent.0, name, at_ns])?;
+            feed.execute(params![
+                c.store.map(|s| s.0),
+                None::<i64>,
+                parent.0,
+                name,
+                at_ns
+            ])?;
         }
         Ok(AuditId(id))
     }

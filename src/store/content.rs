@@ -346,7 +346,9 @@ impl Txn<'_> {
         let mut cur = Some(id);
         while let Some(v) = cur {
             if chain.len() as i64 > MAX_DEPTH * 4 {
-                return Err(StoreError::Corrupt(format!("version chain too long at {id}")));
+                return Err(StoreError::Corrupt(format!(
+                    "version chain too long at {id}"
+                )));
             }
             let (base, base_len, own) = self.own_extents(v)?;
             chain.push((base_len, own));
@@ -488,9 +490,18 @@ mod tests {
     #[test]
     fn varints_round_trip() {
         let items = vec![
-            Extent { chunk: Some(ChunkId(1)), len: 100 },
-            Extent { chunk: None, len: 1 << 40 },
-            Extent { chunk: Some(ChunkId(i64::MAX)), len: 0x7f },
+            Extent {
+                chunk: Some(ChunkId(1)),
+                len: 100,
+            },
+            Extent {
+                chunk: None,
+                len: 1 << 40,
+            },
+            Extent {
+                chunk: Some(ChunkId(i64::MAX)),
+                len: 0x7f,
+            },
         ];
         assert_eq!(decode_extents(&encode_extents(&items)).unwrap(), items);
     }
@@ -503,10 +514,22 @@ mod tests {
     #[test]
     fn extents_truncate_and_locate() {
         let mut e = Extents::new();
-        e.push(Extent { chunk: Some(ChunkId(1)), len: 10 });
-        e.push(Extent { chunk: Some(ChunkId(2)), len: 10 });
-        e.push(Extent { chunk: None, len: 5 });
-        e.push(Extent { chunk: None, len: 5 });
+        e.push(Extent {
+            chunk: Some(ChunkId(1)),
+            len: 10,
+        });
+        e.push(Extent {
+            chunk: Some(ChunkId(2)),
+            len: 10,
+        });
+        e.push(Extent {
+            chunk: None,
+            len: 5,
+        });
+        e.push(Extent {
+            chunk: None,
+            len: 5,
+        });
         assert_eq!(e.size(), 30);
         assert_eq!(e.items().len(), 3);
         assert_eq!(e.locate(15), Some((1, 5)));

@@ -11,7 +11,7 @@ mod namespace;
 mod schema;
 mod stores;
 
-pub use audit::{AuditEntry, AuditFilter, Change, ChainBreak};
+pub use audit::{AuditEntry, AuditFilter, ChainBreak, Change};
 pub use content::{
     chunk_bytes, chunk_reader, Extent, Extents, NewVersion, VersionRow, AVG_CHUNK, MAX_CHUNK,
     MIN_CHUNK,

@@ -247,7 +247,9 @@ impl Txn<'_> {
             Err(rusqlite::Error::SqliteFailure(e, _))
                 if e.code == rusqlite::ErrorCode::ConstraintViolation =>
             {
-                Err(StoreError::Exists(String::from_utf8_lossy(name).into_owned()))
+                Err(StoreError::Exists(
+                    String::from_utf8_lossy(name).into_owned(),
+                ))
             }
             Err(e) => Err(e.into()),
         }
@@ -277,7 +279,11 @@ impl Txn<'_> {
              WHERE d.parent = ?1 ORDER BY d.name",
         )?;
         let rows = stmt.query_map([parent.0], |r| {
-            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+            Ok((
+                r.get::<_, Vec<u8>>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
         })?;
         let mut out = Vec::new();
         for row in rows {
@@ -339,7 +345,9 @@ impl Txn<'_> {
                 }
             }
         }
-        Err(StoreError::Corrupt(format!("directory cycle above inode {ino}")))
+        Err(StoreError::Corrupt(format!(
+            "directory cycle above inode {ino}"
+        )))
     }
 
     /// Number of live (linked) inodes in a store, and the bytes their heads hold.

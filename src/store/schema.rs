@@ -128,10 +128,14 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn).unwrap();
         migrate(&mut conn).unwrap();
-        let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        let v: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
         assert_eq!(v, MIGRATIONS.len() as i64);
         let roots: i64 = conn
-            .query_row("SELECT count(*) FROM inodes WHERE ino = 1", [], |r| r.get(0))
+            .query_row("SELECT count(*) FROM inodes WHERE ino = 1", [], |r| {
+                r.get(0)
+            })
             .unwrap();
         assert_eq!(roots, 1);
     }
