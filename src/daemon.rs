@@ -184,8 +184,9 @@ pub fn mount(config: &Config, req: MountRequest) -> Result<()> {
             signal(SignalKind::terminate())?,
         ))
     })?;
+    let fs = Arc::new(fs);
     let ffs = FuseFs::new(
-        fs,
+        fs.clone(),
         secs(config.cache.attr_ttl_secs),
         secs(config.cache.entry_ttl_secs),
     );
@@ -235,7 +236,15 @@ pub fn mount(config: &Config, req: MountRequest) -> Result<()> {
             Err(e) => tracing::warn!(error = %e, "FUSE session ended with an error"),
         }
     } else {
-        tracing::warn!("FUSE session still busy after unmount; exiting anyway");
+        // Descriptors are still open in a lazily detached mount: save what they
+        // staged before the process goes.
+        match fs.commit_all() {
+            Ok(n) => tracing::warn!(
+                committed = n,
+                "FUSE session still busy after unmount; exiting anyway"
+            ),
+            Err(e) => tracing::error!(error = %e, "cannot commit staged writes at exit"),
+        }
     }
     tracing::info!(mountpoint = %mp.display(), "unmounted");
     Ok(())

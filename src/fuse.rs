@@ -14,17 +14,18 @@ use fuser::{
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Serves one `MemFs` over FUSE.
 pub struct FuseFs {
-    fs: MemFs,
+    fs: Arc<MemFs>,
     attr_ttl: Duration,
     entry_ttl: Duration,
 }
 
 impl FuseFs {
-    pub fn new(fs: MemFs, attr_ttl: Duration, entry_ttl: Duration) -> Self {
+    pub fn new(fs: Arc<MemFs>, attr_ttl: Duration, entry_ttl: Duration) -> Self {
         FuseFs {
             fs,
             attr_ttl,
@@ -137,6 +138,11 @@ impl Filesystem for FuseFs {
         let open = self.fs.open_handles();
         if open > 0 {
             tracing::warn!(open, "unmounted with open handles");
+        }
+        match self.fs.commit_all() {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(files = n, "committed staged writes at unmount"),
+            Err(e) => tracing::error!(error = %e, "cannot commit staged writes at unmount"),
         }
     }
 

@@ -183,7 +183,7 @@ impl MemFs {
     /// link(2): a second name for an existing non-directory.
     pub fn link(&self, ino: Ino, newparent: Ino, newname: &[u8]) -> FsResult<Attr> {
         check_name(newname)?;
-        let mut row = self.db.write(|tx| {
+        let row = self.db.write(|tx| {
             let (mut dir, att) = self.writable_dir(tx, newparent)?;
             let (mut row, src_att) = self.inode(tx, ino)?;
             if src_att.store.id != att.store.id {
@@ -221,7 +221,6 @@ impl MemFs {
             )?;
             Ok(row)
         })?;
-        row.nlink = row.nlink.max(1);
         let mut attr = Attr::from(&row);
         self.overlay_staged(&mut attr);
         Ok(attr)

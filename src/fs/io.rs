@@ -360,6 +360,25 @@ impl MemFs {
         self.lock_open().files.get(&ino).map(|(_, f)| f.clone())
     }
 
+    /// Commits every file with staged changes (at shutdown, so that a daemon stopped
+    /// while descriptors are still open loses nothing it was given).
+    pub fn commit_all(&self) -> FsResult<usize> {
+        let files: Vec<Arc<Mutex<OpenFile>>> = self
+            .lock_open()
+            .files
+            .values()
+            .map(|(_, f)| f.clone())
+            .collect();
+        let mut n = 0;
+        for f in files {
+            let mut of = lock_file(&f);
+            if self.commit(&mut of, "write")?.is_some() {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     /// Number of open handles (for tests and shutdown logging).
     pub fn open_handles(&self) -> usize {
         self.lock_open().handles.len()
