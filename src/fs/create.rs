@@ -105,7 +105,7 @@ impl MemFs {
             caller,
             "create",
         )?;
-        let opened = self.attach_handle(row.ino, store, None, open)?;
+        let opened = self.attach_handle(row.ino, store, open)?;
         Ok((Attr::from(&row), opened))
     }
 

@@ -5,7 +5,7 @@ use super::staging::Staging;
 use super::{Attr, MemFs};
 use crate::error::{FsError, FsResult};
 use crate::ids::{now_ns, Ino, StoreId, VersionId};
-use crate::store::{chunk_reader, Change, Extent, NewVersion, NodeKind};
+use crate::store::{chunk_reader, Change, Extent, Extents, NewVersion, NodeKind, Txn};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -41,6 +41,32 @@ pub(super) struct Handle {
     dirty: bool,
 }
 
+/// What a commit transaction did.
+enum Outcome {
+    Committed(VersionId, Extents, blake3::Hasher),
+    Conflict {
+        kept: VersionId,
+        head: Option<VersionId>,
+        head_ext: Extents,
+    },
+    Unlinked,
+}
+
+/// blake3 state after all of a version's bytes (when no cached state exists).
+fn hash_extents(tx: &Txn<'_>, ext: &Extents) -> FsResult<blake3::Hasher> {
+    let mut h = blake3::Hasher::new();
+    let mut pos = 0;
+    while pos < ext.size() {
+        let piece = tx.read_extents(ext, pos, 1 << 20)?;
+        if piece.is_empty() {
+            break;
+        }
+        h.update(&piece);
+        pos += piece.len() as u64;
+    }
+    Ok(h)
+}
+
 #[derive(Default)]
 pub(super) struct OpenTable {
     files: HashMap<Ino, (usize, Arc<Mutex<OpenFile>>)>,
@@ -72,7 +98,7 @@ impl MemFs {
         if (mode.write || mode.truncate) && read_only {
             return Err(FsError::ReadOnly("store attached read-only"));
         }
-        self.attach_handle(ino, row.store.ok_or(FsError::NotFound)?, row.head, mode)
+        self.attach_handle(ino, row.store.ok_or(FsError::NotFound)?, mode)
     }
 
     /// Registers a new handle on `ino`, loading its content on first open.
@@ -80,7 +106,6 @@ impl MemFs {
         &self,
         ino: Ino,
         store: StoreId,
-        head: Option<VersionId>,
         mode: OpenMode,
     ) -> FsResult<Opened> {
         let file = {
@@ -91,6 +116,11 @@ impl MemFs {
             } else {
                 // Load outside the table lock would be nicer, but a first open must
                 // not race a second one into two stagings; loading is one query.
+                // Re-read: a descriptor closed since the caller looked may have
+                // committed a newer head and dropped the shared state.
+                let head = self
+                    .db
+                    .read(|tx| Ok::<_, FsError>(tx.inode(ino)?.and_then(|r| r.head)))?;
                 let ext = match head {
                     Some(v) => self.db.read(|tx| tx.extents(v))?,
                     None => Default::default(),
@@ -111,9 +141,14 @@ impl MemFs {
             }
         };
         let mut dirty = false;
-        {
+        let head = {
             let mut of = lock_file(&file);
-            // A clean file whose head moved (changed by another mount) is reloaded.
+            // The head read by the caller may be stale: another descriptor may have
+            // committed since. Under the file lock no commit of this mount can run,
+            // so this read is current, and a clean staging only ever moves forward.
+            let head = self
+                .db
+                .read(|tx| Ok::<_, FsError>(tx.inode(ino)?.and_then(|r| r.head)))?;
             if !of.staging.dirty && of.staging.base != head {
                 let ext = match head {
                     Some(v) => self.db.read(|tx| tx.extents(v))?,
@@ -124,7 +159,8 @@ impl MemFs {
             if mode.truncate && mode.write {
                 dirty = of.staging.truncate(0, now_ns())?;
             }
-        }
+            head
+        };
         let fh = self.new_fh();
         let mut t = self.lock_open();
         let seen = t.seen_heads.insert(ino, head);
@@ -168,7 +204,7 @@ impl MemFs {
             if off.saturating_add(data.len() as u64) > self.opts.max_file_bytes {
                 return Err(FsError::TooBig);
             }
-            of.staging.write(&self.db, off, data, now_ns())?;
+            of.staging.write(&self.db, off, data, append, now_ns())?;
         }
         self.mark_dirty(fh);
         Ok(len)
@@ -238,6 +274,11 @@ impl MemFs {
 
     /// Turns staged bytes into one new version, in one transaction with the inode's
     /// new head and the audit entry. Returns the new version, if one was made.
+    ///
+    /// If the head moved since the staging was based on it (another mount or
+    /// memfsctl committed), appends are re-based onto the new head, so concurrent
+    /// `>>` writers all land; any other change is kept as a conflict version that
+    /// does not become the head, and the commit fails with `EBUSY`.
     pub(super) fn commit(&self, of: &mut OpenFile, op: &str) -> FsResult<Option<VersionId>> {
         if !of.staging.dirty {
             return Ok(None);
@@ -252,14 +293,29 @@ impl MemFs {
         let st_ref: &Staging = st;
         let outcome = self.db.write(|tx| {
             let Some(mut row) = tx.inode(ino)? else {
-                return Ok::<_, FsError>(None);
+                return Ok::<_, FsError>(Outcome::Unlinked);
             };
             // An unlinked file's last bytes have no name to be versioned under.
             let path = match tx.path_of(ino)? {
                 Some(p) if row.nlink > 0 => p,
-                _ => return Ok(None),
+                _ => return Ok(Outcome::Unlinked),
             };
-            let mut h = hasher;
+            let pure_append = st_ref.appends_only && st_ref.dirty_from == st_ref.base_ext.size();
+            let (base, base_len, mut h, base_ext, conflict) = if row.head == st_ref.base {
+                (st_ref.base, st_ref.dirty_from, hasher, None, false)
+            } else if pure_append {
+                let ext = match row.head {
+                    Some(v) => tx.extents(v)?,
+                    None => Extents::new(),
+                };
+                let h = match self.hashes.get(row.head, ext.size()) {
+                    Some(h) => h,
+                    None => hash_extents(tx, &ext)?,
+                };
+                (row.head, ext.size(), h, Some(ext), false)
+            } else {
+                (st_ref.base, st_ref.dirty_from, hasher, None, true)
+            };
             let mut tail: Vec<Extent> = Vec::new();
             chunk_reader(st_ref.tail_reader(), |c| {
                 h.update(c);
@@ -281,52 +337,85 @@ impl MemFs {
                 });
             }
             let hash = h.finalize();
+            let vop = if conflict { "conflict" } else { op };
             let (vid, size) = tx.insert_version(&NewVersion {
                 ino,
                 store,
-                base: st_ref.base,
-                base_len: st_ref.dirty_from,
+                base,
+                base_len,
                 tail: tail.clone(),
                 hash,
-                op,
+                op: vop,
                 path: &path,
                 who: &self.who,
                 at_ns: now,
             })?;
-            row.head = Some(vid);
-            row.size = size;
-            row.mtime_ns = st_ref.mtime_ns.unwrap_or(now);
-            row.ctime_ns = now;
-            tx.save_inode(&row)?;
+            let mut detail = serde_json::json!({"size": size, "hash": hash.to_hex().as_str()});
+            if conflict {
+                detail["head"] = row.head.map(|v| v.0).into();
+                detail["based_on"] = st_ref.base.map(|v| v.0).into();
+            } else {
+                row.head = Some(vid);
+                row.size = size;
+                row.mtime_ns = st_ref.mtime_ns.unwrap_or(now);
+                row.ctime_ns = now;
+                tx.save_inode(&row)?;
+            }
             self.record(
                 tx,
                 now,
                 &Change {
                     store: Some(store),
-                    op,
+                    op: vop,
                     path: Some(&path),
                     ino: Some(ino),
                     version: Some(vid),
-                    detail: Some(serde_json::json!({"size": size, "hash": hash.to_hex().as_str()})),
+                    detail: Some(detail),
                     ..Default::default()
                 },
             )?;
-            Ok(Some((vid, tail, h)))
+            if conflict {
+                let head_ext = match row.head {
+                    Some(v) => tx.extents(v)?,
+                    None => Extents::new(),
+                };
+                return Ok(Outcome::Conflict {
+                    kept: vid,
+                    head: row.head,
+                    head_ext,
+                });
+            }
+            let mut ext = base_ext.unwrap_or_else(|| st_ref.base_ext.clone());
+            ext.truncate(base_len);
+            for e in tail {
+                ext.push(e);
+            }
+            Ok(Outcome::Committed(vid, ext, h))
         })?;
         match outcome {
-            Some((vid, tail, h)) => {
-                let mut ext = st.base_ext.clone();
-                ext.truncate(st.dirty_from);
-                for e in tail {
-                    ext.push(e);
-                }
+            Outcome::Committed(vid, ext, h) => {
                 let size = ext.size();
                 st.rebase(Some(vid), ext);
                 self.hashes.put(vid, size, h);
                 Ok(Some(vid))
             }
-            None => {
-                // Unlinked: drop the staged bytes but keep serving them to open fds.
+            Outcome::Conflict {
+                kept,
+                head,
+                head_ext,
+            } => {
+                st.rebase(head, head_ext);
+                tracing::warn!(
+                    ino = ino.0,
+                    kept = kept.0,
+                    "write conflict: kept as a conflict version"
+                );
+                Err(FsError::Busy(format!(
+                    "the file changed underneath; your bytes are kept as conflict version {kept}"
+                )))
+            }
+            Outcome::Unlinked => {
+                // Drop the staged bytes but keep serving them to open descriptors.
                 st.dirty = false;
                 Ok(None)
             }

@@ -68,6 +68,9 @@ pub(super) struct Staging {
     tail: Tail,
     pub size: u64,
     pub dirty: bool,
+    /// Every staged change since the last commit was an `O_APPEND` write, so the
+    /// bytes can be appended to whatever the head is at commit time.
+    pub appends_only: bool,
     pub mtime_ns: Option<i64>,
     spill_bytes: usize,
     spill_dir: Option<PathBuf>,
@@ -91,6 +94,7 @@ impl Staging {
             tail: Tail::Mem(Vec::new()),
             size,
             dirty: false,
+            appends_only: true,
             mtime_ns: None,
             spill_bytes,
             spill_dir,
@@ -117,6 +121,7 @@ impl Staging {
         self.base_ext = base_ext;
         self.tail = Tail::Mem(Vec::new());
         self.dirty = false;
+        self.appends_only = true;
         self.mtime_ns = None;
     }
 
@@ -229,8 +234,17 @@ impl Staging {
         Ok(())
     }
 
-    /// Writes `data` at `off`. The caller has checked the size limit.
-    pub fn write(&mut self, db: &Db, off: u64, data: &[u8], now_ns: i64) -> FsResult<()> {
+    /// Writes `data` at `off` (`append`: through an `O_APPEND` handle, at the end).
+    /// The caller has checked the size limit.
+    pub fn write(
+        &mut self,
+        db: &Db,
+        off: u64,
+        data: &[u8],
+        append: bool,
+        now_ns: i64,
+    ) -> FsResult<()> {
+        self.appends_only &= append;
         let end = off + data.len() as u64;
         if off < self.dirty_from {
             self.lower_dirty_from(db, off)?;
@@ -268,6 +282,7 @@ impl Staging {
         if size == self.size {
             return Ok(false);
         }
+        self.appends_only = false;
         if size < self.dirty_from {
             self.dirty_from = size;
             self.tail = Tail::Mem(Vec::new());
