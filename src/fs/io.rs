@@ -43,7 +43,7 @@ pub(super) struct Handle {
 
 /// What a commit transaction did.
 enum Outcome {
-    Committed(VersionId, Extents, blake3::Hasher),
+    Committed(VersionId, Extents, Box<blake3::Hasher>),
     Conflict {
         kept: VersionId,
         head: Option<VersionId>,
@@ -390,13 +390,13 @@ impl MemFs {
             for e in tail {
                 ext.push(e);
             }
-            Ok(Outcome::Committed(vid, ext, h))
+            Ok(Outcome::Committed(vid, ext, Box::new(h)))
         })?;
         match outcome {
             Outcome::Committed(vid, ext, h) => {
                 let size = ext.size();
                 st.rebase(Some(vid), ext);
-                self.hashes.put(vid, size, h);
+                self.hashes.put(vid, size, *h);
                 Ok(Some(vid))
             }
             Outcome::Conflict {
