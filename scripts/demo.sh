@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 scripts/setup.sh
 cargo build --release --bins
-bin=target/release
+bin=$PWD/target/release
 
 MOUNT=${MOUNT:-/mnt/memory}
 DATA=${DATA:-$PWD/demo-data}

@@ -152,6 +152,7 @@ fn appends_cost_about_the_appended_bytes() {
     let (after, manifests, n) = fs.db.read(|tx| tx.storage_stats(store)).unwrap();
     assert_eq!(n, 1001);
     let growth = (after - before) + manifests;
+    eprintln!("1000 appends of 100 B to a 1 MiB file: history grew {growth} bytes");
     // A full copy per version would be ~1 GiB; the appended bytes are 100 KB.
     assert!(
         growth < 1 << 20,
@@ -591,7 +592,10 @@ fn appends_from_two_mounts_both_land() {
     a.release(ha.fh).unwrap();
     assert_eq!(read_all(&a, ino), b"start\nfrom b\nfrom a\n");
     let head = versions(&a, ino).pop().unwrap();
-    assert_eq!(head.hash, blake3::hash(b"start\nfrom b\nfrom a\n").to_hex().as_str());
+    assert_eq!(
+        head.hash,
+        blake3::hash(b"start\nfrom b\nfrom a\n").to_hex().as_str()
+    );
 }
 
 #[test]
@@ -609,7 +613,10 @@ fn an_overwrite_racing_another_mount_is_kept_as_a_conflict_not_lost() {
     // B's content is the head; A's bytes are in history as a conflict version.
     assert_eq!(read_all(&a, ino), b"B2\n");
     let vs = versions(&a, ino);
-    let conflict = vs.iter().find(|v| v.op == "conflict").expect("conflict version");
+    let conflict = vs
+        .iter()
+        .find(|v| v.op == "conflict")
+        .expect("conflict version");
     assert_eq!(conflict.agent, "agent-1");
     let ext = a.db.read(|tx| tx.extents(conflict.id)).unwrap();
     let kept = a.db.read(|tx| tx.read_extents(&ext, 0, 100)).unwrap();
