@@ -35,6 +35,13 @@ pub struct DaemonConfig {
     pub spill_dir: Option<PathBuf>,
     /// Largest file size accepted, in bytes (larger writes/truncates get EFBIG).
     pub max_file_bytes: u64,
+    /// A write lease lives this long without renewal (a dead daemon's leases
+    /// expire after it), in seconds.
+    pub lease_ttl_secs: f64,
+    /// How long an open for writing waits for another writer's lease before EBUSY.
+    pub lease_wait_secs: f64,
+    /// How often the change feed is polled for other mounts' changes, in ms.
+    pub feed_poll_ms: u64,
 }
 
 /// A store declared in the config.
@@ -68,8 +75,8 @@ impl Default for Config {
 impl Default for CacheConfig {
     fn default() -> Self {
         CacheConfig {
-            attr_ttl_secs: 1.0,
-            entry_ttl_secs: 1.0,
+            attr_ttl_secs: 10.0,
+            entry_ttl_secs: 10.0,
         }
     }
 }
@@ -80,7 +87,10 @@ impl Default for DaemonConfig {
             threads: 2,
             spill_bytes: 8 << 20,
             spill_dir: None,
-            max_file_bytes: 1 << 40,
+            max_file_bytes: 4 << 30,
+            lease_ttl_secs: 30.0,
+            lease_wait_secs: 2.0,
+            feed_poll_ms: 50,
         }
     }
 }

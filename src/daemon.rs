@@ -2,13 +2,14 @@
 //! which stores a mount may attach, and running a FUSE session until a signal.
 
 use crate::config::Config;
-use crate::fs::{Attached, FsOptions, MemFs};
+use crate::fs::{Attached, FsOptions, Invalidation, MemFs};
 use crate::fuse::FuseFs;
 use crate::ids::{now_ns, Identity};
 use crate::store::{Db, Scope, StoreRow};
 use anyhow::{bail, Context, Result};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -131,6 +132,8 @@ pub fn build_fs(config: &Config, req: &MountRequest) -> Result<MemFs> {
         max_file_bytes: config.daemon.max_file_bytes,
         spill_bytes: config.daemon.spill_bytes,
         spill_dir: config.daemon.spill_dir.clone(),
+        lease_ttl: secs(config.daemon.lease_ttl_secs),
+        lease_wait: secs(config.daemon.lease_wait_secs),
     };
     Ok(MemFs::new(Arc::new(db), req.who.clone(), attached, opts))
 }
@@ -185,6 +188,11 @@ pub fn mount(config: &Config, req: MountRequest) -> Result<()> {
         ))
     })?;
     let fs = Arc::new(fs);
+    // Registered before mounting, and the feed position taken before it too, so
+    // that no change made while mounting is missed.
+    fs.register()
+        .context("cannot register this mount in the database")?;
+    let feed_start = fs.feed_position().context("cannot read the change feed")?;
     let ffs = FuseFs::new(
         fs.clone(),
         secs(config.cache.attr_ttl_secs),
@@ -194,6 +202,15 @@ pub fn mount(config: &Config, req: MountRequest) -> Result<()> {
         .with_context(|| format!("cannot mount at {}", mp.display()))?
         .spawn()
         .context("cannot start the FUSE session")?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let renewer = spawn_renewer(fs.clone(), stop.clone(), secs(config.daemon.lease_ttl_secs))?;
+    let follower = spawn_follower(
+        fs.clone(),
+        session.notifier(),
+        stop.clone(),
+        feed_start,
+        Duration::from_millis(config.daemon.feed_poll_ms.max(1)),
+    )?;
     tracing::info!(
         mountpoint = %mp.display(),
         stores = %names.join(","),
@@ -246,8 +263,88 @@ pub fn mount(config: &Config, req: MountRequest) -> Result<()> {
             Err(e) => tracing::error!(error = %e, "cannot commit staged writes at exit"),
         }
     }
+    stop.store(true, Ordering::Relaxed);
+    for t in [renewer, follower] {
+        if t.join().is_err() {
+            tracing::error!("a background thread panicked");
+        }
+    }
+    if let Err(e) = fs.unregister() {
+        tracing::warn!(error = %e, "cannot release this mount's leases and locks; they expire by TTL");
+    }
     tracing::info!(mountpoint = %mp.display(), "unmounted");
     Ok(())
+}
+
+/// Sleeps `total` in small steps, returning early (true) once `stop` is set.
+fn sleep_unless_stopped(stop: &AtomicBool, total: Duration) -> bool {
+    let step = Duration::from_millis(20);
+    let mut left = total;
+    while !left.is_zero() {
+        if stop.load(Ordering::Relaxed) {
+            return true;
+        }
+        let d = left.min(step);
+        std::thread::sleep(d);
+        left -= d;
+    }
+    stop.load(Ordering::Relaxed)
+}
+
+/// Renews this mount's holder row and leases every third of the lease TTL, so
+/// only a dead or frozen daemon's leases and locks lapse.
+fn spawn_renewer(
+    fs: Arc<MemFs>,
+    stop: Arc<AtomicBool>,
+    ttl: Duration,
+) -> Result<std::thread::JoinHandle<()>> {
+    let every = (ttl / 3).max(Duration::from_millis(50));
+    Ok(std::thread::Builder::new()
+        .name("memfs-renew".into())
+        .spawn(move || {
+            while !sleep_unless_stopped(&stop, every) {
+                if let Err(e) = fs.renew() {
+                    tracing::error!(error = %e, "cannot renew leases");
+                }
+            }
+        })?)
+}
+
+/// Follows the change feed and invalidates the kernel's caches for what other
+/// mounts, daemons and memfsctl changed.
+fn spawn_follower(
+    fs: Arc<MemFs>,
+    notifier: fuser::Notifier,
+    stop: Arc<AtomicBool>,
+    mut since: i64,
+    every: Duration,
+) -> Result<std::thread::JoinHandle<()>> {
+    Ok(std::thread::Builder::new()
+        .name("memfs-feed".into())
+        .spawn(move || {
+            while !sleep_unless_stopped(&stop, every) {
+                let invalidations = match fs.poll_changes(&mut since) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot read the change feed");
+                        continue;
+                    }
+                };
+                for inv in invalidations {
+                    // ENOENT means the kernel does not cache that inode or name:
+                    // nothing to drop.
+                    let _ = match &inv {
+                        Invalidation::Inode(ino) => {
+                            notifier.inval_inode(fuser::INodeNo(ino.0 as u64), 0, 0)
+                        }
+                        Invalidation::Entry(parent, name) => notifier.inval_entry(
+                            fuser::INodeNo(parent.0 as u64),
+                            std::ffi::OsStr::from_bytes(name),
+                        ),
+                    };
+                }
+            }
+        })?)
 }
 
 /// Whether `path` is a FUSE mount whose daemon is gone ("Transport endpoint is not

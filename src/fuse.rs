@@ -4,12 +4,12 @@
 use crate::error::FsError;
 use crate::fs::{Attr, Caller, MemFs, OpenMode, RenameMode, SetAttr, TimeSpec};
 use crate::ids::Ino;
-use crate::store::NodeKind;
+use crate::store::{LockSpec, NodeKind};
 use fuser::{
     Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, InitFlags,
     KernelConfig, LockOwner, OpenAccMode, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate,
-    ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite,
-    ReplyXattr, Request, TimeOrNow, WriteFlags,
+    ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyLock, ReplyOpen, ReplyStatfs,
+    ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -128,8 +128,12 @@ impl FuseFs {
 impl Filesystem for FuseFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         // O_TRUNC arrives with open, so truncate-and-write is one staged change.
-        if let Err(missing) = config.add_capabilities(InitFlags::FUSE_ATOMIC_O_TRUNC) {
-            tracing::warn!(?missing, "kernel lacks atomic O_TRUNC");
+        // POSIX and flock locks come to us, so they bind every mount on the database.
+        let wanted = InitFlags::FUSE_ATOMIC_O_TRUNC
+            | InitFlags::FUSE_POSIX_LOCKS
+            | InitFlags::FUSE_FLOCK_LOCKS;
+        if let Err(missing) = config.add_capabilities(wanted) {
+            tracing::warn!(?missing, "kernel lacks some FUSE capabilities");
         }
         Ok(())
     }
@@ -385,11 +389,15 @@ impl Filesystem for FuseFs {
     fn flush(
         &self,
         _req: &Request,
-        _i: INodeNo,
+        i: INodeNo,
         fh: FileHandle,
-        _lock_owner: LockOwner,
+        lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
+        // close(2) drops the closing process's POSIX locks on the file.
+        if let Err(e) = self.fs.unlock_owner(ino(i), lock_owner.0) {
+            return reply.error(errno("flush", e));
+        }
         match self.fs.flush(fh.0) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno("flush", e)),
@@ -399,13 +407,19 @@ impl Filesystem for FuseFs {
     fn release(
         &self,
         _req: &Request,
-        _i: INodeNo,
+        i: INodeNo,
         fh: FileHandle,
         _flags: OpenFlags,
-        _lock_owner: Option<LockOwner>,
+        lock_owner: Option<LockOwner>,
         _flush: bool,
         reply: ReplyEmpty,
     ) {
+        // The last close of a descriptor drops its flock lock.
+        if let Some(owner) = lock_owner {
+            if let Err(e) = self.fs.unlock_owner(ino(i), owner.0) {
+                tracing::error!(error = %e, "cannot drop flock lock on release");
+            }
+        }
         match self.fs.release(fh.0) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno("release", e)),
@@ -564,6 +578,85 @@ impl Filesystem for FuseFs {
         }
     }
 
+    fn getlk(
+        &self,
+        _req: &Request,
+        i: INodeNo,
+        _fh: FileHandle,
+        lock_owner: LockOwner,
+        start: u64,
+        end: u64,
+        typ: i32,
+        pid: u32,
+        reply: ReplyLock,
+    ) {
+        let spec = LockSpec {
+            ino: ino(i),
+            owner: lock_owner.0,
+            start,
+            end,
+            exclusive: typ == libc::F_WRLCK,
+            pid,
+        };
+        match self.fs.getlk(&spec) {
+            Ok(Some(l)) => {
+                let t = if l.exclusive {
+                    libc::F_WRLCK
+                } else {
+                    libc::F_RDLCK
+                };
+                reply.locked(l.start, l.end, t, l.pid)
+            }
+            Ok(None) => reply.locked(start, end, libc::F_UNLCK, 0),
+            Err(e) => reply.error(errno("getlk", e)),
+        }
+    }
+
+    fn setlk(
+        &self,
+        _req: &Request,
+        i: INodeNo,
+        _fh: FileHandle,
+        lock_owner: LockOwner,
+        start: u64,
+        end: u64,
+        typ: i32,
+        pid: u32,
+        sleep: bool,
+        reply: ReplyEmpty,
+    ) {
+        let kind = match typ {
+            libc::F_RDLCK => Some(false),
+            libc::F_WRLCK => Some(true),
+            libc::F_UNLCK => None,
+            _ => return reply.error(Errno::EINVAL),
+        };
+        let spec = LockSpec {
+            ino: ino(i),
+            owner: lock_owner.0,
+            start,
+            end,
+            exclusive: kind == Some(true),
+            pid,
+        };
+        match self.fs.setlk(&spec, kind) {
+            Ok(true) => reply.ok(),
+            Ok(false) if !sleep => reply.error(Errno::EAGAIN),
+            Ok(false) => {
+                // F_SETLKW/flock: wait on a thread of its own, so dispatch threads
+                // stay free to serve the unlock that will end the wait.
+                let fs = self.fs.clone();
+                let spawned = std::thread::Builder::new()
+                    .name("memfs-lockwait".into())
+                    .spawn(move || wait_for_lock(&fs, spec, kind, reply));
+                if let Err(e) = spawned {
+                    tracing::error!(error = %e, "cannot start a lock waiter");
+                }
+            }
+            Err(e) => reply.error(errno("setlk", e)),
+        }
+    }
+
     fn fallocate(
         &self,
         _req: &Request,
@@ -597,6 +690,25 @@ impl Filesystem for FuseFs {
         match res {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno("fallocate", e)),
+        }
+    }
+}
+
+/// Polls for a blocking lock until it is granted or the waiting process is gone.
+fn wait_for_lock(fs: &MemFs, spec: LockSpec, kind: Option<bool>, reply: ReplyEmpty) {
+    loop {
+        std::thread::sleep(Duration::from_millis(10));
+        match fs.setlk(&spec, kind) {
+            Ok(true) => return reply.ok(),
+            Ok(false) => {
+                // SAFETY: kill with signal 0 only checks that the process exists.
+                let alive = unsafe { libc::kill(spec.pid as libc::pid_t, 0) } == 0
+                    || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+                if !alive {
+                    return reply.error(Errno::EINTR);
+                }
+            }
+            Err(e) => return reply.error(errno("setlk", e)),
         }
     }
 }

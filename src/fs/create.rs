@@ -69,7 +69,7 @@ impl MemFs {
             self.record(
                 tx,
                 now,
-                &Change {
+                Change {
                     store: Some(store),
                     op,
                     path: Some(&path),
@@ -209,7 +209,7 @@ impl MemFs {
             self.record(
                 tx,
                 now,
-                &Change {
+                Change {
                     store: Some(att.store.id),
                     op: "link",
                     path: Some(&path),

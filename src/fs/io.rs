@@ -30,6 +30,10 @@ pub(super) struct OpenFile {
     pub ino: Ino,
     pub store: StoreId,
     pub staging: Staging,
+    /// The fencing token of this mount's write lease on the file, while held.
+    pub lease: Option<i64>,
+    /// Open handles that needed the lease (writers without O_APPEND).
+    pub lease_users: usize,
 }
 
 pub(super) struct Handle {
@@ -37,6 +41,8 @@ pub(super) struct Handle {
     ino: Ino,
     write: bool,
     append: bool,
+    /// This handle counts as a lease user.
+    leased: bool,
     /// This handle wrote since its last commit; its flush commits.
     dirty: bool,
 }
@@ -135,14 +141,22 @@ impl MemFs {
                     ino,
                     store,
                     staging,
+                    lease: None,
+                    lease_users: 0,
                 }));
                 t.files.insert(ino, (1, f.clone()));
                 f
             }
         };
+        let leased = (mode.write && !mode.append) || mode.truncate;
         let mut dirty = false;
-        let head = {
+        let prepared = (|| {
             let mut of = lock_file(&file);
+            // The lease comes first: the previous holder commits before it lets go,
+            // so the head read after taking it is the one to build on.
+            if leased && of.lease.is_none() {
+                of.lease = Some(self.acquire_lease(ino, store)?);
+            }
             // The head read by the caller may be stale: another descriptor may have
             // committed since. Under the file lock no commit of this mount can run,
             // so this read is current, and a clean staging only ever moves forward.
@@ -159,7 +173,17 @@ impl MemFs {
             if mode.truncate && mode.write {
                 dirty = of.staging.truncate(0, now_ns())?;
             }
-            head
+            if leased {
+                of.lease_users += 1;
+            }
+            Ok::<_, FsError>(head)
+        })();
+        let head = match prepared {
+            Ok(h) => h,
+            Err(e) => {
+                self.drop_file_ref(ino);
+                return Err(e);
+            }
         };
         let fh = self.new_fh();
         let mut t = self.lock_open();
@@ -172,6 +196,7 @@ impl MemFs {
                 ino,
                 write: mode.write,
                 append: mode.append,
+                leased,
                 dirty,
             },
         );
@@ -248,19 +273,37 @@ impl MemFs {
             .handles
             .remove(&fh)
             .ok_or(FsError::BadHandle)?;
-        let result = if handle.dirty {
+        let mut result = if handle.dirty {
             self.commit_file(&handle.file)
         } else {
             Ok(())
         };
-        let mut t = self.lock_open();
-        if let Some((refs, _)) = t.files.get_mut(&handle.ino) {
-            *refs -= 1;
-            if *refs == 0 {
-                t.files.remove(&handle.ino);
+        if handle.leased {
+            let mut of = lock_file(&handle.file);
+            of.lease_users = of.lease_users.saturating_sub(1);
+            if of.lease_users == 0 {
+                if let Some(token) = of.lease.take() {
+                    // Staged bytes of other (append) handles are committed first, so
+                    // the next lease holder builds on them.
+                    let committed = self.commit(&mut of, "write").map(|_| ());
+                    let released = self.release_lease(handle.ino, token);
+                    result = result.and(committed).and(released);
+                }
             }
         }
+        self.drop_file_ref(handle.ino);
         result
+    }
+
+    /// Forgets one reference to an open file; the last one drops its state.
+    fn drop_file_ref(&self, ino: Ino) {
+        let mut t = self.lock_open();
+        if let Some((refs, _)) = t.files.get_mut(&ino) {
+            *refs -= 1;
+            if *refs == 0 {
+                t.files.remove(&ino);
+            }
+        }
     }
 
     fn commit_file(&self, file: &Mutex<OpenFile>) -> FsResult<()> {
@@ -283,7 +326,8 @@ impl MemFs {
         if !of.staging.dirty {
             return Ok(None);
         }
-        let (ino, store) = (of.ino, of.store);
+        let (ino, store, lease) = (of.ino, of.store, of.lease);
+        let mut lease_lost = false;
         let st = &mut of.staging;
         let hasher = match self.hashes.get(st.base, st.dirty_from) {
             Some(h) => h,
@@ -301,21 +345,31 @@ impl MemFs {
                 _ => return Ok(Outcome::Unlinked),
             };
             let pure_append = st_ref.appends_only && st_ref.dirty_from == st_ref.base_ext.size();
-            let (base, base_len, mut h, base_ext, conflict) = if row.head == st_ref.base {
-                (st_ref.base, st_ref.dirty_from, hasher, None, false)
-            } else if pure_append {
-                let ext = match row.head {
-                    Some(v) => tx.extents(v)?,
-                    None => Extents::new(),
-                };
-                let h = match self.hashes.get(row.head, ext.size()) {
-                    Some(h) => h,
-                    None => hash_extents(tx, &ext)?,
-                };
-                (row.head, ext.size(), h, Some(ext), false)
-            } else {
-                (st_ref.base, st_ref.dirty_from, hasher, None, true)
+            // May this commit replace the head? Only under our lease's token if we
+            // hold one, and never while someone else holds a live lease.
+            let fenced_ok = match lease {
+                Some(t) => tx.fence_token(ino)? == Some(t),
+                None => tx
+                    .live_lease(ino, now)?
+                    .is_none_or(|l| l.holder == self.holder),
             };
+            lease_lost = lease.is_some() && !fenced_ok;
+            let (base, base_len, mut h, base_ext, conflict) =
+                if row.head == st_ref.base && fenced_ok {
+                    (st_ref.base, st_ref.dirty_from, hasher, None, false)
+                } else if pure_append {
+                    let ext = match row.head {
+                        Some(v) => tx.extents(v)?,
+                        None => Extents::new(),
+                    };
+                    let h = match self.hashes.get(row.head, ext.size()) {
+                        Some(h) => h,
+                        None => hash_extents(tx, &ext)?,
+                    };
+                    (row.head, ext.size(), h, Some(ext), false)
+                } else {
+                    (st_ref.base, st_ref.dirty_from, hasher, None, true)
+                };
             let mut tail: Vec<Extent> = Vec::new();
             chunk_reader(st_ref.tail_reader(), |c| {
                 h.update(c);
@@ -364,7 +418,7 @@ impl MemFs {
             self.record(
                 tx,
                 now,
-                &Change {
+                Change {
                     store: Some(store),
                     op: vop,
                     path: Some(&path),
@@ -405,6 +459,10 @@ impl MemFs {
                 head_ext,
             } => {
                 st.rebase(head, head_ext);
+                if lease_lost {
+                    // Fenced off: the lease now belongs to someone else.
+                    of.lease = None;
+                }
                 tracing::warn!(
                     ino = ino.0,
                     kept = kept.0,

@@ -7,14 +7,18 @@
 
 mod create;
 mod dir;
+mod feed;
 mod hashes;
 mod io;
+mod leases;
+mod locks;
 mod remove;
 mod rename;
 mod setattr;
 mod staging;
 
 pub use dir::DirEntry;
+pub use feed::Invalidation;
 pub use io::{OpenMode, Opened};
 pub use rename::RenameMode;
 pub use setattr::{SetAttr, TimeSpec};
@@ -26,6 +30,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 /// Longest name of one path component, in bytes.
 pub const NAME_MAX: usize = 255;
@@ -43,6 +48,10 @@ pub struct FsOptions {
     pub max_file_bytes: u64,
     pub spill_bytes: usize,
     pub spill_dir: Option<PathBuf>,
+    /// How long a write lease lives without renewal.
+    pub lease_ttl: Duration,
+    /// How long an open for writing waits for another holder's lease.
+    pub lease_wait: Duration,
 }
 
 impl Default for FsOptions {
@@ -51,6 +60,8 @@ impl Default for FsOptions {
             max_file_bytes: 4 << 30,
             spill_bytes: 8 << 20,
             spill_dir: None,
+            lease_ttl: Duration::from_secs(30),
+            lease_wait: Duration::from_secs(2),
         }
     }
 }
@@ -116,6 +127,10 @@ pub struct MemFs {
     next_fh: AtomicU64,
     hashes: hashes::HashCache,
     mounted_ns: i64,
+    /// This mount's id in `holders`, leases, locks and the change feed.
+    holder: String,
+    /// Inodes on which this mount holds advisory locks (skips a query per close).
+    locked: Mutex<std::collections::HashSet<Ino>>,
 }
 
 impl MemFs {
@@ -130,7 +145,14 @@ impl MemFs {
             next_fh: AtomicU64::new(1),
             hashes: hashes::HashCache::new(1024),
             mounted_ns: now_ns(),
+            holder: leases::new_holder_id(),
+            locked: Mutex::new(Default::default()),
         }
+    }
+
+    /// This mount's holder id.
+    pub fn holder(&self) -> &str {
+        &self.holder
     }
 
     pub fn identity(&self) -> &Identity {
@@ -261,9 +283,11 @@ impl MemFs {
         self.db.path().map(|p| p.to_path_buf())
     }
 
-    /// Records a change attributed to this mount's identity.
-    fn record(&self, tx: &Txn<'_>, at_ns: i64, c: &Change<'_>) -> FsResult<()> {
-        tx.record(&self.who, at_ns, c)?;
+    /// Records a change attributed to this mount's identity and marked as its own
+    /// in the change feed.
+    fn record<'a>(&'a self, tx: &Txn<'_>, at_ns: i64, mut c: Change<'a>) -> FsResult<()> {
+        c.origin = Some(&self.holder);
+        tx.record(&self.who, at_ns, &c)?;
         Ok(())
     }
 

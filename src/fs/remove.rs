@@ -26,7 +26,7 @@ impl MemFs {
             self.record(
                 tx,
                 now,
-                &Change {
+                Change {
                     store: Some(att.store.id),
                     op: "unlink",
                     path: Some(&path),
@@ -67,7 +67,7 @@ impl MemFs {
             self.record(
                 tx,
                 now,
-                &Change {
+                Change {
                     store: Some(att.store.id),
                     op: "rmdir",
                     path: Some(&path),

@@ -125,7 +125,7 @@ impl MemFs {
             self.record(
                 tx,
                 now,
-                &Change {
+                Change {
                     store: Some(store),
                     op: "rename",
                     path: Some(&old_path),
@@ -134,6 +134,7 @@ impl MemFs {
                     version: src.head,
                     entries: vec![(parent, name.to_vec()), (newparent, newname.to_vec())],
                     detail: (!detail.is_empty()).then_some(serde_json::Value::Object(detail)),
+                    origin: None,
                 },
             )
         })

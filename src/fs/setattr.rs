@@ -99,7 +99,7 @@ impl MemFs {
                 self.record(
                     tx,
                     now,
-                    &Change {
+                    Change {
                         store: Some(att.store.id),
                         op,
                         path: path.as_deref(),
@@ -166,6 +166,8 @@ impl MemFs {
             ino,
             store,
             staging,
+            lease: None,
+            lease_users: 0,
         });
         let mut of = of.lock().unwrap_or_else(|p| p.into_inner());
         if of.staging.truncate(size, now)? {

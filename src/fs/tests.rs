@@ -31,6 +31,7 @@ fn setup_with(read_only: bool) -> (MemFs, Ino) {
         ],
         FsOptions::default(),
     );
+    fs.register().unwrap();
     (fs, root)
 }
 
@@ -569,14 +570,29 @@ fn large_files_spill_to_disk_and_read_back() {
 
 /// Two mounts (two `MemFs`) over one database, as two daemons would be.
 fn two_mounts() -> (MemFs, MemFs, Ino) {
-    let (a, root) = setup();
+    two_mounts_with(FsOptions::default())
+}
+
+fn two_mounts_with(opts: FsOptions) -> (MemFs, MemFs, Ino) {
+    let (a0, root) = setup();
+    let a = MemFs::new(a0.db.clone(), a0.who.clone(), a0.attached().to_vec(), opts.clone());
     let b = MemFs::new(
-        a.db.clone(),
+        a0.db.clone(),
         Identity::new("agent-2", "sess-2", None),
-        a.attached().to_vec(),
-        FsOptions::default(),
+        a0.attached().to_vec(),
+        opts,
     );
+    a.register().unwrap();
+    b.register().unwrap();
     (a, b, root)
+}
+
+fn quick_leases(ttl_ms: u64) -> FsOptions {
+    FsOptions {
+        lease_ttl: std::time::Duration::from_millis(ttl_ms),
+        lease_wait: std::time::Duration::from_millis(100),
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -599,28 +615,95 @@ fn appends_from_two_mounts_both_land() {
 }
 
 #[test]
-fn an_overwrite_racing_another_mount_is_kept_as_a_conflict_not_lost() {
-    let (a, b, root) = two_mounts();
+fn a_second_writer_gets_ebusy_until_the_first_closes() {
+    let (a, b, root) = two_mounts_with(quick_leases(30_000));
+    let ino = put(&a, root, "facts", b"v1\n");
+    let ha = a.open(ino, W).unwrap();
+    let err = b.open(ino, W).unwrap_err();
+    assert_eq!(err.to_errno(), libc::EBUSY);
+    assert!(err.to_string().contains("agent-1"), "{err}");
+    // Readers and appenders are not excluded.
+    let r = b.open(ino, R).unwrap();
+    b.release(r.fh).unwrap();
+    a.write(ha.fh, 0, b"A2\n").unwrap();
+    a.release(ha.fh).unwrap();
+    let hb = b.open(ino, W).unwrap();
+    // B's open came after A's commit: it builds on A's version.
+    assert_eq!(b.read(hb.fh, 0, 10).unwrap(), b"A2\n");
+    b.write(hb.fh, 3, b"B3\n").unwrap();
+    b.release(hb.fh).unwrap();
+    assert_eq!(read_all(&a, ino), b"A2\nB3\n");
+}
+
+#[test]
+fn a_writer_whose_lease_lapsed_is_fenced_and_its_bytes_kept_as_a_conflict() {
+    // No renewal runs in this test, so leases lapse after 50 ms, as when a daemon
+    // is frozen with SIGSTOP.
+    let (a, b, root) = two_mounts_with(quick_leases(50));
     let ino = put(&a, root, "facts", b"v1\n");
     let ha = a.open(ino, W).unwrap();
     a.write(ha.fh, 0, b"A2\n").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(80));
     let hb = b.open(ino, W).unwrap();
     b.write(hb.fh, 0, b"B2\n").unwrap();
     b.release(hb.fh).unwrap();
     let err = a.flush(ha.fh).unwrap_err();
     assert_eq!(err.to_errno(), libc::EBUSY);
     a.release(ha.fh).unwrap();
-    // B's content is the head; A's bytes are in history as a conflict version.
     assert_eq!(read_all(&a, ino), b"B2\n");
     let vs = versions(&a, ino);
-    let conflict = vs
-        .iter()
-        .find(|v| v.op == "conflict")
-        .expect("conflict version");
+    let conflict = vs.iter().find(|v| v.op == "conflict").expect("conflict version");
     assert_eq!(conflict.agent, "agent-1");
     let ext = a.db.read(|tx| tx.extents(conflict.id)).unwrap();
     let kept = a.db.read(|tx| tx.read_extents(&ext, 0, 100)).unwrap();
     assert_eq!(kept, b"A2\n");
+    let audit = a.db.read(|tx| tx.audit_entries(&Default::default())).unwrap();
+    assert!(audit.iter().any(|e| e.op == "conflict" && e.agent == "agent-1"));
+}
+
+#[test]
+fn a_renewed_lease_does_not_lapse() {
+    let opts = FsOptions {
+        lease_ttl: std::time::Duration::from_millis(150),
+        lease_wait: std::time::Duration::from_millis(10),
+        ..Default::default()
+    };
+    let (a, b, root) = two_mounts_with(opts);
+    let ino = put(&a, root, "f", b"1");
+    let ha = a.open(ino, W).unwrap();
+    // Renewed every 50 ms, the lease outlives its 150 ms TTL several times over.
+    for _ in 0..8 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        a.renew().unwrap();
+    }
+    assert_eq!(b.open(ino, W).unwrap_err().to_errno(), libc::EBUSY);
+    a.release(ha.fh).unwrap();
+}
+
+#[test]
+fn locks_bind_across_mounts_and_die_with_their_holder() {
+    use crate::store::LockSpec;
+    let (a, b, root) = two_mounts_with(quick_leases(50));
+    let ino = put(&a, root, "lockfile", b"");
+    let whole = |owner| LockSpec { ino, owner, start: 0, end: u64::MAX, exclusive: true, pid: 1 };
+    assert!(a.setlk(&whole(1), Some(true)).unwrap());
+    assert!(!b.setlk(&whole(2), Some(true)).unwrap());
+    assert!(!b.setlk(&whole(2), Some(false)).unwrap(), "shared lock granted over exclusive");
+    assert!(b.getlk(&whole(2)).unwrap().is_some());
+    // The same owner may re-lock; unlocking frees it for the other mount.
+    assert!(a.setlk(&whole(1), Some(true)).unwrap());
+    a.unlock_owner(ino, 1).unwrap();
+    assert!(b.setlk(&whole(2), Some(true)).unwrap());
+    b.setlk(&whole(2), None).unwrap();
+    // Byte ranges: disjoint ranges do not conflict.
+    let range = |owner, start, end| LockSpec { ino, owner, start, end, exclusive: true, pid: 1 };
+    assert!(a.setlk(&range(1, 0, 9), Some(true)).unwrap());
+    assert!(b.setlk(&range(2, 10, 19), Some(true)).unwrap());
+    assert!(!b.setlk(&range(2, 5, 12), Some(true)).unwrap());
+    // A holder that stops renewing (dead daemon) stops blocking others.
+    std::thread::sleep(std::time::Duration::from_millis(80));
+    b.renew().unwrap();
+    assert!(b.setlk(&range(2, 0, 9), Some(true)).unwrap());
 }
 
 #[test]

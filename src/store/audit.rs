@@ -21,6 +21,8 @@ pub struct Change<'a> {
     /// Directory entries whose meaning changed (for cache invalidation in other mounts).
     pub entries: Vec<(Ino, Vec<u8>)>,
     pub detail: Option<serde_json::Value>,
+    /// Which mount (holder id) or tool made the change; daemons skip their own.
+    pub origin: Option<&'a str>,
 }
 
 /// An audit entry as read back.
@@ -40,6 +42,16 @@ pub struct AuditEntry {
     pub user: Option<String>,
     pub detail: Option<serde_json::Value>,
     pub hash: String,
+}
+
+/// One change-feed row: an inode whose content or attributes changed, or a
+/// directory entry whose meaning changed.
+#[derive(Debug, Clone)]
+pub struct FeedRow {
+    pub store: Option<StoreId>,
+    pub ino: Option<Ino>,
+    pub parent: Option<Ino>,
+    pub name: Option<Vec<u8>>,
 }
 
 /// Which audit entries to list.
@@ -264,6 +276,37 @@ impl Txn<'_> {
             n += 1;
         }
         Ok(Ok(n))
+    }
+
+    /// Change-feed rows after `seq` not made by `skip_origin`, oldest first, at most
+    /// `limit`. Returns the rows and the newest sequence number seen.
+    pub fn changes_since(
+        &self,
+        seq: i64,
+        skip_origin: &str,
+        limit: u32,
+    ) -> StoreResult<(Vec<FeedRow>, i64)> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, store_id, ino, parent, name, origin FROM changes \
+             WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )?;
+        let mut rows = stmt.query(params![seq, limit])?;
+        let mut out = Vec::new();
+        let mut last = seq;
+        while let Some(r) = rows.next()? {
+            last = r.get(0)?;
+            let origin: Option<String> = r.get(5)?;
+            if origin.as_deref() == Some(skip_origin) {
+                continue;
+            }
+            out.push(FeedRow {
+                store: r.get::<_, Option<i64>>(1)?.map(StoreId),
+                ino: r.get::<_, Option<i64>>(2)?.map(Ino),
+                parent: r.get::<_, Option<i64>>(3)?.map(Ino),
+                name: r.get(4)?,
+            });
+        }
+        Ok((out, last))
     }
 
     /// The newest change-feed sequence number (0 when empty).

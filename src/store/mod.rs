@@ -7,15 +7,17 @@
 
 mod audit;
 mod content;
+mod leases;
 mod namespace;
 mod schema;
 mod stores;
 
-pub use audit::{AuditEntry, AuditFilter, ChainBreak, Change};
+pub use audit::{AuditEntry, AuditFilter, ChainBreak, Change, FeedRow};
 pub use content::{
     chunk_bytes, chunk_reader, Extent, Extents, NewVersion, VersionRow, AVG_CHUNK, MAX_CHUNK,
     MIN_CHUNK,
 };
+pub use leases::{ttl_ns, HolderInfo, LeaseRow, LockRow, LockSpec};
 pub use namespace::{InodeRow, NewInode, NodeKind};
 pub use stores::{validate_store_name, Scope, StoreRow};
 

@@ -98,6 +98,46 @@ const MIGRATIONS: &[&str] = &[
                         atime_ns, mtime_ns, ctime_ns, crtime_ns)
     VALUES (1, NULL, 2, 365, 0, 0, 2, 0, 0, 0, 0);
     "#,
+    // 2: leases with fencing tokens, advisory locks, live holders (mounts), and the
+    // origin of each change-feed row (so a daemon skips its own changes).
+    r#"
+    CREATE TABLE holders (
+        id             TEXT PRIMARY KEY,
+        agent          TEXT NOT NULL,
+        session        TEXT NOT NULL,
+        user           TEXT,
+        pid            INTEGER NOT NULL,
+        started_ns     INTEGER NOT NULL,
+        alive_until_ns INTEGER NOT NULL
+    );
+    CREATE TABLE leases (
+        ino         INTEGER PRIMARY KEY REFERENCES inodes(ino),
+        store_id    INTEGER NOT NULL REFERENCES stores(id),
+        holder      TEXT NOT NULL,
+        token       INTEGER NOT NULL,
+        agent       TEXT NOT NULL,
+        session     TEXT NOT NULL,
+        user        TEXT,
+        acquired_ns INTEGER NOT NULL,
+        expires_ns  INTEGER NOT NULL
+    );
+    CREATE TABLE fences (
+        ino   INTEGER PRIMARY KEY REFERENCES inodes(ino),
+        token INTEGER NOT NULL
+    );
+    CREATE TABLE locks (
+        id        INTEGER PRIMARY KEY,
+        ino       INTEGER NOT NULL REFERENCES inodes(ino),
+        holder    TEXT NOT NULL,
+        owner     INTEGER NOT NULL,
+        start     INTEGER NOT NULL,
+        end       INTEGER NOT NULL,
+        exclusive INTEGER NOT NULL,
+        pid       INTEGER NOT NULL
+    );
+    CREATE INDEX locks_by_ino ON locks(ino);
+    ALTER TABLE changes ADD COLUMN origin TEXT;
+    "#,
 ];
 
 /// Applies every migration newer than the database's `user_version`, all in one
