@@ -48,6 +48,20 @@ enum Cmd {
     /// Check the audit log's hash chain.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// List live write leases, or break one.
+    Leases {
+        #[command(subcommand)]
+        cmd: Option<LeaseCmd>,
+    },
+}
+
+#[derive(Subcommand)]
+enum LeaseCmd {
+    /// Free the lease on STORE/PATH; its holder's next commit becomes a conflict.
+    Break {
+        /// STORE/PATH of the file.
+        target: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -92,6 +106,10 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Store(StoreCmd::List) => ctl::store::list(&ctx),
         Cmd::Log { store, limit } => ctl::log::run(&ctx, store.as_deref(), limit),
         Cmd::Audit(AuditCmd::Verify) => ctl::audit::verify(&ctx),
+        Cmd::Leases { cmd: None } => ctl::leases::list(&ctx),
+        Cmd::Leases {
+            cmd: Some(LeaseCmd::Break { target }),
+        } => ctl::leases::break_lease(&ctx, &target),
     }
 }
 
@@ -102,6 +120,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,6 +2,7 @@
 //! beside running daemons. Every command can print JSON (`--json`).
 
 pub mod audit;
+pub mod leases;
 pub mod log;
 pub mod store;
 
@@ -31,6 +32,24 @@ impl Ctx {
     }
 }
 
+/// Splits `STORE/PATH` and resolves it to the store and the inode.
+pub fn resolve(
+    db: &crate::store::Db,
+    spec: &str,
+) -> Result<(crate::store::StoreRow, String, crate::ids::Ino)> {
+    let (store, path) = spec.split_once('/').unwrap_or((spec, ""));
+    let path = path.trim_matches('/').to_string();
+    let row = match db.read(|tx| tx.store_by_name(store))? {
+        Some(r) => r,
+        None => bail!("no store named '{store}'"),
+    };
+    let ino = match db.read(|tx| tx.resolve_path(row.root, &path))? {
+        Some(i) => i,
+        None => bail!("no file '{path}' in store '{store}'"),
+    };
+    Ok((row, path, ino))
+}
+
 /// The operator identity from `--as user:NAME` (default: the Unix user).
 pub fn operator(as_user: Option<&str>) -> Result<Identity> {
     let name = match as_user {
@@ -41,6 +60,7 @@ pub fn operator(as_user: Option<&str>) -> Result<Identity> {
         None => std::env::var("USER")
             .ok()
             .filter(|u| !u.is_empty())
+            .or_else(|| passwd_name(unsafe_getuid()))
             .unwrap_or_else(|| format!("uid-{}", unsafe_getuid())),
     };
     Ok(Identity::new(
@@ -48,6 +68,17 @@ pub fn operator(as_user: Option<&str>) -> Result<Identity> {
         &format!("memfsctl-{}", std::process::id()),
         Some(&name),
     ))
+}
+
+/// The login name of `uid` from /etc/passwd.
+fn passwd_name(uid: u32) -> Option<String> {
+    let text = std::fs::read_to_string("/etc/passwd").ok()?;
+    text.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        let id: u32 = f.nth(1)?.parse().ok()?;
+        (id == uid).then(|| name.to_string())
+    })
 }
 
 fn unsafe_getuid() -> u32 {

@@ -575,7 +575,12 @@ fn two_mounts() -> (MemFs, MemFs, Ino) {
 
 fn two_mounts_with(opts: FsOptions) -> (MemFs, MemFs, Ino) {
     let (a0, root) = setup();
-    let a = MemFs::new(a0.db.clone(), a0.who.clone(), a0.attached().to_vec(), opts.clone());
+    let a = MemFs::new(
+        a0.db.clone(),
+        a0.who.clone(),
+        a0.attached().to_vec(),
+        opts.clone(),
+    );
     let b = MemFs::new(
         a0.db.clone(),
         Identity::new("agent-2", "sess-2", None),
@@ -652,13 +657,20 @@ fn a_writer_whose_lease_lapsed_is_fenced_and_its_bytes_kept_as_a_conflict() {
     a.release(ha.fh).unwrap();
     assert_eq!(read_all(&a, ino), b"B2\n");
     let vs = versions(&a, ino);
-    let conflict = vs.iter().find(|v| v.op == "conflict").expect("conflict version");
+    let conflict = vs
+        .iter()
+        .find(|v| v.op == "conflict")
+        .expect("conflict version");
     assert_eq!(conflict.agent, "agent-1");
     let ext = a.db.read(|tx| tx.extents(conflict.id)).unwrap();
     let kept = a.db.read(|tx| tx.read_extents(&ext, 0, 100)).unwrap();
     assert_eq!(kept, b"A2\n");
-    let audit = a.db.read(|tx| tx.audit_entries(&Default::default())).unwrap();
-    assert!(audit.iter().any(|e| e.op == "conflict" && e.agent == "agent-1"));
+    let audit =
+        a.db.read(|tx| tx.audit_entries(&Default::default()))
+            .unwrap();
+    assert!(audit
+        .iter()
+        .any(|e| e.op == "conflict" && e.agent == "agent-1"));
 }
 
 #[test]
@@ -685,10 +697,20 @@ fn locks_bind_across_mounts_and_die_with_their_holder() {
     use crate::store::LockSpec;
     let (a, b, root) = two_mounts_with(quick_leases(50));
     let ino = put(&a, root, "lockfile", b"");
-    let whole = |owner| LockSpec { ino, owner, start: 0, end: u64::MAX, exclusive: true, pid: 1 };
+    let whole = |owner| LockSpec {
+        ino,
+        owner,
+        start: 0,
+        end: u64::MAX,
+        exclusive: true,
+        pid: 1,
+    };
     assert!(a.setlk(&whole(1), Some(true)).unwrap());
     assert!(!b.setlk(&whole(2), Some(true)).unwrap());
-    assert!(!b.setlk(&whole(2), Some(false)).unwrap(), "shared lock granted over exclusive");
+    assert!(
+        !b.setlk(&whole(2), Some(false)).unwrap(),
+        "shared lock granted over exclusive"
+    );
     assert!(b.getlk(&whole(2)).unwrap().is_some());
     // The same owner may re-lock; unlocking frees it for the other mount.
     assert!(a.setlk(&whole(1), Some(true)).unwrap());
@@ -696,7 +718,14 @@ fn locks_bind_across_mounts_and_die_with_their_holder() {
     assert!(b.setlk(&whole(2), Some(true)).unwrap());
     b.setlk(&whole(2), None).unwrap();
     // Byte ranges: disjoint ranges do not conflict.
-    let range = |owner, start, end| LockSpec { ino, owner, start, end, exclusive: true, pid: 1 };
+    let range = |owner, start, end| LockSpec {
+        ino,
+        owner,
+        start,
+        end,
+        exclusive: true,
+        pid: 1,
+    };
     assert!(a.setlk(&range(1, 0, 9), Some(true)).unwrap());
     assert!(b.setlk(&range(2, 10, 19), Some(true)).unwrap());
     assert!(!b.setlk(&range(2, 5, 12), Some(true)).unwrap());

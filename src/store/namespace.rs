@@ -350,6 +350,18 @@ impl Txn<'_> {
         )))
     }
 
+    /// The inode at a store-relative path ("" is the root), following no symlinks.
+    pub fn resolve_path(&self, root: Ino, path: &str) -> StoreResult<Option<Ino>> {
+        let mut cur = root;
+        for part in path.split('/').filter(|p| !p.is_empty() && *p != ".") {
+            match self.lookup(cur, part.as_bytes())? {
+                Some(next) => cur = next,
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(cur))
+    }
+
     /// Number of live (linked) inodes in a store, and the bytes their heads hold.
     pub fn store_usage(&self, store: StoreId) -> StoreResult<(u64, u64)> {
         let (n, bytes): (i64, i64) = self
