@@ -333,6 +333,7 @@ impl MemFs {
             Some(h) => h,
             None => st.hash_base_prefix(&self.db, st.dirty_from)?,
         };
+        let (aligned, prefix) = st.commit_start(&self.db)?;
         let now = now_ns();
         let st_ref: &Staging = st;
         let outcome = self.db.write(|tx| {
@@ -371,11 +372,23 @@ impl MemFs {
                     (st_ref.base, st_ref.dirty_from, hasher, None, true)
                 };
             let mut tail: Vec<Extent> = Vec::new();
-            chunk_reader(st_ref.tail_reader(), |c| {
-                h.update(c);
+            // The re-chunked bytes start at `aligned` (a base chunk boundary) unless
+            // re-basing an append; the hash already covers everything before
+            // `dirty_from`.
+            let (prefix, chunk_from) = if base == st_ref.base {
+                (&prefix[..], aligned)
+            } else {
+                (&prefix[..0], base_len)
+            };
+            let mut unhashed = prefix.len();
+            chunk_reader(std::io::Read::chain(prefix, st_ref.tail_reader()), |c| {
+                let skip = unhashed.min(c.len());
+                unhashed -= skip;
+                h.update(&c[skip..]);
                 tail.push(tx.put_chunk(store, c)?);
                 Ok(())
             })?;
+            let base_len = chunk_from;
             let zeros = st_ref.size - st_ref.dirty_from - st_ref.tail_len();
             if zeros > 0 {
                 let block = [0u8; 65536];

@@ -141,7 +141,7 @@ impl Staging {
     }
 
     /// Copies base bytes `[off, off + out.len())` (all below `dirty_from`) into `out`.
-    fn read_base(&mut self, db: &Db, off: u64, out: &mut [u8]) -> FsResult<()> {
+    pub fn read_base(&mut self, db: &Db, off: u64, out: &mut [u8]) -> FsResult<()> {
         let mut done = 0usize;
         while done < out.len() {
             let pos = off + done as u64;
@@ -306,6 +306,23 @@ impl Staging {
         self.dirty = true;
         self.mtime_ns = Some(now_ns);
         Ok(true)
+    }
+
+    /// Where re-chunking should start for a commit: the start of the base chunk
+    /// holding `dirty_from`, with the base bytes from there to `dirty_from`. Cutting
+    /// from a chunk boundary the base also cut at lets content-defined chunking
+    /// find the old boundaries again after an edit, so unchanged chunks dedupe.
+    pub fn commit_start(&mut self, db: &Db) -> FsResult<(u64, Vec<u8>)> {
+        if let Some((idx, within)) = self.base_ext.locate(self.dirty_from) {
+            let e = self.base_ext.items()[idx];
+            if within > 0 && e.chunk.is_some() {
+                let start = self.dirty_from - within;
+                let mut buf = vec![0u8; within as usize];
+                self.read_base(db, start, &mut buf)?;
+                return Ok((start, buf));
+            }
+        }
+        Ok((self.dirty_from, Vec::new()))
     }
 
     /// Base bytes `[0, len)`, for hashing when no cached hash state exists.

@@ -215,8 +215,14 @@ fn random_offsets_read_back_and_middle_edits_dedup() {
     fs.write(o.fh, 350_000, b"EDIT").unwrap();
     fs.release(o.fh).unwrap();
     let (c2, _, _) = fs.db.read(|tx| tx.storage_stats(store)).unwrap();
+    eprintln!(
+        "a 4-byte edit in a 700 KB file stored {} new chunk bytes",
+        c2 - c1
+    );
+    // Re-chunking starts at the edited chunk's boundary, so CDC finds the old cut
+    // points again right after the edit: at most a couple of chunks are new.
     assert!(
-        c2 - c1 < 200_000,
+        c2 - c1 <= 2 * 65_536,
         "a 4-byte edit stored {} new bytes",
         c2 - c1
     );
