@@ -25,7 +25,8 @@ impl MemFs {
         target: Option<&[u8]>,
         caller: Caller,
         op: &str,
-    ) -> FsResult<(InodeRow, StoreId)> {
+        lease: bool,
+    ) -> FsResult<(InodeRow, StoreId, Option<i64>)> {
         check_name(name)?;
         self.db.write(|tx| {
             let (mut dir, att) = self.writable_dir(tx, parent)?;
@@ -79,8 +80,19 @@ impl MemFs {
                     ..Default::default()
                 },
             )?;
+            // A file created to be written takes its lease in the same transaction:
+            // no other mount can open it for writing in between.
+            let token = if lease {
+                let ttl = crate::store::ttl_ns(self.opts.lease_ttl);
+                match tx.try_lease(ino, store, &self.holder, &self.who, now, ttl)? {
+                    Ok(t) => Some(t),
+                    Err(_) => return Err(FsError::Busy("new file already leased".into())),
+                }
+            } else {
+                None
+            };
             let row = tx.inode(ino)?.ok_or(FsError::NotFound)?;
-            Ok((row, store))
+            Ok((row, store, token))
         })
     }
 
@@ -95,7 +107,8 @@ impl MemFs {
         caller: Caller,
     ) -> FsResult<(Attr, Opened)> {
         let perm = (mode & !umask & 0o7777) as u16;
-        let (row, store) = self.make_node(
+        let leased = (open.write && !open.append) || open.truncate;
+        let (row, store, token) = self.make_node(
             parent,
             name,
             NodeKind::File,
@@ -104,8 +117,9 @@ impl MemFs {
             None,
             caller,
             "create",
+            leased,
         )?;
-        let opened = self.attach_handle(row.ino, store, open)?;
+        let opened = self.attach_handle(row.ino, store, open, token)?;
         Ok((Attr::from(&row), opened))
     }
 
@@ -134,7 +148,8 @@ impl MemFs {
         } else {
             "mknod"
         };
-        let (row, _) = self.make_node(parent, name, kind, perm, rdev, None, caller, op)?;
+        let (row, _, _) =
+            self.make_node(parent, name, kind, perm, rdev, None, caller, op, false)?;
         Ok(Attr::from(&row))
     }
 
@@ -148,8 +163,17 @@ impl MemFs {
         caller: Caller,
     ) -> FsResult<Attr> {
         let perm = (mode & !umask & 0o7777) as u16;
-        let (row, _) =
-            self.make_node(parent, name, NodeKind::Dir, perm, 0, None, caller, "mkdir")?;
+        let (row, _, _) = self.make_node(
+            parent,
+            name,
+            NodeKind::Dir,
+            perm,
+            0,
+            None,
+            caller,
+            "mkdir",
+            false,
+        )?;
         Ok(Attr::from(&row))
     }
 
@@ -167,7 +191,7 @@ impl MemFs {
         if target.is_empty() {
             return Err(FsError::NotFound);
         }
-        let (row, _) = self.make_node(
+        let (row, _, _) = self.make_node(
             parent,
             name,
             NodeKind::Symlink,
@@ -176,6 +200,7 @@ impl MemFs {
             Some(target),
             caller,
             "symlink",
+            false,
         )?;
         Ok(Attr::from(&row))
     }

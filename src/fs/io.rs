@@ -104,7 +104,7 @@ impl MemFs {
         if (mode.write || mode.truncate) && read_only {
             return Err(FsError::ReadOnly("store attached read-only"));
         }
-        self.attach_handle(ino, row.store.ok_or(FsError::NotFound)?, mode)
+        self.attach_handle(ino, row.store.ok_or(FsError::NotFound)?, mode, None)
     }
 
     /// Registers a new handle on `ino`, loading its content on first open.
@@ -113,6 +113,7 @@ impl MemFs {
         ino: Ino,
         store: StoreId,
         mode: OpenMode,
+        pre_lease: Option<i64>,
     ) -> FsResult<Opened> {
         let file = {
             let mut t = self.lock_open();
@@ -155,7 +156,10 @@ impl MemFs {
             // The lease comes first: the previous holder commits before it lets go,
             // so the head read after taking it is the one to build on.
             if leased && of.lease.is_none() {
-                of.lease = Some(self.acquire_lease(ino, store)?);
+                of.lease = match pre_lease {
+                    Some(t) => Some(t),
+                    None => Some(self.acquire_lease(ino, store)?),
+                };
             }
             // The head read by the caller may be stale: another descriptor may have
             // committed since. Under the file lock no commit of this mount can run,
@@ -273,26 +277,38 @@ impl MemFs {
             .handles
             .remove(&fh)
             .ok_or(FsError::BadHandle)?;
-        let mut result = if handle.dirty {
-            self.commit_file(&handle.file)
-        } else {
-            Ok(())
-        };
+        let result = self.release_handle(&handle);
+        self.drop_file_ref(handle.ino);
+        result
+    }
+
+    fn release_handle(&self, handle: &Handle) -> FsResult<()> {
         if handle.leased {
             let mut of = lock_file(&handle.file);
             of.lease_users = of.lease_users.saturating_sub(1);
-            if of.lease_users == 0 {
-                if let Some(token) = of.lease.take() {
-                    // Staged bytes of other (append) handles are committed first, so
-                    // the next lease holder builds on them.
-                    let committed = self.commit(&mut of, "write").map(|_| ());
-                    let released = self.release_lease(handle.ino, token);
-                    result = result.and(committed).and(released);
+            if of.lease_users == 0 && of.lease.is_some() {
+                // The last writer's close: commit everything staged (other append
+                // handles' bytes too, so the next holder builds on them) and give
+                // up the lease, in one transaction.
+                let committed = self.commit_and_release(&mut of, "write", true);
+                if let Ok(Some(v)) = committed {
+                    self.lock_open().seen_heads.insert(of.ino, Some(v));
                 }
+                let released = match of.lease.take() {
+                    // Nothing was staged (or the commit failed): release on its own.
+                    Some(token) if !matches!(committed, Ok(Some(_))) => {
+                        self.release_lease(handle.ino, token)
+                    }
+                    _ => Ok(()),
+                };
+                return committed.map(|_| ()).and(released);
             }
         }
-        self.drop_file_ref(handle.ino);
-        result
+        if handle.dirty {
+            self.commit_file(&handle.file)
+        } else {
+            Ok(())
+        }
     }
 
     /// Forgets one reference to an open file; the last one drops its state.
@@ -323,6 +339,17 @@ impl MemFs {
     /// `>>` writers all land; any other change is kept as a conflict version that
     /// does not become the head, and the commit fails with `EBUSY`.
     pub(super) fn commit(&self, of: &mut OpenFile, op: &str) -> FsResult<Option<VersionId>> {
+        self.commit_and_release(of, op, false)
+    }
+
+    /// [`commit`](Self::commit), also giving up this mount's lease in the same
+    /// transaction when `release` (the last writer's close: one transaction, not two).
+    fn commit_and_release(
+        &self,
+        of: &mut OpenFile,
+        op: &str,
+        release: bool,
+    ) -> FsResult<Option<VersionId>> {
         if !of.staging.dirty {
             return Ok(None);
         }
@@ -337,6 +364,11 @@ impl MemFs {
         let now = now_ns();
         let st_ref: &Staging = st;
         let outcome = self.db.write(|tx| {
+            if let (true, Some(t)) = (release, lease) {
+                // Deleting the lease row leaves the fence token as it is, so the
+                // check below still holds this commit to it.
+                tx.release_lease(ino, &self.holder, t)?;
+            }
             let Some(mut row) = tx.inode(ino)? else {
                 return Ok::<_, FsError>(Outcome::Unlinked);
             };
