@@ -22,6 +22,11 @@ pub(super) fn new_holder_id() -> String {
 
 const RETRY: Duration = Duration::from_millis(20);
 
+/// How long change-feed rows are kept: far longer than any poll interval, so only
+/// a daemon frozen for this long could miss an invalidation (and its kernel caches
+/// still expire by their TTL).
+const FEED_RETENTION_NS: i64 = 10 * 60 * 1_000_000_000;
+
 impl MemFs {
     /// Registers this mount as a live holder. Call once before serving.
     pub fn register(&self) -> FsResult<()> {
@@ -44,6 +49,7 @@ impl MemFs {
         let n = self.db.write(|tx| {
             let n = tx.renew_holder(&self.holder, now, ttl)?;
             tx.reap_dead_holders(now - ttl)?;
+            tx.prune_changes(now - FEED_RETENTION_NS)?;
             Ok::<_, FsError>(n)
         })?;
         Ok(n)

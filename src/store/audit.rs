@@ -309,6 +309,15 @@ impl Txn<'_> {
         Ok((out, last))
     }
 
+    /// Drops change-feed rows older than `before_ns`. Daemons read the feed every
+    /// few milliseconds; old rows only cost space (the audit log is the history).
+    pub fn prune_changes(&self, before_ns: i64) -> StoreResult<usize> {
+        Ok(self
+            .conn
+            .prepare_cached("DELETE FROM changes WHERE at_ns < ?1")?
+            .execute([before_ns])?)
+    }
+
     /// The newest change-feed sequence number (0 when empty).
     pub fn last_change_seq(&self) -> StoreResult<i64> {
         Ok(self
