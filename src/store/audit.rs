@@ -311,10 +311,15 @@ impl Txn<'_> {
 
     /// Drops change-feed rows older than `before_ns`. Daemons read the feed every
     /// few milliseconds; old rows only cost space (the audit log is the history).
+    /// The newest row always stays: sequence numbers come from `max(seq) + 1`, and
+    /// an emptied table would hand out numbers that followers have already passed.
     pub fn prune_changes(&self, before_ns: i64) -> StoreResult<usize> {
         Ok(self
             .conn
-            .prepare_cached("DELETE FROM changes WHERE at_ns < ?1")?
+            .prepare_cached(
+                "DELETE FROM changes WHERE at_ns < ?1 \
+                 AND seq < (SELECT max(seq) FROM changes)",
+            )?
             .execute([before_ns])?)
     }
 
