@@ -7,6 +7,7 @@ pub mod daemon;
 pub mod error;
 pub mod fs;
 pub mod fuse;
+pub mod history;
 pub mod ids;
 pub mod store;
 pub mod timefmt;

@@ -29,9 +29,146 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// Parses a point in time: RFC 3339 (`2026-11-23T10:00:00Z`, `...+02:00`, a bare
+/// date `2026-11-23` meaning its midnight UTC), a relative age (`90s`, `15m`,
+/// `2h`, `3d`, `1w`: that long before `now_ns`), or `now`.
+pub fn parse_time(s: &str, now_ns: i64) -> Result<i64, String> {
+    let s = s.trim();
+    if s == "now" {
+        return Ok(now_ns);
+    }
+    if let Some(ns) = parse_relative(s) {
+        return Ok(now_ns - ns);
+    }
+    parse_rfc3339(s).ok_or_else(|| {
+        format!("cannot read time '{s}': use RFC 3339 (2026-11-23T10:00:00Z) or an age (90s, 15m, 2h, 3d, 1w)")
+    })
+}
+
+fn parse_relative(s: &str) -> Option<i64> {
+    let unit = s.chars().last()?;
+    let n: f64 = s[..s.len() - unit.len_utf8()].parse().ok()?;
+    let secs = match unit {
+        's' => 1.0,
+        'm' => 60.0,
+        'h' => 3600.0,
+        'd' => 86_400.0,
+        'w' => 604_800.0,
+        _ => return None,
+    };
+    (n.is_finite() && n >= 0.0).then(|| (n * secs * 1e9) as i64)
+}
+
+fn parse_rfc3339(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let num = |from: usize, len: usize| -> Option<i64> {
+        let part = s.get(from..from + len)?;
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    let (y, mo, d) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
+    if b.get(4) != Some(&b'-')
+        || b.get(7) != Some(&b'-')
+        || !(1..=12).contains(&mo)
+        || !(1..=31).contains(&d)
+    {
+        return None;
+    }
+    let days = days_from_civil(y, mo as u32, d as u32);
+    if s.len() == 10 {
+        return Some(days * 86_400 * 1_000_000_000);
+    }
+    if !matches!(b.get(10), Some(b'T' | b't' | b' '))
+        || b.get(13) != Some(&b':')
+        || b.get(16) != Some(&b':')
+    {
+        return None;
+    }
+    let (h, mi, sec) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
+    if h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let mut pos = 19;
+    let mut frac_ns = 0i64;
+    if b.get(pos) == Some(&b'.') {
+        pos += 1;
+        let start = pos;
+        while pos < b.len() && b[pos].is_ascii_digit() {
+            pos += 1;
+        }
+        let digits = &s[start..pos];
+        if digits.is_empty() {
+            return None;
+        }
+        let padded: String = digits
+            .chars()
+            .chain(std::iter::repeat('0'))
+            .take(9)
+            .collect();
+        frac_ns = padded.parse().ok()?;
+    }
+    let offset_secs = match &s[pos..] {
+        "Z" | "z" => 0,
+        rest if rest.len() == 6 && (rest.starts_with('+') || rest.starts_with('-')) => {
+            let oh = num(pos + 1, 2)?;
+            let om = num(pos + 4, 2)?;
+            let sign = if rest.starts_with('-') { -1 } else { 1 };
+            sign * (oh * 3600 + om * 60)
+        }
+        _ => return None,
+    };
+    let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset_secs;
+    Some(secs * 1_000_000_000 + frac_ns)
+}
+
+/// (year, month, day) to days since 1970-01-01 (H. Hinnant's algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (i64::from(m) + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_parse() {
+        let now = 1_795_000_000_000_000_000;
+        assert_eq!(parse_time("2h", now).unwrap(), now - 7_200_000_000_000);
+        assert_eq!(parse_time("now", now).unwrap(), now);
+        assert_eq!(parse_time("1970-01-01T00:00:00Z", now).unwrap(), 0);
+        assert_eq!(
+            parse_time("2000-02-29", now).unwrap(),
+            951_782_400_000_000_000
+        );
+        assert_eq!(
+            parse_time("2026-11-18T11:06:40.123Z", now).unwrap(),
+            1_795_000_000_123_000_000
+        );
+        assert_eq!(
+            parse_time("2026-11-18T13:06:40.123+02:00", now).unwrap(),
+            1_795_000_000_123_000_000
+        );
+        for bad in [
+            "",
+            "yesterday",
+            "2026-13-01",
+            "2026-11-18T25:00:00Z",
+            "5x",
+            "-2h",
+        ] {
+            assert!(parse_time(bad, now).is_err(), "{bad}");
+        }
+        for ns in [0, 951_782_400_000_000_000, 1_795_000_000_123_000_000] {
+            assert_eq!(parse_time(&rfc3339(ns), now).unwrap(), ns);
+        }
+    }
 
     #[test]
     fn known_instants() {

@@ -41,9 +41,76 @@ enum Cmd {
         /// Only this store's entries.
         #[arg(long)]
         store: Option<String>,
+        /// Only entries at this path or below it (STORE/PATH, or PATH with --store).
+        #[arg(long)]
+        path: Option<String>,
+        #[arg(long)]
+        agent: Option<String>,
+        #[arg(long)]
+        session: Option<String>,
+        #[arg(long)]
+        user: Option<String>,
+        /// Only this operation (create, write, rename, unlink, rollback, ...).
+        #[arg(long)]
+        op: Option<String>,
+        /// From this time on: RFC 3339 or an age such as 2h, 30m, 3d.
+        #[arg(long)]
+        since: Option<String>,
+        /// Up to this time: RFC 3339 or an age.
+        #[arg(long)]
+        until: Option<String>,
         /// At most N entries.
         #[arg(long)]
         limit: Option<u64>,
+    },
+    /// The versions of one file (following it across renames).
+    History {
+        /// STORE/PATH
+        target: String,
+    },
+    /// Print a file's content: the head, a version, or as it was at a time.
+    Cat {
+        /// STORE/PATH
+        target: String,
+        #[arg(long)]
+        version: Option<i64>,
+        /// RFC 3339 or an age such as 2h.
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Unified diff between two versions of a file (V2 defaults to the head).
+    Diff {
+        /// STORE/PATH
+        target: String,
+        v1: i64,
+        v2: Option<i64>,
+    },
+    /// Undo: a file to a version, a whole session, or a store to a time.
+    ///
+    /// memfsctl rollback STORE/PATH --to V |
+    /// memfsctl rollback --session S [--store X] [--dry-run] [--force] |
+    /// memfsctl rollback STORE --at TIME [--dry-run]
+    Rollback {
+        /// STORE/PATH (with --to) or STORE (with --at).
+        target: Option<String>,
+        /// The version to make the head again.
+        #[arg(long)]
+        to: Option<i64>,
+        /// Undo everything this session changed.
+        #[arg(long)]
+        session: Option<String>,
+        /// With --session: only this store.
+        #[arg(long)]
+        store: Option<String>,
+        /// Return the store to this time (RFC 3339 or an age such as 2h).
+        #[arg(long)]
+        at: Option<String>,
+        /// Print the plan and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Also undo files that later sessions changed again.
+        #[arg(long)]
+        force: bool,
     },
     /// Check the audit log's hash chain.
     #[command(subcommand)]
@@ -92,7 +159,7 @@ fn run(cli: Cli) -> Result<()> {
     let config = Config::load(cli.config.as_deref(), cli.db.as_deref())?;
     let db = Db::open_existing(&config.database)?;
     let ctx = Ctx {
-        db,
+        db: std::sync::Arc::new(db),
         json: cli.json,
         who: ctl::operator(cli.as_user.as_deref())?,
     };
@@ -104,7 +171,57 @@ fn run(cli: Cli) -> Result<()> {
             description,
         }) => ctl::store::create(&ctx, &name, &scope, owner.as_deref(), &description),
         Cmd::Store(StoreCmd::List) => ctl::store::list(&ctx),
-        Cmd::Log { store, limit } => ctl::log::run(&ctx, store.as_deref(), limit),
+        Cmd::Log {
+            store,
+            path,
+            agent,
+            session,
+            user,
+            op,
+            since,
+            until,
+            limit,
+        } => ctl::log::run(
+            &ctx,
+            &ctl::log::LogArgs {
+                store,
+                path,
+                agent,
+                session,
+                user,
+                op,
+                since,
+                until,
+                limit,
+            },
+        ),
+        Cmd::History { target } => ctl::history::history(&ctx, &target),
+        Cmd::Cat {
+            target,
+            version,
+            at,
+        } => ctl::history::cat(&ctx, &target, version, at.as_deref()),
+        Cmd::Diff { target, v1, v2 } => ctl::history::diff(&ctx, &target, v1, v2),
+        Cmd::Rollback {
+            target,
+            to,
+            session,
+            store,
+            at,
+            dry_run,
+            force,
+        } => ctl::rollback::run(
+            &ctx,
+            &ctl::rollback::RollbackArgs {
+                target,
+                to,
+                session,
+                store,
+                at,
+                dry_run,
+                force,
+            },
+        ),
         Cmd::Audit(AuditCmd::Verify) => ctl::audit::verify(&ctx),
         Cmd::Leases { cmd: None } => ctl::leases::list(&ctx),
         Cmd::Leases {

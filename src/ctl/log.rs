@@ -1,44 +1,90 @@
-//! `memfsctl log`: audit entries, newest first.
+//! `memfsctl log`: audit entries, newest first, with filters.
 
 use super::Ctx;
-use crate::store::AuditFilter;
-use anyhow::{bail, Result};
+use crate::ids::now_ns;
+use crate::store::{AuditEntry, AuditFilter};
+use crate::timefmt::parse_time;
+use anyhow::{anyhow, bail, Result};
 
-pub fn run(ctx: &Ctx, store: Option<&str>, limit: Option<u64>) -> Result<()> {
-    let store_id = match store {
+/// The filters of `memfsctl log`, as given on the command line.
+#[derive(Debug, Default, Clone)]
+pub struct LogArgs {
+    pub store: Option<String>,
+    pub path: Option<String>,
+    pub agent: Option<String>,
+    pub session: Option<String>,
+    pub user: Option<String>,
+    pub op: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub limit: Option<u64>,
+}
+
+/// Turns command-line filters into a store filter (resolving names and times).
+pub fn filter(ctx: &Ctx, a: &LogArgs) -> Result<AuditFilter> {
+    let now = now_ns();
+    let time = |s: &Option<String>| -> Result<Option<i64>> {
+        s.as_deref()
+            .map(|t| parse_time(t, now).map_err(|e| anyhow!(e)))
+            .transpose()
+    };
+    // `--path STORE/PATH` names the store too.
+    let (store, path) = match (&a.store, &a.path) {
+        (None, Some(p)) if p.contains('/') => {
+            let (s, rest) = p.split_once('/').unwrap_or((p, ""));
+            (Some(s.to_string()), Some(rest.to_string()))
+        }
+        (s, p) => (s.clone(), p.clone()),
+    };
+    let store = match store {
         None => None,
-        Some(name) => match ctx.db.read(|tx| tx.store_by_name(name))? {
+        Some(name) => match ctx.db.read(|tx| tx.store_by_name(&name))? {
             Some(s) => Some(s.id),
             None => bail!("no store named '{name}'"),
         },
     };
-    let entries = ctx.db.read(|tx| {
-        tx.audit_entries(&AuditFilter {
-            store: store_id,
-            limit,
-        })
-    })?;
+    if path.is_some() && store.is_none() {
+        bail!("--path needs a store: --store NAME, or --path STORE/PATH");
+    }
+    Ok(AuditFilter {
+        store,
+        path,
+        agent: a.agent.clone(),
+        session: a.session.clone(),
+        user: a.user.clone(),
+        op: a.op.clone(),
+        since_ns: time(&a.since)?,
+        until_ns: time(&a.until)?,
+        limit: a.limit,
+        ..Default::default()
+    })
+}
+
+/// One line of the human listing.
+pub fn line(e: &AuditEntry) -> String {
+    let store = e.store.as_deref().unwrap_or("-");
+    let mut path = format!("{store}/{}", e.path.as_deref().unwrap_or(""));
+    if let Some(p2) = &e.path2 {
+        path.push_str(&format!(" -> {store}/{p2}"));
+    }
+    let version = e.version.map_or(String::new(), |v| format!(" v{v}"));
+    format!(
+        "{:>6} {} {:<12} {}{} agent={} session={} user={}",
+        e.id.0,
+        e.at,
+        e.op,
+        path,
+        version,
+        e.agent,
+        e.session,
+        e.user.as_deref().unwrap_or("-")
+    )
+}
+
+pub fn run(ctx: &Ctx, args: &LogArgs) -> Result<()> {
+    let f = filter(ctx, args)?;
+    let entries = ctx.db.read(|tx| tx.audit_entries(&f))?;
     ctx.emit(&entries, || {
-        let mut out = String::new();
-        for e in &entries {
-            let store = e.store.as_deref().unwrap_or("-");
-            let mut path = format!("{store}/{}", e.path.as_deref().unwrap_or(""));
-            if let Some(p2) = &e.path2 {
-                path.push_str(&format!(" -> {store}/{p2}"));
-            }
-            let version = e.version.map_or(String::new(), |v| format!(" v{v}"));
-            out.push_str(&format!(
-                "{:>6} {} {:<12} {}{} agent={} session={} user={}\n",
-                e.id.0,
-                e.at,
-                e.op,
-                path,
-                version,
-                e.agent,
-                e.session,
-                e.user.as_deref().unwrap_or("-")
-            ));
-        }
-        out
+        entries.iter().map(|e| line(e) + "\n").collect::<String>()
     })
 }

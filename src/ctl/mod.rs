@@ -2,8 +2,10 @@
 //! beside running daemons. Every command can print JSON (`--json`).
 
 pub mod audit;
+pub mod history;
 pub mod leases;
 pub mod log;
+pub mod rollback;
 pub mod store;
 
 use crate::ids::Identity;
@@ -12,7 +14,7 @@ use serde::Serialize;
 
 /// What every subcommand gets: the database, output mode and the operator identity.
 pub struct Ctx {
-    pub db: crate::store::Db,
+    pub db: std::sync::Arc<crate::store::Db>,
     pub json: bool,
     pub who: Identity,
 }

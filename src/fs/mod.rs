@@ -14,6 +14,7 @@ mod leases;
 mod locks;
 mod remove;
 mod rename;
+mod restore;
 mod setattr;
 mod staging;
 

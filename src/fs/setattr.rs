@@ -63,6 +63,8 @@ impl MemFs {
             // only real changes are recorded.
             if let Some(m) = s.mode.map(|m| (m & 0o7777) as u16) {
                 if m != row.perm {
+                    // The old value too, so that a rollback can put it back.
+                    detail.insert("old_mode".into(), format!("{:o}", row.perm).into());
                     row.perm = m;
                     detail.insert("mode".into(), format!("{m:o}").into());
                     op.get_or_insert("chmod");

@@ -770,7 +770,8 @@ fn pruning_the_change_feed_never_reuses_sequence_numbers() {
     put(&a, root, "two", b"2");
     let seen = b.poll_changes(&mut since).unwrap();
     assert!(
-        seen.iter().any(|i| matches!(i, Invalidation::Entry(_, n) if n == b"two")),
+        seen.iter()
+            .any(|i| matches!(i, Invalidation::Entry(_, n) if n == b"two")),
         "{seen:?}"
     );
 }

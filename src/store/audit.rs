@@ -54,11 +54,24 @@ pub struct FeedRow {
     pub name: Option<Vec<u8>>,
 }
 
-/// Which audit entries to list.
+/// Which audit entries to list. Every field narrows the result.
 #[derive(Debug, Default, Clone)]
 pub struct AuditFilter {
     pub store: Option<StoreId>,
+    /// Entries whose path or second path is this path or lies below it.
+    pub path: Option<String>,
+    pub ino: Option<Ino>,
+    pub agent: Option<String>,
+    pub session: Option<String>,
+    pub user: Option<String>,
+    pub op: Option<String>,
+    pub since_ns: Option<i64>,
+    pub until_ns: Option<i64>,
+    /// Only entries after this id (for replaying from a point).
+    pub after_id: Option<i64>,
     pub limit: Option<u64>,
+    /// Oldest first instead of newest first.
+    pub ascending: bool,
 }
 
 /// Where the chain first fails to verify.
@@ -184,16 +197,70 @@ impl Txn<'_> {
         Ok(AuditId(id))
     }
 
-    /// Audit entries, newest first.
+    /// Audit entries matching `f`, newest first (or oldest first if asked).
     pub fn audit_entries(&self, f: &AuditFilter) -> StoreResult<Vec<AuditEntry>> {
-        let mut stmt = self.conn.prepare_cached(
+        // Only the conditions asked for go into the SQL, so SQLite can use the
+        // index for the most selective one (session, agent, path, ...).
+        let mut conds: Vec<String> = Vec::new();
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        let mut push = |cond: &str, v: rusqlite::types::Value| {
+            args.push(v);
+            conds.push(cond.replace('?', &format!("?{}", args.len())));
+        };
+        if let Some(s) = f.store {
+            push("a.store_id = ?", s.0.into());
+        }
+        if let Some(i) = f.ino {
+            push("a.ino = ?", i.0.into());
+        }
+        if let Some(v) = &f.agent {
+            push("a.agent = ?", v.clone().into());
+        }
+        if let Some(v) = &f.session {
+            push("a.session = ?", v.clone().into());
+        }
+        if let Some(v) = &f.user {
+            push("a.user = ?", v.clone().into());
+        }
+        if let Some(v) = &f.op {
+            push("a.op = ?", v.clone().into());
+        }
+        if let Some(v) = f.since_ns {
+            push("a.at_ns >= ?", v.into());
+        }
+        if let Some(v) = f.until_ns {
+            push("a.at_ns <= ?", v.into());
+        }
+        if let Some(v) = f.after_id {
+            push("a.id > ?", v.into());
+        }
+        if let Some(p) = &f.path {
+            let p = p.trim_matches('/').to_string();
+            let n = args.len();
+            args.push(p.clone().into());
+            args.push(format!("{p}/").into());
+            conds.push(format!(
+                "(a.path = ?{a} OR a.path2 = ?{a} OR substr(a.path, 1, length(?{b})) = ?{b} \
+                 OR substr(a.path2, 1, length(?{b})) = ?{b})",
+                a = n + 1,
+                b = n + 2
+            ));
+        }
+        let filter = if conds.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conds.join(" AND "))
+        };
+        let order = if f.ascending { "ASC" } else { "DESC" };
+        let limit = f.limit.map_or(-1, |l| l.min(i64::MAX as u64) as i64);
+        let sql = format!(
             "SELECT a.id, a.at_ns, s.name, a.op, a.path, a.path2, a.ino, a.version, a.agent, \
              a.session, a.user, a.detail, a.hash \
              FROM audit a LEFT JOIN stores s ON s.id = a.store_id \
-             WHERE (?1 IS NULL OR a.store_id = ?1) ORDER BY a.id DESC LIMIT ?2",
-        )?;
-        let limit = f.limit.map_or(-1, |l| l.min(i64::MAX as u64) as i64);
-        let rows = stmt.query_map(params![f.store.map(|s| s.0), limit], |r| {
+             {filter} ORDER BY a.id {order} LIMIT {limit}"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |r| {
             let detail: Option<String> = r.get(11)?;
             let hash: Vec<u8> = r.get(12)?;
             let at_ns: i64 = r.get(1)?;
@@ -307,6 +374,25 @@ impl Txn<'_> {
             });
         }
         Ok((out, last))
+    }
+
+    /// The inode the newest audit entry at `path` (as first or second path) names.
+    pub fn last_ino_at_path(&self, store: StoreId, path: &str) -> StoreResult<Option<Ino>> {
+        // Two index lookups (path, path2), the newer wins.
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT ino FROM ( \
+                   SELECT * FROM (SELECT id, ino FROM audit WHERE store_id = ?1 AND path = ?2 \
+                                  AND ino IS NOT NULL ORDER BY id DESC LIMIT 1) \
+                   UNION ALL \
+                   SELECT * FROM (SELECT id, ino FROM audit WHERE store_id = ?1 AND path2 = ?2 \
+                                  AND ino IS NOT NULL ORDER BY id DESC LIMIT 1)) \
+                 ORDER BY id DESC LIMIT 1",
+            )?
+            .query_row(params![store.0, path], |r| r.get(0))
+            .optional()?
+            .map(Ino))
     }
 
     /// Drops change-feed rows older than `before_ns`. Daemons read the feed every

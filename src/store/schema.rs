@@ -138,6 +138,17 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX locks_by_ino ON locks(ino);
     ALTER TABLE changes ADD COLUMN origin TEXT;
     "#,
+    // 3: indexes for history queries (log filters, history of a file, rollback).
+    r#"
+    CREATE INDEX audit_by_session ON audit(session, id);
+    CREATE INDEX audit_by_agent ON audit(agent, id);
+    CREATE INDEX audit_by_user ON audit(user, id);
+    CREATE INDEX audit_by_ino ON audit(ino, id);
+    CREATE INDEX audit_by_path ON audit(store_id, path, id);
+    CREATE INDEX audit_by_path2 ON audit(store_id, path2, id);
+    CREATE INDEX audit_by_time ON audit(at_ns);
+    CREATE INDEX versions_by_time ON versions(ino, at_ns);
+    "#,
 ];
 
 /// Applies every migration newer than the database's `user_version`, all in one
