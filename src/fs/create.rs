@@ -208,6 +208,9 @@ impl MemFs {
     /// link(2): a second name for an existing non-directory.
     pub fn link(&self, ino: Ino, newparent: Ino, newname: &[u8]) -> FsResult<Attr> {
         check_name(newname)?;
+        if Self::is_virtual(ino) {
+            return Err(FsError::ReadOnly(".memfs is read-only"));
+        }
         let row = self.db.write(|tx| {
             let (mut dir, att) = self.writable_dir(tx, newparent)?;
             let (mut row, src_att) = self.inode(tx, ino)?;

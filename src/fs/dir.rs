@@ -16,7 +16,9 @@ pub struct DirEntry {
 
 impl MemFs {
     pub fn opendir(&self, ino: Ino) -> FsResult<u64> {
-        let entries = if ino == Ino::ROOT {
+        let entries = if MemFs::is_virtual(ino) {
+            self.virt_list(ino)?
+        } else if ino == Ino::ROOT {
             let mut v = vec![
                 DirEntry {
                     ino,

@@ -91,6 +91,14 @@ impl MemFs {
         if ino == Ino::ROOT {
             return Err(FsError::IsDir);
         }
+        if Self::is_virtual(ino) {
+            let fh = self.virt_open(ino, mode.write || mode.truncate)?;
+            // History never changes: the kernel may keep what it cached.
+            return Ok(Opened {
+                fh,
+                keep_cache: true,
+            });
+        }
         let (row, read_only) = self.db.read(|tx| {
             let (row, att) = self.inode(tx, ino)?;
             Ok::<_, FsError>((row, att.read_only))
@@ -215,6 +223,9 @@ impl MemFs {
 
     /// Reads from an open handle (staged bytes included).
     pub fn read(&self, fh: u64, offset: u64, size: u32) -> FsResult<Vec<u8>> {
+        if let Some(data) = self.virt_read(fh, offset, size) {
+            return Ok(data);
+        }
         let (file, _, _) = self.handle_file(fh)?;
         let mut of = lock_file(&file);
         of.staging.read(&self.db, offset, size)
@@ -241,6 +252,9 @@ impl MemFs {
 
     /// Called on every close(2) of a descriptor: commits what this handle staged.
     pub fn flush(&self, fh: u64) -> FsResult<()> {
+        if self.virt_has_handle(fh) {
+            return Ok(());
+        }
         let (file, dirty) = {
             let t = self.lock_open();
             let h = t.handles.get(&fh).ok_or(FsError::BadHandle)?;
@@ -258,6 +272,9 @@ impl MemFs {
 
     /// fsync(2): commits everything staged for the file, from any handle.
     pub fn fsync(&self, fh: u64) -> FsResult<()> {
+        if self.virt_has_handle(fh) {
+            return Ok(());
+        }
         let (file, _, _) = self.handle_file(fh)?;
         self.commit_file(&file)?;
         let mut t = self.lock_open();
@@ -272,6 +289,9 @@ impl MemFs {
 
     /// The last close of a handle: commits if needed and forgets the handle.
     pub fn release(&self, fh: u64) -> FsResult<()> {
+        if self.virt_release(fh) {
+            return Ok(());
+        }
         let handle = self
             .lock_open()
             .handles

@@ -17,12 +17,14 @@ mod rename;
 mod restore;
 mod setattr;
 mod staging;
+mod virt;
 
 pub use dir::DirEntry;
 pub use feed::Invalidation;
 pub use io::{OpenMode, Opened};
 pub use rename::RenameMode;
 pub use setattr::{SetAttr, TimeSpec};
+pub use virt::{MEMFS_DIR, VIRT_BASE};
 
 use crate::error::{FsError, FsResult};
 use crate::ids::{now_ns, Identity, Ino, StoreId};
@@ -132,6 +134,8 @@ pub struct MemFs {
     holder: String,
     /// Inodes on which this mount holds advisory locks (skips a query per close).
     locked: Mutex<std::collections::HashSet<Ino>>,
+    /// The hidden `.memfs` directory's inodes and handles.
+    virt: virt::Virt,
 }
 
 impl MemFs {
@@ -148,6 +152,7 @@ impl MemFs {
             mounted_ns: now_ns(),
             holder: leases::new_holder_id(),
             locked: Mutex::new(Default::default()),
+            virt: Default::default(),
         }
     }
 
@@ -203,6 +208,9 @@ impl MemFs {
 
     /// Loads a directory in which the caller wants to change entries.
     fn writable_dir(&self, tx: &Txn<'_>, parent: Ino) -> FsResult<(InodeRow, &Attached)> {
+        if Self::is_virtual(parent) {
+            return Err(FsError::ReadOnly(".memfs is read-only"));
+        }
         if parent == Ino::ROOT {
             return Err(FsError::ReadOnly(
                 "the mount root lists stores and cannot be changed",
@@ -227,6 +235,9 @@ impl MemFs {
         if ino == Ino::ROOT {
             return Ok(self.root_attr());
         }
+        if Self::is_virtual(ino) {
+            return self.virt_getattr(ino);
+        }
         let row = self.db.read(|tx| self.inode(tx, ino).map(|(r, _)| r))?;
         let mut attr = Attr::from(&row);
         self.overlay_staged(&mut attr);
@@ -236,6 +247,9 @@ impl MemFs {
     /// Looks `name` up in `parent`.
     pub fn lookup(&self, parent: Ino, name: &[u8]) -> FsResult<Attr> {
         check_name(name)?;
+        if Self::is_virtual(parent) || (parent == Ino::ROOT && name == MEMFS_DIR) {
+            return self.virt_lookup(parent, name);
+        }
         if parent == Ino::ROOT {
             let att = self
                 .attached
@@ -259,6 +273,9 @@ impl MemFs {
 
     /// A symlink's target.
     pub fn readlink(&self, ino: Ino) -> FsResult<Vec<u8>> {
+        if Self::is_virtual(ino) {
+            return self.virt_readlink(ino);
+        }
         let row = self.db.read(|tx| self.inode(tx, ino).map(|(r, _)| r))?;
         match (row.kind, row.target) {
             (NodeKind::Symlink, Some(t)) => Ok(t),

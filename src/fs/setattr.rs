@@ -41,6 +41,9 @@ impl MemFs {
             }
             return self.getattr(ino);
         }
+        if Self::is_virtual(ino) {
+            return Err(FsError::ReadOnly(".memfs is read-only"));
+        }
         if let Some(size) = s.size {
             self.truncate(ino, size, s.fh)?;
         }
