@@ -56,7 +56,7 @@ fn parse_relative(s: &str) -> Option<i64> {
         'w' => 604_800.0,
         _ => return None,
     };
-    (n.is_finite() && n >= 0.0).then(|| (n * secs * 1e9) as i64)
+    (n.is_finite() && n >= 0.0).then_some((n * secs * 1e9) as i64)
 }
 
 fn parse_rfc3339(s: &str) -> Option<i64> {

@@ -232,8 +232,7 @@ fn session(ctx: &Ctx, s: &str, store: Option<&str>, dry_run: bool, force: bool) 
             .db
             .read(|tx| head_versions(tx, Ino(ino)))?
             .into_iter()
-            .filter(|v| v.id.0 < first_v)
-            .next_back()
+            .rfind(|v| v.id.0 < first_v)
             .map(|v| v.id);
         targets.insert(key, before);
     }

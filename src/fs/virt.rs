@@ -358,7 +358,7 @@ impl MemFs {
                         .db
                         .read(|tx| tx.inode(real))?
                         .map_or(NodeKind::File, |r| r.kind);
-                    let name = p[prefix.len()..].as_bytes().to_vec();
+                    let name = p.as_bytes()[prefix.len()..].to_vec();
                     add(VNode::AtNode { t, store, path: p }, kind, name);
                 }
             }
