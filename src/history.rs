@@ -108,7 +108,7 @@ fn move_subtree(tree: &mut Tree, from: &str, to: &str) {
 pub fn undo_in_tree(tree: &mut Tree, e: &AuditEntry) {
     let path = e.path.clone().unwrap_or_default();
     match e.op.as_str() {
-        "create" | "mkdir" | "symlink" | "mknod" | "link" => {
+        "create" | "mkdir" | "symlink" | "mknod" | "link" | "restore" => {
             tree.remove(&path);
         }
         "unlink" | "rmdir" => {
