@@ -77,6 +77,11 @@ impl Db {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // A 32 MiB page cache and memory-mapped reads keep hot metadata and chunks
+        // out of read(2) calls; both are bounded, so the daemon's RSS stays small.
+        conn.pragma_update(None, "cache_size", -32768)?;
+        conn.pragma_update(None, "mmap_size", 256i64 << 20)?;
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.set_prepared_statement_cache_capacity(64);
         schema::migrate(&mut conn)?;
         Ok(Db {
