@@ -121,7 +121,16 @@ fn open_mode(flags: i32) -> OpenMode {
 
 impl FuseFs {
     fn reply_entry(&self, reply: ReplyEntry, attr: &Attr) {
-        reply.entry(&self.entry_ttl, &to_fuse(attr), Generation(0));
+        reply.entry(&self.ttl(attr.ino), &to_fuse(attr), Generation(0));
+    }
+
+    /// `.memfs` entries are not cached: `at/2h` means two hours before *now*.
+    fn ttl(&self, ino: Ino) -> Duration {
+        if MemFs::is_virtual(ino) {
+            Duration::ZERO
+        } else {
+            self.entry_ttl
+        }
     }
 }
 
@@ -179,7 +188,14 @@ impl Filesystem for FuseFs {
 
     fn getattr(&self, _req: &Request, i: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
         match self.fs.getattr(ino(i)) {
-            Ok(a) => reply.attr(&self.attr_ttl, &to_fuse(&a)),
+            Ok(a) => {
+                let ttl = if MemFs::is_virtual(a.ino) {
+                    Duration::ZERO
+                } else {
+                    self.attr_ttl
+                };
+                reply.attr(&ttl, &to_fuse(&a))
+            }
             Err(e) => reply.error(errno("getattr", e)),
         }
     }

@@ -30,10 +30,11 @@ struct VersionView<'a> {
     #[serde(flatten)]
     v: &'a VersionRow,
     at: String,
+    store: &'a str,
 }
 
 pub fn history(ctx: &Ctx, spec: &str) -> Result<()> {
-    let (_, _, ino) = locate(ctx, spec)?;
+    let (store, _, ino) = locate(ctx, spec)?;
     let mut versions = ctx.db.read(|tx| tx.versions_of(ino))?;
     versions.reverse();
     let views: Vec<VersionView<'_>> = versions
@@ -41,6 +42,7 @@ pub fn history(ctx: &Ctx, spec: &str) -> Result<()> {
         .map(|v| VersionView {
             v,
             at: rfc3339(v.at_ns),
+            store: &store.name,
         })
         .collect();
     ctx.emit(&views, || {

@@ -64,6 +64,8 @@ struct Conflict {
 #[derive(Default, serde::Serialize)]
 struct Report {
     dry_run: bool,
+    /// Conflicts were undone anyway (`--force`).
+    forced: bool,
     steps: Vec<Step>,
     conflicts: Vec<Conflict>,
 }
@@ -82,7 +84,7 @@ pub fn run(ctx: &Ctx, a: &RollbackArgs) -> Result<()> {
 }
 
 /// A filesystem core acting for the operator on every store.
-fn operator_fs(ctx: &Ctx) -> Result<MemFs> {
+fn operator_fs(ctx: &Ctx, what: &str) -> Result<MemFs> {
     let attached = ctx
         .db
         .read(|tx| tx.stores())?
@@ -92,12 +94,20 @@ fn operator_fs(ctx: &Ctx) -> Result<MemFs> {
             read_only: false,
         })
         .collect();
+    let mut who = ctx.who.clone();
+    who.session = rollback_session(what);
     Ok(MemFs::new(
         ctx.db.clone(),
-        ctx.who.clone(),
+        who,
         attached,
         FsOptions::default(),
     ))
+}
+
+/// The session name a rollback's own changes carry: `rollback:<what>:<pid>`, so
+/// that running the same rollback again does not take them for conflicts.
+fn rollback_session(what: &str) -> String {
+    format!("rollback:{what}:{}", std::process::id())
 }
 
 fn store_named(ctx: &Ctx, name: &str) -> Result<StoreRow> {
@@ -141,7 +151,7 @@ fn file(ctx: &Ctx, spec: &str, to: i64, dry_run: bool) -> Result<()> {
         outcome: "dry-run".into(),
     };
     if !dry_run {
-        let fs = operator_fs(ctx)?;
+        let fs = operator_fs(ctx, spec)?;
         let changed = fs.restore_content(ino, Some(v.id), serde_json::json!({"to_version": to}))?;
         step.outcome = if changed { "done" } else { "unchanged" }.into();
     }
@@ -149,6 +159,7 @@ fn file(ctx: &Ctx, spec: &str, to: i64, dry_run: bool) -> Result<()> {
         ctx,
         Report {
             dry_run,
+            forced: false,
             steps: vec![step],
             conflicts: vec![],
         },
@@ -191,7 +202,12 @@ fn session(ctx: &Ctx, s: &str, store: Option<&str>, dry_run: bool, force: bool) 
                 ..Default::default()
             })
         })?;
-        if let Some(o) = later.iter().find(|o| o.session != s) {
+        // Changes made by earlier rollbacks of this same session are not conflicts.
+        let own = format!("rollback:{s}:");
+        if let Some(o) = later
+            .iter()
+            .find(|o| o.session != s && !o.session.starts_with(&own))
+        {
             conflicted.insert(ino);
             conflicts.push(Conflict {
                 store: o.store.clone().unwrap_or_default(),
@@ -253,7 +269,8 @@ fn session(ctx: &Ctx, s: &str, store: Option<&str>, dry_run: bool, force: bool) 
             }
         }
     }
-    let report = apply(ctx, &undo, &targets, &modes, dry_run, conflicts)?;
+    let mut report = apply(ctx, s, &undo, &targets, &modes, dry_run, conflicts)?;
+    report.forced = force;
     finish(ctx, report)
 }
 
@@ -289,20 +306,22 @@ fn store_at(ctx: &Ctx, name: &str, at: &str, dry_run: bool) -> Result<()> {
             }
         }
     }
-    let report = apply(ctx, &undo, &targets, &modes, dry_run, vec![])?;
+    let what = format!("{name}@{at}");
+    let report = apply(ctx, &what, &undo, &targets, &modes, dry_run, vec![])?;
     finish(ctx, report)
 }
 
 /// Undoes `undo` (newest first), then restores contents and modes.
 fn apply(
     ctx: &Ctx,
+    what: &str,
     undo: &[AuditEntry],
     targets: &BTreeMap<(String, i64), Option<VersionId>>,
     modes: &BTreeMap<(String, i64), u32>,
     dry_run: bool,
     conflicts: Vec<Conflict>,
 ) -> Result<Report> {
-    let fs = operator_fs(ctx)?;
+    let fs = operator_fs(ctx, what)?;
     let stores: BTreeMap<String, StoreRow> = ctx
         .db
         .read(|tx| tx.stores())?
@@ -311,6 +330,7 @@ fn apply(
         .collect();
     let mut report = Report {
         dry_run,
+        forced: false,
         steps: vec![],
         conflicts,
     };
@@ -340,7 +360,8 @@ fn apply(
         };
         if !dry_run {
             step.outcome = match undo_one(ctx, &fs, store, e, ino, &p, p2.as_deref()) {
-                Ok(()) => "done".into(),
+                Ok(true) => "done".into(),
+                Ok(false) => "unchanged".into(),
                 Err(err) => format!("skipped: {err:#}"),
             };
         }
@@ -410,7 +431,10 @@ fn undo_one(
     ino: Ino,
     path: &str,
     to: Option<&str>,
-) -> Result<()> {
+) -> Result<bool> {
+    let linked = |i: Ino| -> Result<bool> {
+        Ok(ctx.db.read(|tx| tx.inode(i))?.is_some_and(|r| r.nlink > 0))
+    };
     let parent_of = |p: &str| -> Result<(Ino, String)> {
         let (dir, name) = split(p);
         match resolve(ctx, store, dir)? {
@@ -421,6 +445,9 @@ fn undo_one(
     match e.op.as_str() {
         "create" | "mkdir" | "symlink" | "mknod" | "link" | "restore" => {
             if resolve(ctx, store, path)? != Some(ino) {
+                if e.op != "link" && !linked(ino)? {
+                    return Ok(false);
+                }
                 bail!("'{path}' is no longer the file this entry made");
             }
             let (dir, name) = parent_of(path)?;
@@ -432,8 +459,10 @@ fn undo_one(
             }
         }
         "unlink" | "rmdir" => {
-            if resolve(ctx, store, path)?.is_some() {
-                bail!("'{path}' exists again");
+            match resolve(ctx, store, path)? {
+                Some(i) if i == ino => return Ok(false),
+                Some(_) => bail!("'{path}' exists again"),
+                None => {}
             }
             let (dir, name) = parent_of(path)?;
             fs.relink(ino, dir, name.as_bytes())?;
@@ -441,6 +470,9 @@ fn undo_one(
         "rename" => {
             let back_to = to.unwrap_or_default();
             if resolve(ctx, store, path)? != Some(ino) {
+                if resolve(ctx, store, back_to)? == Some(ino) {
+                    return Ok(false);
+                }
                 bail!("'{path}' is no longer the file this rename moved");
             }
             let (from_dir, from_name) = parent_of(path)?;
@@ -471,9 +503,9 @@ fn undo_one(
                 fs.relink(Ino(r), from_dir, from_name.as_bytes())?;
             }
         }
-        _ => {}
+        _ => return Ok(false),
     }
-    Ok(())
+    Ok(true)
 }
 
 fn finish(ctx: &Ctx, report: Report) -> Result<()> {
@@ -485,13 +517,24 @@ fn finish(ctx: &Ctx, report: Report) -> Result<()> {
     ctx.emit(&report, || {
         let mut out = String::new();
         for s in &report.steps {
-            let to = s.path2.as_ref().map_or(String::new(), |p| format!(" -> {}/{p}", s.store));
+            let to = s
+                .path2
+                .as_ref()
+                .map_or(String::new(), |p| format!(" -> {}/{p}", s.store));
             let v = s.version.map_or(String::new(), |v| format!(" (v{v})"));
-            out.push_str(&format!("{:<16} {}/{}{}{}  [{}]\n", s.action, s.store, s.path, to, v, s.outcome));
+            out.push_str(&format!(
+                "{:<16} {}/{}{}{}  [{}]\n",
+                s.action, s.store, s.path, to, v, s.outcome
+            ));
         }
         for c in &report.conflicts {
+            let what = if report.forced {
+                "undone anyway (--force)"
+            } else {
+                "left alone (--force to undo anyway)"
+            };
             out.push_str(&format!(
-                "conflict         {}/{}: changed later by session {} (agent {}, {} #{}); left alone (--force to undo anyway)\n",
+                "conflict         {}/{}: changed later by session {} (agent {}, {} #{}); {what}\n",
                 c.store, c.path, c.later_session, c.later_agent, c.later_op, c.later_entry
             ));
         }

@@ -45,6 +45,10 @@ pub(super) struct Handle {
     leased: bool,
     /// This handle wrote since its last commit; its flush commits.
     dirty: bool,
+    /// Opened with O_TRUNC and has not committed since. Only the final release
+    /// commits for this: a shell's `> file` duplicates the descriptor and closes
+    /// the copy before writing, and that flush must not make an empty version.
+    truncated: bool,
 }
 
 /// What a commit transaction did.
@@ -158,7 +162,7 @@ impl MemFs {
             }
         };
         let leased = (mode.write && !mode.append) || mode.truncate;
-        let mut dirty = false;
+        let mut truncated = false;
         let prepared = (|| {
             let mut of = lock_file(&file);
             // The lease comes first: the previous holder commits before it lets go,
@@ -183,7 +187,7 @@ impl MemFs {
                 of.staging.rebase(head, ext);
             }
             if mode.truncate && mode.write {
-                dirty = of.staging.truncate(0, now_ns())?;
+                truncated = of.staging.truncate(0, now_ns())?;
             }
             if leased {
                 of.lease_users += 1;
@@ -209,7 +213,8 @@ impl MemFs {
                 write: mode.write,
                 append: mode.append,
                 leased,
-                dirty,
+                dirty: false,
+                truncated,
             },
         );
         Ok(Opened { fh, keep_cache })
@@ -266,6 +271,7 @@ impl MemFs {
         self.commit_file(&file)?;
         if let Some(h) = self.lock_open().handles.get_mut(&fh) {
             h.dirty = false;
+            h.truncated = false;
         }
         Ok(())
     }
@@ -282,6 +288,7 @@ impl MemFs {
         for h in t.handles.values_mut() {
             if Some(h.ino) == ino {
                 h.dirty = false;
+                h.truncated = false;
             }
         }
         Ok(())
@@ -324,7 +331,7 @@ impl MemFs {
                 return committed.map(|_| ()).and(released);
             }
         }
-        if handle.dirty {
+        if handle.dirty || handle.truncated {
             self.commit_file(&handle.file)
         } else {
             Ok(())

@@ -775,3 +775,43 @@ fn pruning_the_change_feed_never_reuses_sequence_numbers() {
         "{seen:?}"
     );
 }
+
+#[test]
+fn a_shell_redirect_over_a_file_makes_one_version() {
+    // `echo x > f`: open(O_TRUNC), dup2, close the original (a flush), write,
+    // close (flush + release).
+    let (fs, root) = setup();
+    let ino = put(&fs, root, "f", b"old\n");
+    let o = fs
+        .open(
+            ino,
+            OpenMode {
+                write: true,
+                append: false,
+                truncate: true,
+            },
+        )
+        .unwrap();
+    fs.flush(o.fh).unwrap();
+    fs.write(o.fh, 0, b"new\n").unwrap();
+    fs.flush(o.fh).unwrap();
+    fs.release(o.fh).unwrap();
+    assert_eq!(versions(&fs, ino).len(), 2);
+    // `: > f` alone still records the emptied file, at release.
+    let o = fs
+        .open(
+            ino,
+            OpenMode {
+                write: true,
+                append: false,
+                truncate: true,
+            },
+        )
+        .unwrap();
+    fs.flush(o.fh).unwrap();
+    assert_eq!(versions(&fs, ino).len(), 2);
+    fs.release(o.fh).unwrap();
+    let vs = versions(&fs, ino);
+    assert_eq!(vs.len(), 3);
+    assert_eq!(vs[2].size, 0);
+}

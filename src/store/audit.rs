@@ -235,15 +235,20 @@ impl Txn<'_> {
             push("a.id > ?", v.into());
         }
         if let Some(p) = &f.path {
+            // `p` itself, or anything below it: the range ["p/", "p0") holds exactly
+            // the strings starting with "p/" ('0' follows '/'), so each of the four
+            // terms is an index range and SQLite unions them.
             let p = p.trim_matches('/').to_string();
             let n = args.len();
             args.push(p.clone().into());
             args.push(format!("{p}/").into());
+            args.push(format!("{p}0").into());
             conds.push(format!(
-                "(a.path = ?{a} OR a.path2 = ?{a} OR substr(a.path, 1, length(?{b})) = ?{b} \
-                 OR substr(a.path2, 1, length(?{b})) = ?{b})",
+                "(a.path = ?{a} OR (a.path >= ?{b} AND a.path < ?{c}) \
+                 OR a.path2 = ?{a} OR (a.path2 >= ?{b} AND a.path2 < ?{c}))",
                 a = n + 1,
-                b = n + 2
+                b = n + 2,
+                c = n + 3
             ));
         }
         let filter = if conds.is_empty() {

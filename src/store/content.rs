@@ -96,6 +96,8 @@ impl Extents {
 pub struct VersionRow {
     pub id: VersionId,
     pub ino: Ino,
+    /// Views add the store's name.
+    #[serde(skip)]
     pub store: StoreId,
     pub size: u64,
     #[serde(skip)]

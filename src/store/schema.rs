@@ -144,8 +144,8 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX audit_by_agent ON audit(agent, id);
     CREATE INDEX audit_by_user ON audit(user, id);
     CREATE INDEX audit_by_ino ON audit(ino, id);
-    CREATE INDEX audit_by_path ON audit(store_id, path, id);
-    CREATE INDEX audit_by_path2 ON audit(store_id, path2, id);
+    CREATE INDEX audit_by_path ON audit(path);
+    CREATE INDEX audit_by_path2 ON audit(path2);
     CREATE INDEX audit_by_time ON audit(at_ns);
     CREATE INDEX versions_by_time ON versions(ino, at_ns);
     "#,
