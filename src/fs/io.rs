@@ -497,6 +497,9 @@ impl MemFs {
                     ino: Some(ino),
                     version: Some(vid),
                     detail: Some(detail),
+                    // Re-based appends landed at other offsets than this mount's
+                    // kernel wrote into its page cache: its cache must go too.
+                    origin: (base != st_ref.base).then_some("rebased"),
                     ..Default::default()
                 },
             )?;

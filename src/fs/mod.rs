@@ -303,8 +303,10 @@ impl MemFs {
 
     /// Records a change attributed to this mount's identity and marked as its own
     /// in the change feed.
+    /// A change may set its own origin (say, one this mount's kernel must also
+    /// hear about); otherwise it is this mount's.
     fn record<'a>(&'a self, tx: &Txn<'_>, at_ns: i64, mut c: Change<'a>) -> FsResult<()> {
-        c.origin = Some(&self.holder);
+        c.origin.get_or_insert(&self.holder);
         tx.record(&self.who, at_ns, &c)?;
         Ok(())
     }

@@ -815,3 +815,18 @@ fn a_shell_redirect_over_a_file_makes_one_version() {
     assert_eq!(vs.len(), 3);
     assert_eq!(vs[2].size, 0);
 }
+
+#[test]
+fn a_mount_does_not_hear_its_own_changes_from_the_feed() {
+    // Its kernel already knows them; invalidating a directory entry that is some
+    // process's working directory would break that process's getcwd.
+    let (a, b, root) = two_mounts();
+    let mut since_a = a.feed_position().unwrap();
+    let mut since_b = b.feed_position().unwrap();
+    a.mkdir(root, b"repo", 0o755, 0, ME).unwrap();
+    assert!(a.poll_changes(&mut since_a).unwrap().is_empty());
+    let seen = b.poll_changes(&mut since_b).unwrap();
+    assert!(seen
+        .iter()
+        .any(|i| matches!(i, Invalidation::Entry(_, n) if n == b"repo")));
+}

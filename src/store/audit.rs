@@ -174,7 +174,8 @@ impl Txn<'_> {
                 hash.as_bytes().as_slice(),
             ])?;
         let mut feed = self.conn.prepare_cached(
-            "INSERT INTO changes (store_id, ino, parent, name, at_ns) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO changes (store_id, ino, parent, name, at_ns, origin) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
         if c.ino.is_some() || c.entries.is_empty() {
             feed.execute(params![
@@ -182,7 +183,8 @@ impl Txn<'_> {
                 c.ino.map(|i| i.0),
                 None::<i64>,
                 None::<Vec<u8>>,
-                at_ns
+                at_ns,
+                c.origin
             ])?;
         }
         for (parent, name) in &c.entries {
@@ -191,7 +193,8 @@ impl Txn<'_> {
                 None::<i64>,
                 parent.0,
                 name,
-                at_ns
+                at_ns,
+                c.origin
             ])?;
         }
         Ok(AuditId(id))
