@@ -2,7 +2,7 @@
 //! No handler unwraps or panics: a panic here would kill the mount for every agent.
 
 use crate::error::FsError;
-use crate::fs::{Attr, Caller, MemFs, OpenMode, RenameMode, SetAttr, TimeSpec};
+use crate::fs::{Attr, Caller, MemFs, OpenMode, Opened, RenameMode, SetAttr, TimeSpec};
 use crate::ids::Ino;
 use crate::store::{LockSpec, NodeKind};
 use fuser::{
@@ -101,6 +101,17 @@ fn errno(op: &str, e: FsError) -> Errno {
         tracing::debug!(op, error = %e, "request failed");
     }
     Errno::from_i32(code)
+}
+
+fn fopen_flags(o: &Opened) -> FopenFlags {
+    let mut f = FopenFlags::empty();
+    if o.keep_cache {
+        f |= FopenFlags::FOPEN_KEEP_CACHE;
+    }
+    if o.direct_io {
+        f |= FopenFlags::FOPEN_DIRECT_IO;
+    }
+    f
 }
 
 fn time_spec(t: TimeOrNow) -> TimeSpec {
@@ -355,14 +366,7 @@ impl Filesystem for FuseFs {
 
     fn open(&self, _req: &Request, i: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         match self.fs.open(ino(i), open_mode(flags.0)) {
-            Ok(o) => {
-                let f = if o.keep_cache {
-                    FopenFlags::FOPEN_KEEP_CACHE
-                } else {
-                    FopenFlags::empty()
-                };
-                reply.opened(FileHandle(o.fh), f)
-            }
+            Ok(o) => reply.opened(FileHandle(o.fh), fopen_flags(&o)),
             Err(e) => reply.error(errno("open", e)),
         }
     }
@@ -588,7 +592,7 @@ impl Filesystem for FuseFs {
                 &to_fuse(&a),
                 Generation(0),
                 FileHandle(o.fh),
-                FopenFlags::empty(),
+                fopen_flags(&o),
             ),
             Err(e) => reply.error(errno("create", e)),
         }

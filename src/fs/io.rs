@@ -17,11 +17,15 @@ pub struct OpenMode {
     pub truncate: bool,
 }
 
-/// The result of an open: the handle, and whether the kernel may keep cached pages.
+/// The result of an open: the handle, whether the kernel may keep cached pages,
+/// and whether it must send writes uncached (`O_APPEND` handles: the page cache
+/// would cut one `write(2)` at page boundaries into several requests, and another
+/// mount's append could land between them).
 #[derive(Clone, Copy, Debug)]
 pub struct Opened {
     pub fh: u64,
     pub keep_cache: bool,
+    pub direct_io: bool,
 }
 
 /// A file open in this mount, shared by all its handles: descriptors in one mount
@@ -53,7 +57,9 @@ pub(super) struct Handle {
 
 /// What a commit transaction did.
 enum Outcome {
-    Committed(VersionId, Extents, Box<blake3::Hasher>),
+    /// The new version, its content map, the hash state, and whether this
+    /// mount's kernel cache may disagree with it.
+    Committed(VersionId, Extents, Box<blake3::Hasher>, bool),
     Conflict {
         kept: VersionId,
         head: Option<VersionId>,
@@ -101,6 +107,7 @@ impl MemFs {
             return Ok(Opened {
                 fh,
                 keep_cache: true,
+                direct_io: false,
             });
         }
         let (row, read_only) = self.db.read(|tx| {
@@ -217,7 +224,11 @@ impl MemFs {
                 truncated,
             },
         );
-        Ok(Opened { fh, keep_cache })
+        Ok(Opened {
+            fh,
+            keep_cache,
+            direct_io: mode.append,
+        })
     }
 
     fn handle_file(&self, fh: u64) -> FsResult<(Arc<Mutex<OpenFile>>, bool, bool)> {
@@ -249,6 +260,14 @@ impl MemFs {
             if off.saturating_add(data.len() as u64) > self.opts.max_file_bytes {
                 return Err(FsError::TooBig);
             }
+            tracing::trace!(
+                ino = of.ino.0,
+                fh,
+                offset,
+                at = off,
+                len = data.len(),
+                "write"
+            );
             of.staging.write(&self.db, off, data, append, now_ns())?;
         }
         self.mark_dirty(fh);
@@ -318,9 +337,6 @@ impl MemFs {
                 // handles' bytes too, so the next holder builds on them) and give
                 // up the lease, in one transaction.
                 let committed = self.commit_and_release(&mut of, "write", true);
-                if let Ok(Some(v)) = committed {
-                    self.lock_open().seen_heads.insert(of.ino, Some(v));
-                }
                 let released = match of.lease.take() {
                     // Nothing was staged (or the commit failed): release on its own.
                     Some(token) if !matches!(committed, Ok(Some(_))) => {
@@ -351,10 +367,7 @@ impl MemFs {
 
     fn commit_file(&self, file: &Mutex<OpenFile>) -> FsResult<()> {
         let mut of = lock_file(file);
-        let committed = self.commit(&mut of, "write")?;
-        if let Some(v) = committed {
-            self.lock_open().seen_heads.insert(of.ino, Some(v));
-        }
+        self.commit(&mut of, "write")?;
         Ok(())
     }
 
@@ -463,6 +476,7 @@ impl MemFs {
                 });
             }
             let hash = h.finalize();
+            let kernel_may_differ = base != st_ref.base || st_ref.appends_only;
             let vop = if conflict { "conflict" } else { op };
             let (vid, size) = tx.insert_version(&NewVersion {
                 ino,
@@ -497,9 +511,10 @@ impl MemFs {
                     ino: Some(ino),
                     version: Some(vid),
                     detail: Some(detail),
-                    // Re-based appends landed at other offsets than this mount's
-                    // kernel wrote into its page cache: its cache must go too.
-                    origin: (base != st_ref.base).then_some("rebased"),
+                    // Appends may land at other offsets than this mount's kernel
+                    // wrote into its page cache (its idea of the end of file can
+                    // lag behind other mounts' appends): its cache must go too.
+                    origin: kernel_may_differ.then_some("rebased"),
                     ..Default::default()
                 },
             )?;
@@ -519,13 +534,23 @@ impl MemFs {
             for e in tail {
                 ext.push(e);
             }
-            Ok(Outcome::Committed(vid, ext, Box::new(h)))
+            Ok(Outcome::Committed(vid, ext, Box::new(h), kernel_may_differ))
         })?;
         match outcome {
-            Outcome::Committed(vid, ext, h) => {
+            Outcome::Committed(vid, ext, h, kernel_may_differ) => {
                 let size = ext.size();
                 st.rebase(Some(vid), ext);
                 self.hashes.put(vid, size, *h);
+                // The kernel's pages match the new head only when this mount wrote
+                // every byte where the kernel placed it; otherwise the next open
+                // must not keep them.
+                let mut t = self.lock_open();
+                if kernel_may_differ {
+                    t.seen_heads.remove(&ino);
+                } else {
+                    t.seen_heads.insert(ino, Some(vid));
+                }
+                drop(t);
                 Ok(Some(vid))
             }
             Outcome::Conflict {

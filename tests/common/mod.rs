@@ -217,11 +217,14 @@ impl Env {
         for s in stores {
             cmd.args(["--store", s]);
         }
-        cmd.env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().expect("dup log fd"))
-            .stderr(log_file);
+        cmd.env(
+            "RUST_LOG",
+            std::env::var("MEMFS_TEST_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone().expect("dup log fd"))
+        .stderr(log_file);
         // Something may already be mounted there (a dead mount): wait for one more.
         let base = mount_count(&mountpoint);
         let child = cmd.spawn().expect("spawn memfs mount");
