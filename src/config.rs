@@ -55,6 +55,72 @@ pub struct StoreDecl {
     pub owner: Option<String>,
     #[serde(default)]
     pub description: String,
+    /// Agent globs that may attach this org store (read-only unless also writers).
+    /// With neither list, every agent may read and write.
+    #[serde(default)]
+    pub readers: Option<Vec<String>>,
+    /// Agent globs that may write this org store.
+    #[serde(default)]
+    pub writers: Option<Vec<String>>,
+    /// Directories created with the store (`preferences/`, `knowledge_base/`...).
+    #[serde(default)]
+    pub template: Vec<String>,
+    /// Files created with the store: path = content.
+    #[serde(default)]
+    pub seed: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub quota: QuotaDecl,
+    #[serde(default)]
+    pub policy: PolicyDecl,
+}
+
+/// Store quotas; unset means unlimited.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaDecl {
+    /// Largest file, in bytes (EFBIG beyond).
+    pub max_file_bytes: Option<u64>,
+    /// Total bytes of the store's files (EDQUOT beyond).
+    pub max_bytes: Option<u64>,
+    /// Files, directories and symlinks (EDQUOT beyond).
+    pub max_files: Option<u64>,
+}
+
+/// Path policies: globs on store-relative paths.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyDecl {
+    /// Paths only `read_only_writers` may change (others get EROFS).
+    #[serde(default)]
+    pub read_only: Vec<String>,
+    #[serde(default)]
+    pub read_only_writers: Vec<String>,
+    /// Paths where files may only be created and appended to (others get EPERM).
+    #[serde(default)]
+    pub append_only: Vec<String>,
+}
+
+impl StoreDecl {
+    /// The policy a mount of this store enforces.
+    pub fn policy(&self) -> crate::fs::StorePolicy {
+        crate::fs::StorePolicy {
+            quota: crate::fs::Quota {
+                max_file_bytes: self.quota.max_file_bytes,
+                max_bytes: self.quota.max_bytes,
+                max_files: self.quota.max_files,
+            },
+            read_only: self.policy.read_only.clone(),
+            read_only_writers: self.policy.read_only_writers.clone(),
+            append_only: self.policy.append_only.clone(),
+        }
+    }
+}
+
+impl Config {
+    /// The declaration of store `name`, if the config has one.
+    pub fn store(&self, name: &str) -> Option<&StoreDecl> {
+        self.stores.iter().find(|s| s.name == name)
+    }
 }
 
 fn default_scope() -> String {

@@ -1,11 +1,12 @@
 //! `memfs init`, `memfs mount` and `memfs umount`: opening the database, deciding
 //! which stores a mount may attach, and running a FUSE session until a signal.
 
+use crate::attach::{apply_template, resolve_stores, StoreSpec};
 use crate::config::Config;
-use crate::fs::{Attached, FsOptions, Invalidation, MemFs};
+use crate::fs::{FsOptions, Invalidation, MemFs};
 use crate::fuse::FuseFs;
 use crate::ids::{now_ns, Identity};
-use crate::store::{Db, Scope, StoreRow};
+use crate::store::{Db, Scope};
 use anyhow::{bail, Context, Result};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -13,107 +14,36 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Creates the database and the stores the config declares. Idempotent.
+/// Creates the database and the stores the config declares, with their template
+/// directories and seed files. Idempotent.
 pub fn init(config: &Config) -> Result<Vec<String>> {
-    let db = Db::open(&config.database)
-        .with_context(|| format!("cannot open database {}", config.database.display()))?;
+    let db = Arc::new(
+        Db::open(&config.database)
+            .with_context(|| format!("cannot open database {}", config.database.display()))?,
+    );
     let who = Identity::new("memfs-init", &format!("init-{}", std::process::id()), None);
     let mut created = Vec::new();
-    db.write(|tx| {
-        for s in &config.stores {
-            if tx.store_by_name(&s.name)?.is_some() {
-                continue;
-            }
-            let scope = Scope::parse(&s.scope)?;
-            tx.create_store(
-                &s.name,
-                scope,
-                s.owner.as_deref(),
-                &s.description,
-                &who,
-                now_ns(),
-            )?;
-            created.push(s.name.clone());
+    for s in &config.stores {
+        if db.read(|tx| tx.store_by_name(&s.name))?.is_some() {
+            continue;
         }
-        Ok::<_, crate::error::StoreError>(())
-    })
-    .context("cannot create the configured stores")?;
-    Ok(created)
-}
-
-/// A store requested on the command line: `NAME` or `NAME:ro`.
-#[derive(Clone, Debug)]
-pub struct StoreSpec {
-    pub name: String,
-    pub read_only: bool,
-}
-
-impl std::str::FromStr for StoreSpec {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        let (name, ro) = match s.rsplit_once(':') {
-            Some((n, "ro")) => (n, true),
-            Some((n, "rw")) => (n, false),
-            Some((_, m)) => return Err(format!("unknown access mode '{m}' (use :ro or :rw)")),
-            None => (s, false),
-        };
-        crate::store::validate_store_name(name).map_err(|e| e.to_string())?;
-        Ok(StoreSpec {
-            name: name.to_string(),
-            read_only: ro,
-        })
-    }
-}
-
-fn may_attach(store: &StoreRow, who: &Identity) -> bool {
-    match store.scope {
-        Scope::Org => true,
-        Scope::User => store.owner.is_some() && store.owner == who.user,
-    }
-}
-
-/// Decides which stores a mount attaches: the requested ones (each checked), or
-/// every store the identity may see.
-pub fn resolve_stores(db: &Db, who: &Identity, wanted: &[StoreSpec]) -> Result<Vec<Attached>> {
-    let all = db.read(|tx| tx.stores())?;
-    if wanted.is_empty() {
-        let out: Vec<Attached> = all
-            .into_iter()
-            .filter(|s| may_attach(s, who))
-            .map(|store| Attached {
-                store,
-                read_only: false,
+        let scope = Scope::parse(&s.scope)?;
+        let row = db
+            .write(|tx| {
+                tx.create_store(
+                    &s.name,
+                    scope,
+                    s.owner.as_deref(),
+                    &s.description,
+                    &who,
+                    now_ns(),
+                )
             })
-            .collect();
-        if out.is_empty() {
-            bail!("no store is visible to this identity (create one with `memfsctl store create`)");
-        }
-        return Ok(out);
+            .with_context(|| format!("cannot create store '{}'", s.name))?;
+        apply_template(&db, &row, s, &who)?;
+        created.push(s.name.clone());
     }
-    let mut out: Vec<Attached> = Vec::new();
-    for w in wanted {
-        if out.iter().any(|a| a.store.name == w.name) {
-            bail!("store '{}' is named twice", w.name);
-        }
-        let Some(store) = all.iter().find(|s| s.name == w.name) else {
-            bail!("no store named '{}' (see `memfsctl store list`)", w.name);
-        };
-        if !may_attach(store, who) {
-            bail!(
-                "store '{}' is private to user '{}'; this mount's user is {}",
-                w.name,
-                store.owner.as_deref().unwrap_or("?"),
-                who.user
-                    .as_deref()
-                    .map_or("not set".to_string(), |u| format!("'{u}'"))
-            );
-        }
-        out.push(Attached {
-            store: store.clone(),
-            read_only: w.read_only,
-        });
-    }
-    Ok(out)
+    Ok(created)
 }
 
 /// What to mount, where, as whom.
@@ -127,7 +57,7 @@ pub struct MountRequest {
 pub fn build_fs(config: &Config, req: &MountRequest) -> Result<MemFs> {
     let db = Db::open_existing(&config.database)
         .with_context(|| format!("cannot open database {}", config.database.display()))?;
-    let attached = resolve_stores(&db, &req.who, &req.stores)?;
+    let attached = resolve_stores(config, &db, &req.who, &req.stores)?;
     let opts = FsOptions {
         max_file_bytes: config.daemon.max_file_bytes,
         spill_bytes: config.daemon.spill_bytes,
@@ -432,37 +362,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn store_specs_parse() {
-        let s: StoreSpec = "team-kb:ro".parse().unwrap();
-        assert!(s.read_only);
-        let s: StoreSpec = "team-kb".parse().unwrap();
-        assert!(!s.read_only);
-        assert!("Team".parse::<StoreSpec>().is_err());
-        assert!("kb:rx".parse::<StoreSpec>().is_err());
-    }
-
-    #[test]
     fn mountinfo_escapes() {
         assert_eq!(unescape_mountinfo("/tmp/a\\040b"), b"/tmp/a b".to_vec());
-    }
-
-    #[test]
-    fn user_stores_attach_only_for_their_owner() {
-        let db = Db::open_in_memory().unwrap();
-        let op = Identity::new("t", "t", None);
-        db.write(|tx| {
-            tx.create_store("kb", Scope::Org, None, "", &op, 1)?;
-            tx.create_store("alice", Scope::User, Some("alice"), "", &op, 1)
-        })
-        .unwrap();
-        let alice = Identity::new("a", "s", Some("alice"));
-        let bob = Identity::new("a", "s", Some("bob"));
-        assert_eq!(resolve_stores(&db, &alice, &[]).unwrap().len(), 2);
-        assert_eq!(resolve_stores(&db, &bob, &[]).unwrap().len(), 1);
-        let want = vec!["alice".parse().unwrap()];
-        let err = resolve_stores(&db, &bob, &want).unwrap_err();
-        assert!(err.to_string().contains("private to user 'alice'"), "{err}");
-        let err = resolve_stores(&db, &bob, &["nope".parse().unwrap()]).unwrap_err();
-        assert!(err.to_string().contains("no store named 'nope'"), "{err}");
     }
 }

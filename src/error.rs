@@ -46,6 +46,8 @@ pub enum FsError {
     NameTooLong,
     #[error("file too large")]
     TooBig,
+    #[error("store quota exceeded: {0}")]
+    Quota(&'static str),
     #[error("cross-store link or rename")]
     CrossStore,
     #[error("operation not supported")]
@@ -72,6 +74,7 @@ impl FsError {
             FsError::Invalid(_) => libc::EINVAL,
             FsError::NameTooLong => libc::ENAMETOOLONG,
             FsError::TooBig => libc::EFBIG,
+            FsError::Quota(_) => libc::EDQUOT,
             FsError::CrossStore => libc::EXDEV,
             FsError::Unsupported => libc::EOPNOTSUPP,
             FsError::BadHandle => libc::EBADF,

@@ -2,8 +2,9 @@
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use memfs::attach::StoreSpec;
 use memfs::config::Config;
-use memfs::daemon::{self, MountRequest, StoreSpec};
+use memfs::daemon::{self, MountRequest};
 use memfs::ids::Identity;
 use std::path::PathBuf;
 use std::process::ExitCode;

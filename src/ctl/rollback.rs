@@ -89,10 +89,7 @@ fn operator_fs(ctx: &Ctx, what: &str) -> Result<MemFs> {
         .db
         .read(|tx| tx.stores())?
         .into_iter()
-        .map(|store| Attached {
-            store,
-            read_only: false,
-        })
+        .map(|store| Attached::plain(store, false))
         .collect();
     let mut who = ctx.who.clone();
     who.session = rollback_session(what);

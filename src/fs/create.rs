@@ -2,6 +2,7 @@
 //! symlinks and hard links.
 
 use super::io::{OpenMode, Opened};
+use super::policy::{check_new_name, check_path_len, Access};
 use super::{check_name, touch_dir, Attr, Caller, MemFs};
 use crate::error::{FsError, FsResult};
 use crate::ids::{now_ns, Ino, StoreId};
@@ -33,6 +34,11 @@ impl MemFs {
             if tx.lookup(parent, name)?.is_some() {
                 return Err(FsError::Exists);
             }
+            check_new_name(name)?;
+            let path = self.child_path(tx, parent, name)?;
+            check_path_len(&path)?;
+            self.check_change(tx, att, &path, Access::Create)?;
+            self.check_file_quota(tx, att)?;
             let store = att.store.id;
             let now = now_ns();
             // BSD group semantics under a setgid directory, as Linux does it.
@@ -62,7 +68,6 @@ impl MemFs {
                 dir.nlink += 1;
             }
             touch_dir(tx, &mut dir, now)?;
-            let path = self.child_path(tx, parent, name)?;
             let mut detail = serde_json::json!({ "mode": format!("{perm:o}") });
             if let Some(t) = target {
                 detail["target"] = String::from_utf8_lossy(t).into();
@@ -226,6 +231,10 @@ impl MemFs {
             if tx.lookup(newparent, newname)?.is_some() {
                 return Err(FsError::Exists);
             }
+            check_new_name(newname)?;
+            let path = self.child_path(tx, newparent, newname)?;
+            check_path_len(&path)?;
+            self.check_change(tx, att, &path, Access::Create)?;
             let now = now_ns();
             let old_path = tx.path_of(ino)?;
             tx.insert_dentry(newparent, newname, ino)?;
@@ -233,7 +242,6 @@ impl MemFs {
             row.ctime_ns = now;
             tx.save_inode(&row)?;
             touch_dir(tx, &mut dir, now)?;
-            let path = self.child_path(tx, newparent, newname)?;
             self.record(
                 tx,
                 now,

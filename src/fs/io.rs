@@ -1,6 +1,7 @@
 //! Open files and their handles: open, read, write, flush, fsync, release, and the
 //! commit that turns staged bytes into one new version.
 
+use super::policy::Access;
 use super::staging::Staging;
 use super::{Attr, MemFs};
 use crate::error::{FsError, FsResult};
@@ -110,19 +111,25 @@ impl MemFs {
                 direct_io: false,
             });
         }
-        let (row, read_only) = self.db.read(|tx| {
+        let row = self.db.read(|tx| {
             let (row, att) = self.inode(tx, ino)?;
-            Ok::<_, FsError>((row, att.read_only))
+            match row.kind {
+                NodeKind::File => {}
+                NodeKind::Dir => return Err(FsError::IsDir),
+                // Fifos and device nodes are opened by the kernel itself, never here.
+                _ => return Err(FsError::Unsupported),
+            }
+            if mode.write || mode.truncate {
+                let access = if mode.append && !mode.truncate {
+                    Access::Append
+                } else {
+                    Access::Modify
+                };
+                let path = tx.path_of(ino)?.unwrap_or_default();
+                self.check_change(tx, att, &path, access)?;
+            }
+            Ok::<_, FsError>(row)
         })?;
-        match row.kind {
-            NodeKind::File => {}
-            NodeKind::Dir => return Err(FsError::IsDir),
-            // Fifos and device nodes are opened by the kernel itself, never here.
-            _ => return Err(FsError::Unsupported),
-        }
-        if (mode.write || mode.truncate) && read_only {
-            return Err(FsError::ReadOnly("store attached read-only"));
-        }
         self.attach_handle(ino, row.store.ok_or(FsError::NotFound)?, mode, None)
     }
 
@@ -257,8 +264,13 @@ impl MemFs {
         {
             let mut of = lock_file(&file);
             let off = if append { of.staging.size } else { offset };
-            if off.saturating_add(data.len() as u64) > self.opts.max_file_bytes {
+            let att = self.attached_by_id(of.store)?;
+            let end = off.saturating_add(data.len() as u64);
+            if end > att.policy.max_file_bytes(self.opts.max_file_bytes) {
                 return Err(FsError::TooBig);
+            }
+            if att.policy.quota.max_bytes.is_some_and(|max| end > max) {
+                return Err(FsError::Quota("store byte quota"));
             }
             tracing::trace!(
                 ino = of.ino.0,
@@ -478,6 +490,10 @@ impl MemFs {
             let hash = h.finalize();
             let kernel_may_differ = base != st_ref.base || st_ref.appends_only;
             let vop = if conflict { "conflict" } else { op };
+            let att = self.attached_by_id(store)?;
+            if att.read_only || tx.store_archived(store)? {
+                return Err(FsError::ReadOnly("store is read-only or archived"));
+            }
             let (vid, size) = tx.insert_version(&NewVersion {
                 ino,
                 store,
@@ -490,6 +506,13 @@ impl MemFs {
                 who: &self.who,
                 at_ns: now,
             })?;
+            if let (Some(max), false) = (att.policy.quota.max_bytes, conflict) {
+                // Rolled back with the transaction: the old head stays.
+                let (_, used) = tx.store_usage(store)?;
+                if used - row.size.min(used) + size > max {
+                    return Err(FsError::Quota("store byte quota"));
+                }
+            }
             let mut detail = serde_json::json!({"size": size, "hash": hash.to_hex().as_str()});
             if conflict {
                 detail["head"] = row.head.map(|v| v.0).into();

@@ -12,6 +12,7 @@ mod hashes;
 mod io;
 mod leases;
 mod locks;
+mod policy;
 mod remove;
 mod rename;
 mod restore;
@@ -22,6 +23,7 @@ mod virt;
 pub use dir::DirEntry;
 pub use feed::Invalidation;
 pub use io::{OpenMode, Opened};
+pub use policy::{glob_match, matches_any, Access, Quota, StorePolicy, PATH_MAX};
 pub use rename::RenameMode;
 pub use setattr::{SetAttr, TimeSpec};
 pub use virt::{MEMFS_DIR, VIRT_BASE};
@@ -43,6 +45,19 @@ pub const NAME_MAX: usize = 255;
 pub struct Attached {
     pub store: StoreRow,
     pub read_only: bool,
+    /// Path policies and quota from the configuration.
+    pub policy: StorePolicy,
+}
+
+impl Attached {
+    /// A store attached with no policy (read-write, or read-only).
+    pub fn plain(store: StoreRow, read_only: bool) -> Self {
+        Attached {
+            store,
+            read_only,
+            policy: StorePolicy::default(),
+        }
+    }
 }
 
 /// Tunables of the filesystem core.
@@ -228,6 +243,36 @@ impl MemFs {
             return Err(FsError::NotFound);
         }
         Ok((dir, att))
+    }
+
+    /// Refuses a change to `path` in a store attached read-only, archived, or
+    /// protected there by its policy. Call inside the change's transaction.
+    fn check_change(
+        &self,
+        tx: &Txn<'_>,
+        att: &Attached,
+        path: &str,
+        access: Access,
+    ) -> FsResult<()> {
+        if att.read_only {
+            return Err(FsError::ReadOnly("store attached read-only"));
+        }
+        if tx.store_archived(att.store.id)? {
+            return Err(FsError::ReadOnly("store is archived"));
+        }
+        att.policy.check(&self.who.agent, path, access)
+    }
+
+    /// Refuses a new entry beyond the store's file quota.
+    fn check_file_quota(&self, tx: &Txn<'_>, att: &Attached) -> FsResult<()> {
+        if let Some(max) = att.policy.quota.max_files {
+            let (live, _) = tx.store_usage(att.store.id)?;
+            // The store's root directory does not count.
+            if live.saturating_sub(1) >= max {
+                return Err(FsError::Quota("too many files"));
+            }
+        }
+        Ok(())
     }
 
     /// Attributes of any inode, with staged (uncommitted) size from this mount.

@@ -2,6 +2,7 @@
 //! keeps its versions (history and rollback need them) and stays readable through
 //! descriptors that were open when it was unlinked.
 
+use super::policy::Access;
 use super::{touch_dir, MemFs};
 use crate::error::{FsError, FsResult};
 use crate::ids::{now_ns, Ino};
@@ -18,6 +19,7 @@ impl MemFs {
             }
             let now = now_ns();
             let path = self.child_path(tx, parent, name)?;
+            self.check_change(tx, att, &path, Access::Remove)?;
             tx.remove_dentry(parent, name)?;
             row.nlink = row.nlink.saturating_sub(1);
             row.ctime_ns = now;
@@ -58,6 +60,7 @@ impl MemFs {
             }
             let now = now_ns();
             let path = self.child_path(tx, parent, name)?;
+            self.check_change(tx, att, &path, Access::Remove)?;
             tx.remove_dentry(parent, name)?;
             row.nlink = 0;
             row.ctime_ns = now;

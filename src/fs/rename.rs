@@ -1,6 +1,7 @@
 //! rename(2) and renameat2(2): plain, `RENAME_NOREPLACE` and `RENAME_EXCHANGE`.
 //! A rename is one dentry update; content and history follow the inode.
 
+use super::policy::{check_new_name, check_path_len, Access};
 use super::{check_name, MemFs};
 use crate::error::{FsError, FsResult};
 use crate::ids::{now_ns, Ino};
@@ -57,6 +58,16 @@ impl MemFs {
                 return Err(FsError::Invalid("cannot move a directory into itself"));
             }
             let old_path = self.child_path(tx, parent, name)?;
+            let new_path = self.child_path(tx, newparent, newname)?;
+            check_new_name(newname)?;
+            check_path_len(&new_path)?;
+            self.check_change(tx, att, &old_path, Access::Remove)?;
+            let dst_access = if dst.is_some() {
+                Access::Replace
+            } else {
+                Access::Create
+            };
+            self.check_change(tx, att, &new_path, dst_access)?;
             let now = now_ns();
             let mut detail = serde_json::Map::new();
             if mode.exchange {
@@ -121,7 +132,6 @@ impl MemFs {
             if let Some(d) = dst_dir.as_mut() {
                 touch(tx, d, now)?;
             }
-            let new_path = self.child_path(tx, newparent, newname)?;
             self.record(
                 tx,
                 now,

@@ -1,6 +1,7 @@
 //! setattr: chmod, chown, truncate and utimens.
 
 use super::io::OpenFile;
+use super::policy::Access;
 use super::staging::Staging;
 use super::{Attr, MemFs};
 use crate::error::{FsError, FsResult};
@@ -56,9 +57,8 @@ impl MemFs {
     fn set_meta(&self, ino: Ino, s: &SetAttr) -> FsResult<()> {
         self.db.write(|tx| {
             let (mut row, att) = self.inode(tx, ino)?;
-            if att.read_only {
-                return Err(FsError::ReadOnly("store attached read-only"));
-            }
+            let path = tx.path_of(ino)?.unwrap_or_default();
+            self.check_change(tx, att, &path, Access::Meta)?;
             let now = now_ns();
             let mut detail = serde_json::Map::new();
             let mut op = None;
@@ -100,21 +100,20 @@ impl MemFs {
             tx.save_inode(&row)?;
             // An atime-only update (a read touching atime) is not a change worth a record.
             if let Some(op) = op {
-                let path = tx.path_of(ino)?;
                 self.record(
                     tx,
                     now,
                     Change {
                         store: Some(att.store.id),
                         op,
-                        path: path.as_deref(),
+                        path: Some(&path),
                         ino: Some(ino),
                         detail: Some(serde_json::Value::Object(detail)),
                         ..Default::default()
                     },
                 )?;
             }
-            Ok(())
+            Ok::<_, FsError>(())
         })?;
         // A staged mtime would hide the one just set.
         if s.mtime.is_some() {
@@ -128,21 +127,20 @@ impl MemFs {
     /// truncate(2)/ftruncate(2). Through an open handle the new size is staged and
     /// committed on close; a path truncate commits at once, as one version.
     fn truncate(&self, ino: Ino, size: u64, fh: Option<u64>) -> FsResult<()> {
-        if size > self.opts.max_file_bytes {
-            return Err(FsError::TooBig);
-        }
-        let (row, read_only) = self.db.read(|tx| {
+        let row = self.db.read(|tx| {
             let (row, att) = self.inode(tx, ino)?;
-            Ok::<_, FsError>((row, att.read_only))
+            if size > att.policy.max_file_bytes(self.opts.max_file_bytes) {
+                return Err(FsError::TooBig);
+            }
+            match row.kind {
+                NodeKind::File => {}
+                NodeKind::Dir => return Err(FsError::IsDir),
+                _ => return Err(FsError::Invalid("truncate of a special file")),
+            }
+            let path = tx.path_of(ino)?.unwrap_or_default();
+            self.check_change(tx, att, &path, Access::Modify)?;
+            Ok::<_, FsError>(row)
         })?;
-        match row.kind {
-            NodeKind::File => {}
-            NodeKind::Dir => return Err(FsError::IsDir),
-            _ => return Err(FsError::Invalid("truncate of a special file")),
-        }
-        if read_only {
-            return Err(FsError::ReadOnly("store attached read-only"));
-        }
         let now = now_ns();
         if let Some(file) = self.open_file(ino) {
             let mut of = file.lock().unwrap_or_else(|p| p.into_inner());

@@ -20,14 +20,8 @@ fn setup_with(read_only: bool) -> (MemFs, Ino) {
         Arc::new(db),
         Identity::new("agent-1", "sess-1", Some("alice")),
         vec![
-            Attached {
-                store: kb,
-                read_only,
-            },
-            Attached {
-                store: other,
-                read_only: false,
-            },
+            Attached::plain(kb, read_only),
+            Attached::plain(other, false),
         ],
         FsOptions::default(),
     );
@@ -553,10 +547,7 @@ fn large_files_spill_to_disk_and_read_back() {
     let fs = MemFs::new(
         Arc::new(db),
         Identity::new("a", "s", None),
-        vec![Attached {
-            store: kb,
-            read_only: false,
-        }],
+        vec![Attached::plain(kb, false)],
         opts,
     );
     let data = noise(1_000_000, 11);

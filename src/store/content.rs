@@ -319,6 +319,15 @@ impl Txn<'_> {
         ))
     }
 
+    /// Number of versions in a store.
+    pub fn store_versions(&self, store: StoreId) -> StoreResult<u64> {
+        let n: i64 = self
+            .conn
+            .prepare_cached("SELECT count(*) FROM versions WHERE store_id = ?1")?
+            .query_row([store.0], |r| r.get(0))?;
+        to_u64(n, "count")
+    }
+
     /// Number of versions of one inode.
     pub fn version_count(&self, ino: Ino) -> StoreResult<u64> {
         let n: i64 = self

@@ -149,6 +149,11 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX audit_by_time ON audit(at_ns);
     CREATE INDEX versions_by_time ON versions(ino, at_ns);
     "#,
+    // 4: archived stores (read-only for everyone, not newly attachable).
+    r#"
+    ALTER TABLE stores ADD COLUMN archived INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX inodes_by_store ON inodes(store_id, nlink);
+    "#,
 ];
 
 /// Applies every migration newer than the database's `user_version`, all in one

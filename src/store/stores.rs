@@ -44,6 +44,7 @@ pub struct StoreRow {
     #[serde(skip)]
     pub root: Ino,
     pub created_ns: i64,
+    pub archived: bool,
 }
 
 /// Store names are slugs: `[a-z0-9][a-z0-9-]{0,62}`.
@@ -73,6 +74,7 @@ fn store_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(StoreRow, String)>
             description: r.get(4)?,
             root: Ino(r.get(5)?),
             created_ns: r.get(6)?,
+            archived: r.get(7)?,
         },
         r.get(2)?,
     ))
@@ -84,7 +86,7 @@ fn finish(raw: (StoreRow, String)) -> StoreResult<StoreRow> {
     Ok(s)
 }
 
-const STORE_COLS: &str = "id, name, scope, owner, description, root_ino, created_ns";
+const STORE_COLS: &str = "id, name, scope, owner, description, root_ino, created_ns, archived";
 
 impl Txn<'_> {
     /// Creates a store with an empty root directory, audited as `store-create`.
@@ -145,6 +147,83 @@ impl Txn<'_> {
         )?;
         self.store_by_name(name)?
             .ok_or_else(|| StoreError::Corrupt(format!("store '{name}' vanished")))
+    }
+
+    /// Whether a store is archived (read-only for everyone).
+    pub fn store_archived(&self, id: StoreId) -> StoreResult<bool> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT archived FROM stores WHERE id = ?1")?
+            .query_row([id.0], |r| r.get(0))
+            .optional()?
+            .unwrap_or(false))
+    }
+
+    /// Archives or unarchives a store, audited as `store-archive`/`store-unarchive`.
+    pub fn set_archived(
+        &self,
+        id: StoreId,
+        archived: bool,
+        who: &Identity,
+        now_ns: i64,
+    ) -> StoreResult<()> {
+        self.conn
+            .prepare_cached("UPDATE stores SET archived = ?2 WHERE id = ?1")?
+            .execute(params![id.0, archived])?;
+        let op = if archived {
+            "store-archive"
+        } else {
+            "store-unarchive"
+        };
+        self.record(
+            who,
+            now_ns,
+            &super::Change {
+                store: Some(id),
+                op,
+                path: Some(""),
+                origin: Some("memfsctl"),
+                ..Default::default()
+            },
+        )?;
+        Ok(())
+    }
+
+    /// Deletes a store with all its content and versions. The audit log keeps its
+    /// entries and gets a `store-delete` tombstone naming the store.
+    pub fn delete_store(&self, s: &StoreRow, who: &Identity, now_ns: i64) -> StoreResult<()> {
+        let id = s.id.0;
+        let (files, bytes) = self.store_usage(s.id)?;
+        for sql in [
+            "DELETE FROM locks WHERE ino IN (SELECT ino FROM inodes WHERE store_id = ?1)",
+            "DELETE FROM leases WHERE ino IN (SELECT ino FROM inodes WHERE store_id = ?1)",
+            "DELETE FROM fences WHERE ino IN (SELECT ino FROM inodes WHERE store_id = ?1)",
+            "DELETE FROM dentries WHERE parent IN (SELECT ino FROM inodes WHERE store_id = ?1)",
+            "UPDATE inodes SET head = NULL WHERE store_id = ?1",
+            "DELETE FROM versions WHERE store_id = ?1",
+            "DELETE FROM chunks WHERE store_id = ?1",
+            "DELETE FROM changes WHERE store_id = ?1 AND seq < (SELECT max(seq) FROM changes)",
+            "DELETE FROM inodes WHERE store_id = ?1",
+            "DELETE FROM stores WHERE id = ?1",
+        ] {
+            self.conn.prepare_cached(sql)?.execute([id])?;
+        }
+        self.record(
+            who,
+            now_ns,
+            &super::Change {
+                store: Some(s.id),
+                op: "store-delete",
+                path: Some(""),
+                detail: Some(serde_json::json!({
+                    "name": s.name, "scope": s.scope.as_str(), "owner": s.owner,
+                    "files": files, "bytes": bytes
+                })),
+                origin: Some("memfsctl"),
+                ..Default::default()
+            },
+        )?;
+        Ok(())
     }
 
     pub fn store_by_name(&self, name: &str) -> StoreResult<Option<StoreRow>> {

@@ -1,0 +1,219 @@
+//! Per-store rules enforced at the filesystem: name rules, path policies
+//! (read-only and append-only globs) and quotas.
+
+use crate::error::{FsError, FsResult};
+use unicode_normalization::{is_nfc_quick, IsNormalized};
+
+/// Longest store-relative path, in bytes.
+pub const PATH_MAX: usize = 1024;
+
+/// Limits on a store's size. `None` means unlimited.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Quota {
+    pub max_file_bytes: Option<u64>,
+    pub max_bytes: Option<u64>,
+    pub max_files: Option<u64>,
+}
+
+/// A store's path policies and quota, as attached to one mount.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StorePolicy {
+    pub quota: Quota,
+    /// Paths only `read_only_writers` may change.
+    pub read_only: Vec<String>,
+    pub read_only_writers: Vec<String>,
+    /// Paths where files may only be created and appended to.
+    pub append_only: Vec<String>,
+}
+
+/// What a change does to a path, for the policy check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// A new name (create, mkdir, symlink, link, the target of a rename to a free name).
+    Create,
+    /// Appending to an existing file.
+    Append,
+    /// Overwriting or truncating an existing file.
+    Modify,
+    /// unlink, rmdir, or moving a name away.
+    Remove,
+    /// Replacing an existing name by rename.
+    Replace,
+    /// chmod, chown, utimens.
+    Meta,
+}
+
+impl StorePolicy {
+    /// Whether `agent` may make this access to `path` (store-relative).
+    pub fn check(&self, agent: &str, path: &str, access: Access) -> FsResult<()> {
+        if matches_any(&self.read_only, path) && !matches_any(&self.read_only_writers, agent) {
+            return Err(FsError::ReadOnly("path is read-only by store policy"));
+        }
+        if matches_any(&self.append_only, path)
+            && matches!(access, Access::Modify | Access::Remove | Access::Replace)
+        {
+            return Err(FsError::Perm);
+        }
+        Ok(())
+    }
+
+    /// The largest file allowed: the store's quota or the daemon's limit.
+    pub fn max_file_bytes(&self, daemon_limit: u64) -> u64 {
+        self.quota
+            .max_file_bytes
+            .map_or(daemon_limit, |q| q.min(daemon_limit))
+    }
+}
+
+/// Whether any glob in `globs` matches `s`.
+pub fn matches_any(globs: &[String], s: &str) -> bool {
+    globs.iter().any(|g| glob_match(g, s))
+}
+
+/// Glob matching on `/`-separated paths: `*` and `?` stay within a component,
+/// `**` spans components (`dir/**` matches `dir` and everything below it).
+pub fn glob_match(glob: &str, s: &str) -> bool {
+    fn inner(g: &[u8], s: &[u8]) -> bool {
+        match g.split_first() {
+            None => s.is_empty(),
+            Some((b'*', rest)) if rest.first() == Some(&b'*') => {
+                let mut rest = &rest[1..];
+                // `**/` may also match nothing at all.
+                if rest.first() == Some(&b'/') {
+                    if inner(&rest[1..], s) {
+                        return true;
+                    }
+                    rest = &rest[1..];
+                }
+                (0..=s.len()).any(|i| inner(rest, &s[i..]))
+            }
+            Some((b'*', rest)) => {
+                for i in 0..=s.len() {
+                    if inner(rest, &s[i..]) {
+                        return true;
+                    }
+                    if i < s.len() && s[i] == b'/' {
+                        break;
+                    }
+                }
+                false
+            }
+            Some((b'?', rest)) => !s.is_empty() && s[0] != b'/' && inner(rest, &s[1..]),
+            Some((c, rest)) => s.first() == Some(c) && inner(rest, &s[1..]),
+        }
+    }
+    let g = glob.trim_matches('/');
+    // `dir/**` also matches `dir` itself.
+    if let Some(base) = g.strip_suffix("/**") {
+        if s == base {
+            return true;
+        }
+    }
+    inner(g.as_bytes(), s.as_bytes())
+}
+
+/// Rules for a new name: UTF-8 in NFC, no control characters, at most 255 bytes.
+pub fn check_new_name(name: &[u8]) -> FsResult<()> {
+    if name.len() > super::NAME_MAX {
+        return Err(FsError::NameTooLong);
+    }
+    let s = std::str::from_utf8(name).map_err(|_| FsError::Invalid("name is not UTF-8"))?;
+    if s.chars().any(char::is_control) {
+        return Err(FsError::Invalid("name contains a control character"));
+    }
+    let nfc = match is_nfc_quick(s.chars()) {
+        IsNormalized::Yes => true,
+        IsNormalized::No => false,
+        IsNormalized::Maybe => unicode_normalization::is_nfc(s),
+    };
+    if !nfc {
+        return Err(FsError::Invalid("name is not in Unicode NFC"));
+    }
+    Ok(())
+}
+
+/// Rule for a whole store-relative path.
+pub fn check_path_len(path: &str) -> FsResult<()> {
+    if path.len() > PATH_MAX {
+        return Err(FsError::NameTooLong);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("knowledge_base/**", "knowledge_base"));
+        assert!(glob_match("knowledge_base/**", "knowledge_base/a/b.md"));
+        assert!(!glob_match("knowledge_base/**", "knowledge_base2/a"));
+        assert!(glob_match("*.md", "a.md"));
+        assert!(!glob_match("*.md", "d/a.md"));
+        assert!(glob_match("**/*.md", "a.md"));
+        assert!(glob_match("**/*.md", "d/e/a.md"));
+        assert!(glob_match("bot-*", "bot-7"));
+        assert!(glob_match("*", "anything"));
+        assert!(glob_match("a?c", "abc"));
+        assert!(!glob_match("a?c", "a/c"));
+        assert!(glob_match("task_history/*", "task_history/log"));
+        assert!(!glob_match("task_history/*", "task_history/x/log"));
+    }
+
+    #[test]
+    fn name_rules() {
+        assert!(check_new_name("café.md".as_bytes()).is_ok());
+        let nfd = "cafe\u{301}.md";
+        assert_eq!(
+            check_new_name(nfd.as_bytes()).unwrap_err().to_errno(),
+            libc::EINVAL
+        );
+        assert_eq!(
+            check_new_name(b"a\x01b").unwrap_err().to_errno(),
+            libc::EINVAL
+        );
+        assert_eq!(
+            check_new_name(b"\xff").unwrap_err().to_errno(),
+            libc::EINVAL
+        );
+        assert_eq!(
+            check_new_name(&[b'a'; 256]).unwrap_err().to_errno(),
+            libc::ENAMETOOLONG
+        );
+        assert_eq!(
+            check_path_len(&"a".repeat(1025)).unwrap_err().to_errno(),
+            libc::ENAMETOOLONG
+        );
+    }
+
+    #[test]
+    fn policies() {
+        let p = StorePolicy {
+            read_only: vec!["kb/**".into()],
+            read_only_writers: vec!["curator".into()],
+            append_only: vec!["log/**".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            p.check("w", "kb/x", Access::Create).unwrap_err().to_errno(),
+            libc::EROFS
+        );
+        assert!(p.check("curator", "kb/x", Access::Modify).is_ok());
+        assert!(p.check("w", "log/a", Access::Create).is_ok());
+        assert!(p.check("w", "log/a", Access::Append).is_ok());
+        assert_eq!(
+            p.check("w", "log/a", Access::Modify)
+                .unwrap_err()
+                .to_errno(),
+            libc::EPERM
+        );
+        assert_eq!(
+            p.check("w", "log/a", Access::Remove)
+                .unwrap_err()
+                .to_errno(),
+            libc::EPERM
+        );
+        assert!(p.check("w", "other", Access::Remove).is_ok());
+    }
+}
