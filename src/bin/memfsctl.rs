@@ -115,6 +115,19 @@ enum Cmd {
     /// Check the audit log's hash chain.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Print a note for an agent's system prompt: where its memory is and the rules.
+    Prompt {
+        #[arg(long)]
+        agent: String,
+        #[arg(long)]
+        user: Option<String>,
+        /// NAME, NAME:ro or NAME:rw; repeatable (default: all the identity may attach).
+        #[arg(long = "store")]
+        stores: Vec<memfs::attach::StoreSpec>,
+        /// Where the stores are mounted.
+        #[arg(long, default_value = "/mnt/memory")]
+        mountpoint: String,
+    },
     /// List live write leases, or break one.
     Leases {
         #[command(subcommand)]
@@ -147,6 +160,19 @@ enum StoreCmd {
     },
     /// List stores.
     List,
+    /// A store's details, usage and policies.
+    Show { name: String },
+    /// Make a store read-only for everyone; it cannot be newly attached read-write.
+    Archive { name: String },
+    /// Undo `archive`.
+    Unarchive { name: String },
+    /// Delete a store with all its files and versions (the audit keeps a tombstone).
+    Delete {
+        name: String,
+        /// Confirm: the content cannot be recovered.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -159,6 +185,7 @@ fn run(cli: Cli) -> Result<()> {
     let config = Config::load(cli.config.as_deref(), cli.db.as_deref())?;
     let db = Db::open_existing(&config.database)?;
     let ctx = Ctx {
+        config: config.clone(),
         db: std::sync::Arc::new(db),
         json: cli.json,
         who: ctl::operator(cli.as_user.as_deref())?,
@@ -171,6 +198,16 @@ fn run(cli: Cli) -> Result<()> {
             description,
         }) => ctl::store::create(&ctx, &name, &scope, owner.as_deref(), &description),
         Cmd::Store(StoreCmd::List) => ctl::store::list(&ctx),
+        Cmd::Store(StoreCmd::Show { name }) => ctl::store::show(&ctx, &name),
+        Cmd::Store(StoreCmd::Archive { name }) => ctl::store::set_archived(&ctx, &name, true),
+        Cmd::Store(StoreCmd::Unarchive { name }) => ctl::store::set_archived(&ctx, &name, false),
+        Cmd::Store(StoreCmd::Delete { name, yes }) => ctl::store::delete(&ctx, &name, yes),
+        Cmd::Prompt {
+            agent,
+            user,
+            stores,
+            mountpoint,
+        } => ctl::prompt::run(&ctx, &agent, user.as_deref(), &stores, &mountpoint),
         Cmd::Log {
             store,
             path,

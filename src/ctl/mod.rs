@@ -5,6 +5,7 @@ pub mod audit;
 pub mod history;
 pub mod leases;
 pub mod log;
+pub mod prompt;
 pub mod rollback;
 pub mod store;
 
@@ -15,6 +16,7 @@ use serde::Serialize;
 /// What every subcommand gets: the database, output mode and the operator identity.
 pub struct Ctx {
     pub db: std::sync::Arc<crate::store::Db>,
+    pub config: crate::config::Config,
     pub json: bool,
     pub who: Identity,
 }

@@ -266,11 +266,18 @@ impl MemFs {
             let off = if append { of.staging.size } else { offset };
             let att = self.attached_by_id(of.store)?;
             let end = off.saturating_add(data.len() as u64);
-            if end > att.policy.max_file_bytes(self.opts.max_file_bytes) {
-                return Err(FsError::TooBig);
-            }
-            if att.policy.quota.max_bytes.is_some_and(|max| end > max) {
-                return Err(FsError::Quota("store byte quota"));
+            let refusal = if end > att.policy.max_file_bytes(self.opts.max_file_bytes) {
+                Some(("file size limit", FsError::TooBig))
+            } else if att.policy.quota.max_bytes.is_some_and(|max| end > max) {
+                Some(("store byte quota", FsError::Quota("store byte quota")))
+            } else {
+                None
+            };
+            if let Some((why, err)) = refusal {
+                // The kernel may already have sent earlier pieces of this write:
+                // the staged content is incomplete and must not be committed.
+                of.staging.refused = Some(why);
+                return Err(err);
             }
             tracing::trace!(
                 ino = of.ino.0,
@@ -404,6 +411,16 @@ impl MemFs {
     ) -> FsResult<Option<VersionId>> {
         if !of.staging.dirty {
             return Ok(None);
+        }
+        if let Some(why) = of.staging.refused {
+            // Drop the incomplete bytes; the committed head is untouched.
+            let (base, ext) = (of.staging.base, of.staging.base_ext.clone());
+            of.staging.rebase(base, ext);
+            return Err(if why == "file size limit" {
+                FsError::TooBig
+            } else {
+                FsError::Quota("store byte quota")
+            });
         }
         let (ino, store, lease) = (of.ino, of.store, of.lease);
         let mut lease_lost = false;

@@ -72,6 +72,9 @@ pub(super) struct Staging {
     /// bytes can be appended to whatever the head is at commit time.
     pub appends_only: bool,
     pub mtime_ns: Option<i64>,
+    /// A write was refused for a size limit: the staged bytes are incomplete and
+    /// must not become a version (the old head stays).
+    pub refused: Option<&'static str>,
     spill_bytes: usize,
     spill_dir: Option<PathBuf>,
     cache: Vec<(ChunkId, Arc<Vec<u8>>)>,
@@ -96,6 +99,7 @@ impl Staging {
             dirty: false,
             appends_only: true,
             mtime_ns: None,
+            refused: None,
             spill_bytes,
             spill_dir,
             cache: Vec::new(),
@@ -123,6 +127,7 @@ impl Staging {
         self.dirty = false;
         self.appends_only = true;
         self.mtime_ns = None;
+        self.refused = None;
     }
 
     fn chunk(&mut self, db: &Db, id: ChunkId) -> FsResult<Arc<Vec<u8>>> {

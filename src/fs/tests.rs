@@ -821,3 +821,160 @@ fn a_mount_does_not_hear_its_own_changes_from_the_feed() {
         .iter()
         .any(|i| matches!(i, Invalidation::Entry(_, n) if n == b"repo")));
 }
+
+/// Mounts (one per agent) of one store with `policy`, over one database.
+fn with_policy(policy: StorePolicy, agents: &[&str]) -> (Vec<MemFs>, Ino) {
+    let (base, root) = setup();
+    let mut att = base.attached()[0].clone();
+    att.policy = policy;
+    let mounts = agents
+        .iter()
+        .map(|agent| {
+            MemFs::new(
+                base.db.clone(),
+                Identity::new(agent, "s", None),
+                vec![att.clone()],
+                FsOptions::default(),
+            )
+        })
+        .collect();
+    (mounts, root)
+}
+
+#[test]
+fn quotas_refuse_and_leave_the_old_head() {
+    let policy = StorePolicy {
+        quota: Quota {
+            max_file_bytes: Some(100),
+            max_bytes: Some(150),
+            max_files: Some(3),
+        },
+        ..Default::default()
+    };
+    let (mut mounts, root) = with_policy(policy, &["a"]);
+    let fs = mounts.remove(0);
+    let ino = put(&fs, root, "f", b"old");
+    // Over the file limit: the write fails, and so does the close; nothing lands.
+    let o = fs
+        .open(
+            ino,
+            OpenMode {
+                write: true,
+                append: false,
+                truncate: true,
+            },
+        )
+        .unwrap();
+    fs.write(o.fh, 0, &[b'x'; 64]).unwrap();
+    assert_eq!(
+        fs.write(o.fh, 64, &[b'x'; 64]).unwrap_err().to_errno(),
+        libc::EFBIG
+    );
+    assert_eq!(fs.release(o.fh).unwrap_err().to_errno(), libc::EFBIG);
+    assert_eq!(read_all(&fs, ino), b"old");
+    let err = fs
+        .setattr(
+            ino,
+            SetAttr {
+                size: Some(101),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert_eq!(err.to_errno(), libc::EFBIG);
+    // Over the store's byte quota at commit (3 + 90 + 60 > 150): EDQUOT, and the
+    // new file keeps its old (empty) head.
+    put(&fs, root, "g", &[b'g'; 90]);
+    let (h, o) = fs.create(root, b"h", 0o644, 0, W, ME).unwrap();
+    fs.write(o.fh, 0, &[b'h'; 60]).unwrap();
+    assert_eq!(fs.release(o.fh).unwrap_err().to_errno(), libc::EDQUOT);
+    assert!(read_all(&fs, h.ino).is_empty());
+    // Entries: f, g and h; a fourth is refused.
+    assert_eq!(
+        fs.mkdir(root, b"e", 0o755, 0, ME).unwrap_err().to_errno(),
+        libc::EDQUOT
+    );
+}
+
+#[test]
+fn read_only_and_append_only_paths() {
+    let policy = StorePolicy {
+        read_only: vec!["kb/**".into()],
+        read_only_writers: vec!["curator".into()],
+        append_only: vec!["log/**".into()],
+        ..Default::default()
+    };
+    let (mounts, root) = with_policy(policy, &["curator", "worker"]);
+    let (cur, fs) = (&mounts[0], &mounts[1]);
+    let kb = cur.mkdir(root, b"kb", 0o755, 0, ME).unwrap();
+    let log = cur.mkdir(root, b"log", 0o755, 0, ME).unwrap();
+    let fact = put(cur, kb.ino, "fact", b"verified");
+    let rofs = |r: FsResult<Attr>| r.unwrap_err().to_errno();
+    assert_eq!(rofs(fs.mkdir(kb.ino, b"x", 0o755, 0, ME)), libc::EROFS);
+    assert_eq!(fs.open(fact, W).unwrap_err().to_errno(), libc::EROFS);
+    assert_eq!(
+        fs.unlink(kb.ino, b"fact").unwrap_err().to_errno(),
+        libc::EROFS
+    );
+    let e = fs
+        .rename(kb.ino, b"fact", root, b"fact", RenameMode::default())
+        .unwrap_err();
+    assert_eq!(e.to_errno(), libc::EROFS);
+    // Append-only: create and append yes; overwrite, truncate, unlink, rename-over no.
+    let l = put(fs, log.ino, "l", b"1\n");
+    let o = fs.open(l, A).unwrap();
+    fs.write(o.fh, 0, b"2\n").unwrap();
+    fs.release(o.fh).unwrap();
+    assert_eq!(read_all(fs, l), b"1\n2\n");
+    assert_eq!(fs.open(l, W).unwrap_err().to_errno(), libc::EPERM);
+    let trunc = OpenMode {
+        write: true,
+        append: false,
+        truncate: true,
+    };
+    assert_eq!(fs.open(l, trunc).unwrap_err().to_errno(), libc::EPERM);
+    let e = fs
+        .setattr(
+            l,
+            SetAttr {
+                size: Some(0),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert_eq!(e.to_errno(), libc::EPERM);
+    assert_eq!(
+        fs.unlink(log.ino, b"l").unwrap_err().to_errno(),
+        libc::EPERM
+    );
+    put(fs, log.ino, "m", b"x");
+    let e = fs
+        .rename(log.ino, b"m", log.ino, b"l", RenameMode::default())
+        .unwrap_err();
+    assert_eq!(e.to_errno(), libc::EPERM);
+}
+
+#[test]
+fn new_names_must_be_nfc_utf8_without_controls() {
+    let (fs, root) = setup();
+    let e = |r: FsResult<Attr>| r.unwrap_err().to_errno();
+    assert_eq!(e(fs.mkdir(root, b"a\x01b", 0o755, 0, ME)), libc::EINVAL);
+    assert_eq!(e(fs.mkdir(root, b"\xff", 0o755, 0, ME)), libc::EINVAL);
+    assert_eq!(
+        e(fs.mkdir(root, "e\u{301}".as_bytes(), 0o755, 0, ME)),
+        libc::EINVAL
+    );
+    fs.mkdir(root, "\u{e9}".as_bytes(), 0o755, 0, ME).unwrap();
+    // Case-sensitive.
+    fs.mkdir(root, b"A", 0o755, 0, ME).unwrap();
+    fs.mkdir(root, b"a", 0o755, 0, ME).unwrap();
+    // Whole paths are limited to 1024 bytes.
+    let mut dir = root;
+    for _ in 0..4 {
+        dir = fs.mkdir(dir, &[b'd'; 250], 0o755, 0, ME).unwrap().ino;
+    }
+    assert_eq!(
+        e(fs.mkdir(dir, &[b'x'; 30], 0o755, 0, ME)),
+        libc::ENAMETOOLONG
+    );
+}
