@@ -55,12 +55,13 @@ impl MemFs {
             if row.kind != NodeKind::Dir {
                 return Err(FsError::NotDir);
             }
+            let path = self.child_path(tx, parent, name)?;
+            // A protected directory says so before it says it is not empty.
+            self.check_change(tx, att, &path, Access::Remove)?;
             if tx.has_children(row.ino)? {
                 return Err(FsError::NotEmpty);
             }
             let now = now_ns();
-            let path = self.child_path(tx, parent, name)?;
-            self.check_change(tx, att, &path, Access::Remove)?;
             tx.remove_dentry(parent, name)?;
             row.nlink = 0;
             row.ctime_ns = now;
