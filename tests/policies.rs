@@ -523,7 +523,7 @@ fn templates_seed_read_only_and_append_only_paths() {
         r#"
 echo "fact 1" > knowledge_base/facts.md
 echo "fact 2" >> knowledge_base/facts.md
-mkdir knowledge_base/topics
+mkdir knowledge_base/topics knowledge_base/empty
 echo draft > knowledge_base/topics/draft.md
 mv knowledge_base/topics/draft.md knowledge_base/topics/final.md
 echo gone > knowledge_base/tmp.md
@@ -566,6 +566,7 @@ echo "Read knowledge_base/ first." >> README.md
             "mv knowledge_base/facts.md moved-out.md",
             "mv README.md knowledge_base/README.md",
             "mkdir knowledge_base/sub",
+            "rmdir knowledge_base/empty",
             "ln -s ../README.md knowledge_base/link",
         ],
         EROFS_MSG,
@@ -583,7 +584,7 @@ expect(E, "unlink", lambda: os.unlink("knowledge_base/topics/final.md"))
 expect(E, "rename", lambda: os.rename("knowledge_base/topics/final.md", "knowledge_base/x.md"))
 expect(E, "rename in", lambda: os.rename("README.md", "knowledge_base/topics/final.md"))
 expect(E, "mkdir", lambda: os.mkdir("knowledge_base/topics/sub"))
-expect(E, "rmdir", lambda: os.rmdir("knowledge_base/topics"))
+expect(E, "rmdir", lambda: os.rmdir("knowledge_base/empty"))
 "#,
     );
     assert_eq!(tree(&kb.join("knowledge_base")), kb_before);
@@ -700,7 +701,13 @@ fn quotas_refuse_and_keep_the_old_head() {
 E = errno.EFBIG
 expect(E, "overwrite 1001", lambda: put("small.txt", b"x" * 1001))
 expect(E, "append past", lambda: append("small.txt", b"y" * 1000))
-expect(E, "write at 1000", lambda: put("small.txt", b"z", os.O_WRONLY) if False else (lambda fd: (os.pwrite(fd, b"z", 1000), os.close(fd)))(os.open("small.txt", os.O_WRONLY)))
+def write_at(path, data, off):
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.pwrite(fd, data, off)
+    finally:
+        os.close(fd)
+expect(E, "write at 1000", lambda: write_at("small.txt", b"z", 1000))
 expect(E, "truncate up", lambda: os.truncate("small.txt", 1001))
 expect(E, "new file 2000", lambda: put("big.bin", b"b" * 2000))
 assert get("small.txt") == b"hello\n", get("small.txt")
