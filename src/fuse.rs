@@ -132,15 +132,24 @@ fn open_mode(flags: i32) -> OpenMode {
 
 impl FuseFs {
     fn reply_entry(&self, reply: ReplyEntry, attr: &Attr) {
-        reply.entry(&self.ttl(attr.ino), &to_fuse(attr), Generation(0));
+        reply.entry(&self.ttl(attr), &to_fuse(attr), Generation(0));
     }
 
-    /// `.memfs` entries are not cached: `at/2h` means two hours before *now*.
-    fn ttl(&self, ino: Ino) -> Duration {
-        if MemFs::is_virtual(ino) {
+    /// `.memfs` entries are not cached (`at/2h` means two hours before *now*), nor
+    /// attributes that include uncommitted writes.
+    fn ttl(&self, a: &Attr) -> Duration {
+        if MemFs::is_virtual(a.ino) || a.staged {
             Duration::ZERO
         } else {
             self.entry_ttl
+        }
+    }
+
+    fn attr_ttl(&self, a: &Attr) -> Duration {
+        if MemFs::is_virtual(a.ino) || a.staged {
+            Duration::ZERO
+        } else {
+            self.attr_ttl
         }
     }
 }
@@ -189,6 +198,7 @@ impl Filesystem for FuseFs {
                     mtime_ns: 0,
                     ctime_ns: 0,
                     crtime_ns: 0,
+                    staged: false,
                 });
                 none.ino = INodeNo(0);
                 reply.entry(&self.entry_ttl, &none, Generation(0));
@@ -199,14 +209,7 @@ impl Filesystem for FuseFs {
 
     fn getattr(&self, _req: &Request, i: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
         match self.fs.getattr(ino(i)) {
-            Ok(a) => {
-                let ttl = if MemFs::is_virtual(a.ino) {
-                    Duration::ZERO
-                } else {
-                    self.attr_ttl
-                };
-                reply.attr(&ttl, &to_fuse(&a))
-            }
+            Ok(a) => reply.attr(&self.attr_ttl(&a), &to_fuse(&a)),
             Err(e) => reply.error(errno("getattr", e)),
         }
     }
@@ -239,7 +242,7 @@ impl Filesystem for FuseFs {
             fh: fh.map(|f| f.0),
         };
         match self.fs.setattr(ino(i), s) {
-            Ok(a) => reply.attr(&self.attr_ttl, &to_fuse(&a)),
+            Ok(a) => reply.attr(&self.attr_ttl(&a), &to_fuse(&a)),
             Err(e) => reply.error(errno("setattr", e)),
         }
     }

@@ -414,6 +414,18 @@ writers = ["curator"]
 name = "open"
 scope = "org"
 description = "Everyone reads and writes"
+
+[[stores]]
+name = "wonly"
+scope = "org"
+description = "Writers only: nobody else attaches"
+writers = ["curator"]
+
+[[stores]]
+name = "ronly"
+scope = "org"
+description = "Readers only: nobody writes"
+readers = ["staff-*"]
 "#;
 
 #[test]
@@ -469,6 +481,19 @@ fn allow_lists_decide_access() {
     refused(&env, "team-a", None, &["team:rw"], "team");
     let m = env.mount("curator", "sess-cur3", None, &["team:rw"]);
     sh(&m.store("team"), "echo curated > t.txt");
+    m.stop();
+
+    // Only writers given: everyone else is refused. Only readers given: read-only.
+    refused(&env, "worker-1", None, &["wonly"], "may not attach");
+    refused(&env, "worker-1", None, &["wonly:ro"], "may not attach");
+    let m = env.mount("curator", "sess-cur4", None, &["wonly"]);
+    sh(&m.store("wonly"), "echo w > w");
+    m.stop();
+    refused(&env, "worker-1", None, &["ronly"], "may not attach");
+    refused(&env, "staff-1", None, &["ronly:rw"], "ronly");
+    let m = env.mount("staff-1", "sess-st", None, &["ronly"]);
+    assert!(startup_line(&m).contains("ronly:ro"));
+    each_fails_with(&m.store("ronly"), &["echo x > x", "mkdir d"], EROFS_MSG);
     m.stop();
 
     // A store without lists is read-write for anyone.
@@ -1205,4 +1230,169 @@ fn prompt_describes_each_attachable_store() {
     let after = prompt(&env, &["--agent", "worker-1"]);
     assert!(!after.contains("/mnt/memory/notes"), "{after}");
     assert!(after.contains("/mnt/memory/kb/"), "{after}");
+}
+
+// ---------------------------------------------------------------- 9. ways around the rules
+//
+// The rules above must also hold when an agent takes an indirect route: another
+// name for a protected file, moving a protected path's ancestor, growing a path by
+// renaming a directory, a refused commit seen through the kernel's caches.
+
+const ESCAPE_CONFIG: &str = r#"
+[[stores]]
+name = "kb"
+scope = "org"
+template = ["knowledge_base/", "task_history/", "docs/kb/", "agents/history/"]
+
+[stores.policy]
+read_only = ["knowledge_base/**", "docs/kb/**"]
+read_only_writers = ["curator"]
+append_only = ["task_history/**", "agents/history/**"]
+"#;
+
+/// Files the curator writes into the protected paths of [`ESCAPE_CONFIG`].
+fn protected_world(env: &Env) {
+    let m = env.mount("curator", "sess-cur", None, &["kb"]);
+    sh(
+        &m.store("kb"),
+        r#"
+echo fact > knowledge_base/facts.md
+echo doc > docs/kb/facts.md
+echo entry >> task_history/log
+echo entry >> agents/history/log
+"#,
+    );
+    m.stop();
+}
+
+/// The protected files' committed content, as memfsctl sees it.
+fn protected_contents(env: &Env) -> Vec<String> {
+    [
+        "kb/knowledge_base/facts.md",
+        "kb/docs/kb/facts.md",
+        "kb/task_history/log",
+        "kb/agents/history/log",
+    ]
+    .iter()
+    .map(|t| ctl_text(env, &["cat", t]))
+    .collect()
+}
+
+#[test]
+fn hard_links_do_not_escape_path_policies() {
+    let env = Env::with_config(ESCAPE_CONFIG);
+    protected_world(&env);
+    let m = env.mount("worker-1", "sess-w1", None, &["kb"]);
+    let kb = m.store("kb");
+    // Another name for a protected file, then writes through that name. Each step
+    // may fail; what matters is that the protected content does not change.
+    let out = run_with_deadline(
+        &mut common::bash(
+            &kb,
+            r#"
+set +e
+ln knowledge_base/facts.md kb-alias; echo "ln read-only: $?"
+echo hacked >> kb-alias
+echo hacked > kb-alias
+ln task_history/log log-alias; echo "ln append-only: $?"
+echo truncated > log-alias
+truncate -s 0 log-alias
+true
+"#,
+        ),
+        COMMAND_DEADLINE,
+    );
+    let report =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    m.stop();
+    assert_eq!(
+        protected_contents(&env),
+        ["fact\n", "doc\n", "entry\n", "entry\n"],
+        "a hard link let worker-1 change protected files:\n{report}"
+    );
+}
+
+#[test]
+fn moving_an_ancestor_does_not_escape_path_policies() {
+    let env = Env::with_config(ESCAPE_CONFIG);
+    protected_world(&env);
+    let m = env.mount("worker-1", "sess-w1", None, &["kb"]);
+    let kb = m.store("kb");
+    // Move the directory above a protected path, change the files under their new
+    // names (no longer matching the globs), move it back.
+    let out = run_with_deadline(
+        &mut common::bash(
+            &kb,
+            r#"
+set +e
+mv docs docs2 && { echo hacked > docs2/kb/facts.md; echo planted > docs2/kb/planted.md; mv docs2 docs; }
+mv agents agents2 && { echo truncated > agents2/history/log; mv agents2 agents; }
+true
+"#,
+        ),
+        COMMAND_DEADLINE,
+    );
+    let report = String::from_utf8_lossy(&out.stderr).into_owned();
+    let listing = sh(&kb, "find docs agents | sort");
+    m.stop();
+    assert_eq!(
+        protected_contents(&env),
+        ["fact\n", "doc\n", "entry\n", "entry\n"],
+        "moving an ancestor let worker-1 change protected files:\n{report}"
+    );
+    assert_eq!(
+        listing, "agents\nagents/history\nagents/history/log\ndocs\ndocs/kb\ndocs/kb/facts.md\n",
+        "moving an ancestor let worker-1 add files to a read-only directory:\n{report}"
+    );
+}
+
+#[test]
+fn renaming_a_directory_cannot_make_paths_too_long() {
+    let env = Env::new();
+    let m = env.mount("agent-n", "sess-n", None, &["kb"]);
+    py(
+        &m.store("kb"),
+        r#"
+d = "/".join(["d" * 250] * 4)  # 1003 bytes
+os.makedirs(d)
+put(d + "/" + "f" * 20, "1024")  # a 1024-byte path: the longest allowed
+os.makedirs("deep/er")
+L = errno.ENAMETOOLONG
+expect(L, "rename top dir longer", lambda: os.rename("d" * 250, "d" * 251))
+expect(L, "move tree down", lambda: os.rename("d" * 250, "deep/er/" + "d" * 250))
+long = []
+for root, dirs, files in os.walk("."):
+    for n in dirs + files:
+        p = os.path.join(root, n)[2:]
+        if len(p.encode()) > 1024:
+            long.append(len(p.encode()))
+assert not long, f"store-relative paths over 1024 bytes exist: {long}"
+"#,
+    );
+    m.stop();
+}
+
+#[test]
+fn refused_commit_leaves_no_stale_size_in_the_mount() {
+    let env = Env::with_config(
+        r#"
+[[stores]]
+name = "q"
+[stores.quota]
+max_bytes = 3000
+"#,
+    );
+    let m = env.mount("agent-q", "sess-q", None, &["q"]);
+    let q = m.store("q");
+    // `truncate -s` grows the file through an open descriptor; the store quota
+    // refuses the commit at close.
+    sh(&q, "head -c 2000 /dev/zero > filler; echo hello > small");
+    each_fails_with(&q, &["truncate -s 1800 small"], "Disk quota exceeded");
+    assert_eq!(ctl_text(&env, &["cat", "q/small"]), "hello\n");
+    // The mount must show the committed file, not the refused size.
+    assert_eq!(
+        sh(&q, "stat -c %s small; wc -c < small; cat small"),
+        "6\n6\nhello\n"
+    );
+    m.stop();
 }

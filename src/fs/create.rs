@@ -235,6 +235,8 @@ impl MemFs {
             let path = self.child_path(tx, newparent, newname)?;
             check_path_len(&path)?;
             self.check_change(tx, att, &path, Access::Create)?;
+            // A new name for a protected file would be a way around its policy.
+            self.check_inode_change(tx, att, ino, Access::Modify)?;
             let now = now_ns();
             let old_path = tx.path_of(ino)?;
             tx.insert_dentry(newparent, newname, ino)?;

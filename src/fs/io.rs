@@ -125,8 +125,7 @@ impl MemFs {
                 } else {
                     Access::Modify
                 };
-                let path = tx.path_of(ino)?.unwrap_or_default();
-                self.check_change(tx, att, &path, access)?;
+                self.check_inode_change(tx, att, ino, access)?;
             }
             Ok::<_, FsError>(row)
         })?;
@@ -413,9 +412,11 @@ impl MemFs {
             return Ok(None);
         }
         if let Some(why) = of.staging.refused {
-            // Drop the incomplete bytes; the committed head is untouched.
+            // Drop the incomplete bytes; the committed head is untouched, and this
+            // mount's kernel must forget the size it was told while staging.
             let (base, ext) = (of.staging.base, of.staging.base_ext.clone());
             of.staging.rebase(base, ext);
+            self.forget_kernel_view(of.store, of.ino);
             return Err(if why == "file size limit" {
                 FsError::TooBig
             } else {
@@ -599,6 +600,7 @@ impl MemFs {
                 head_ext,
             } => {
                 st.rebase(head, head_ext);
+                self.forget_kernel_view(store, ino);
                 if lease_lost {
                     // Fenced off: the lease now belongs to someone else.
                     of.lease = None;
@@ -628,6 +630,7 @@ impl MemFs {
         };
         let of = lock_file(&file);
         if of.staging.dirty || of.staging.size != attr.size {
+            attr.staged = true;
             attr.size = of.staging.size;
             if let Some(m) = of.staging.mtime_ns {
                 attr.mtime_ns = m;

@@ -99,6 +99,9 @@ pub struct Attr {
     pub mtime_ns: i64,
     pub ctime_ns: i64,
     pub crtime_ns: i64,
+    /// The size or times include writes not committed yet: the kernel must not
+    /// cache these attributes (a refused commit would leave them wrong).
+    pub staged: bool,
 }
 
 impl From<&InodeRow> for Attr {
@@ -116,6 +119,7 @@ impl From<&InodeRow> for Attr {
             mtime_ns: i.mtime_ns,
             ctime_ns: i.ctime_ns,
             crtime_ns: i.crtime_ns,
+            staged: false,
         }
     }
 }
@@ -210,6 +214,7 @@ impl MemFs {
             mtime_ns: self.mounted_ns,
             ctime_ns: self.mounted_ns,
             crtime_ns: self.mounted_ns,
+            staged: false,
         }
     }
 
@@ -261,6 +266,45 @@ impl MemFs {
             return Err(FsError::ReadOnly("store is archived"));
         }
         att.policy.check(&self.who.agent, path, access)
+    }
+
+    /// Every store-relative path of `ino` (one per hard link).
+    fn paths_of(&self, tx: &Txn<'_>, ino: Ino) -> FsResult<Vec<String>> {
+        let mut out = Vec::new();
+        for (parent, name) in tx.entries_of(ino)? {
+            out.push(self.child_path(tx, parent, &name)?);
+        }
+        Ok(out)
+    }
+
+    /// [`check_change`](Self::check_change) for every name of `ino`: a hard link
+    /// must not open a way around a protected path.
+    fn check_inode_change(
+        &self,
+        tx: &Txn<'_>,
+        att: &Attached,
+        ino: Ino,
+        access: Access,
+    ) -> FsResult<()> {
+        let paths = self.paths_of(tx, ino)?;
+        if paths.is_empty() {
+            return self.check_change(tx, att, "", access);
+        }
+        for p in paths {
+            self.check_change(tx, att, &p, access)?;
+        }
+        Ok(())
+    }
+
+    /// Asks this mount's kernel (through the change feed) to drop what it cached
+    /// of `ino`, after a refused commit left the head as it was.
+    fn forget_kernel_view(&self, store: StoreId, ino: Ino) {
+        let r = self
+            .db
+            .write(|tx| tx.notify_inode(store, ino, now_ns(), "refused"));
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "cannot queue a cache invalidation");
+        }
     }
 
     /// Refuses a new entry beyond the store's file quota.

@@ -30,6 +30,46 @@ impl MemFs {
         Err(FsError::Invalid("directory tree too deep"))
     }
 
+    /// Moving a directory moves everything below it: no descendant may leave or
+    /// enter a protected path, and none may end up past the path length limit.
+    fn check_moved_subtree(
+        &self,
+        tx: &Txn<'_>,
+        att: &crate::fs::Attached,
+        dir: Ino,
+        old_path: &str,
+        new_path: &str,
+    ) -> FsResult<()> {
+        let policy = &att.policy;
+        let guarded = !policy.read_only.is_empty() || !policy.append_only.is_empty();
+        let longer = new_path.len() > old_path.len();
+        if !guarded && !longer {
+            return Ok(());
+        }
+        let mut stack = vec![(dir, String::new())];
+        while let Some((d, rel)) = stack.pop() {
+            for (name, child, kind) in tx.children(d)? {
+                let name = String::from_utf8_lossy(&name);
+                let rel = if rel.is_empty() {
+                    name.into_owned()
+                } else {
+                    format!("{rel}/{name}")
+                };
+                let to = format!("{new_path}/{rel}");
+                check_path_len(&to)?;
+                if guarded {
+                    let agent = &self.who.agent;
+                    policy.check(agent, &format!("{old_path}/{rel}"), Access::Remove)?;
+                    policy.check(agent, &to, Access::Create)?;
+                }
+                if kind == NodeKind::Dir {
+                    stack.push((child, rel));
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub fn rename(
         &self,
         parent: Ino,
@@ -68,6 +108,9 @@ impl MemFs {
                 Access::Create
             };
             self.check_change(tx, att, &new_path, dst_access)?;
+            if src.kind == NodeKind::Dir {
+                self.check_moved_subtree(tx, att, src.ino, &old_path, &new_path)?;
+            }
             let now = now_ns();
             let mut detail = serde_json::Map::new();
             if mode.exchange {

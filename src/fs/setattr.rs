@@ -57,8 +57,8 @@ impl MemFs {
     fn set_meta(&self, ino: Ino, s: &SetAttr) -> FsResult<()> {
         self.db.write(|tx| {
             let (mut row, att) = self.inode(tx, ino)?;
+            self.check_inode_change(tx, att, ino, Access::Meta)?;
             let path = tx.path_of(ino)?.unwrap_or_default();
-            self.check_change(tx, att, &path, Access::Meta)?;
             let now = now_ns();
             let mut detail = serde_json::Map::new();
             let mut op = None;
@@ -137,8 +137,7 @@ impl MemFs {
                 NodeKind::Dir => return Err(FsError::IsDir),
                 _ => return Err(FsError::Invalid("truncate of a special file")),
             }
-            let path = tx.path_of(ino)?.unwrap_or_default();
-            self.check_change(tx, att, &path, Access::Modify)?;
+            self.check_inode_change(tx, att, ino, Access::Modify)?;
             Ok::<_, FsError>(row)
         })?;
         let now = now_ns();

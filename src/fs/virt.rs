@@ -82,6 +82,7 @@ fn dir_attr(ino: Ino, t: i64) -> Attr {
         mtime_ns: t,
         ctime_ns: t,
         crtime_ns: t,
+        staged: false,
     }
 }
 

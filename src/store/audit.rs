@@ -353,6 +353,25 @@ impl Txn<'_> {
         Ok(Ok(n))
     }
 
+    /// A change-feed row with no audit entry: asks every mount (`origin` is not
+    /// theirs) to drop its kernel cache of `ino`, after a refused commit changed
+    /// nothing but a mount's kernel already believed it had.
+    pub fn notify_inode(
+        &self,
+        store: StoreId,
+        ino: Ino,
+        at_ns: i64,
+        origin: &str,
+    ) -> StoreResult<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO changes (store_id, ino, parent, name, at_ns, origin) \
+                 VALUES (?1, ?2, NULL, NULL, ?3, ?4)",
+            )?
+            .execute(params![store.0, ino.0, at_ns, origin])?;
+        Ok(())
+    }
+
     /// Change-feed rows after `seq` not made by `skip_origin`, oldest first, at most
     /// `limit`. Returns the rows and the newest sequence number seen.
     pub fn changes_since(

@@ -314,6 +314,19 @@ impl Txn<'_> {
             .optional()?)
     }
 
+    /// Every entry naming `ino` (hard links have several).
+    pub fn entries_of(&self, ino: Ino) -> StoreResult<Vec<(Ino, Vec<u8>)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT parent, name FROM dentries WHERE ino = ?1 ORDER BY parent, name",
+        )?;
+        let rows = stmt.query_map([ino.0], |r| Ok((Ino(r.get(0)?), r.get(1)?)))?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(r?);
+        }
+        Ok(out)
+    }
+
     /// The store-relative path of `ino` ("" for a store root, "a/b.txt" below it).
     /// An unlinked inode has no path; `None` then.
     pub fn path_of(&self, ino: Ino) -> StoreResult<Option<String>> {
