@@ -19,6 +19,20 @@ pub enum StoreError {
     Exists(String),
 }
 
+impl StoreError {
+    /// The database or a staging file ran out of space: the caller may retry once
+    /// space is freed, nothing committed was lost.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            StoreError::Sql(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.code == rusqlite::ErrorCode::DiskFull
+            }
+            StoreError::Io(e) => e.raw_os_error() == Some(libc::ENOSPC),
+            _ => false,
+        }
+    }
+}
+
 /// Errors of filesystem operations, each with one precise errno.
 #[derive(Debug, Error)]
 pub enum FsError {
@@ -81,6 +95,7 @@ impl FsError {
             FsError::Store(StoreError::NotFound(_)) => libc::ENOENT,
             FsError::Store(StoreError::Exists(_)) => libc::EEXIST,
             FsError::Store(StoreError::Invalid(_)) => libc::EINVAL,
+            FsError::Store(e) if e.is_disk_full() => libc::ENOSPC,
             FsError::Store(_) => libc::EIO,
         }
     }
