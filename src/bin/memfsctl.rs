@@ -112,6 +112,9 @@ enum Cmd {
         #[arg(long)]
         force: bool,
     },
+    /// Check the database: SQLite integrity, every version against its hash, file
+    /// heads, link counts, the audit chain. Exits non-zero on any problem.
+    Fsck,
     /// Check the audit log's hash chain.
     #[command(subcommand)]
     Audit(AuditCmd),
@@ -260,6 +263,7 @@ fn run(cli: Cli) -> Result<()> {
             },
         ),
         Cmd::Audit(AuditCmd::Verify) => ctl::audit::verify(&ctx),
+        Cmd::Fsck => ctl::fsck::run(&ctx),
         Cmd::Leases { cmd: None } => ctl::leases::list(&ctx),
         Cmd::Leases {
             cmd: Some(LeaseCmd::Break { target }),

@@ -2,6 +2,7 @@
 //! beside running daemons. Every command can print JSON (`--json`).
 
 pub mod audit;
+pub mod fsck;
 pub mod history;
 pub mod leases;
 pub mod log;

@@ -319,6 +319,92 @@ impl Txn<'_> {
         ))
     }
 
+    /// SQLite's `integrity_check` result ("ok" when sound).
+    pub fn integrity_check(&self) -> StoreResult<String> {
+        let mut stmt = self.conn.prepare("PRAGMA integrity_check")?;
+        let rows: Vec<String> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(rows.join("; "))
+    }
+
+    /// Rows `PRAGMA foreign_key_check` reports, one line each.
+    pub fn foreign_key_check(&self) -> StoreResult<Vec<String>> {
+        let mut stmt = self.conn.prepare("PRAGMA foreign_key_check")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(format!(
+                "{} row {:?} -> {}",
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<i64>>(1)?,
+                r.get::<_, String>(2)?
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every version: (id, ino, size, hash hex).
+    pub fn all_versions(&self) -> StoreResult<Vec<(i64, i64, u64, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, ino, size, hash FROM versions ORDER BY id")?;
+        let rows = stmt.query_map([], |r| {
+            let hash: Vec<u8> = r.get(3)?;
+            Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)?, hash))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, ino, size, hash) = row?;
+            let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+            out.push((id, ino, to_u64(size, "size")?, hex));
+        }
+        Ok(out)
+    }
+
+    /// For every regular file: (ino, head, size, newest non-conflict version, its size).
+    #[allow(clippy::type_complexity)]
+    pub fn file_heads(
+        &self,
+    ) -> StoreResult<Vec<(i64, Option<i64>, u64, Option<i64>, Option<u64>)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT i.ino, i.head, i.size, \
+               (SELECT max(v.id) FROM versions v WHERE v.ino = i.ino AND v.op != 'conflict'), \
+               (SELECT v.size FROM versions v WHERE v.ino = i.ino AND v.op != 'conflict' \
+                ORDER BY v.id DESC LIMIT 1) \
+             FROM inodes i WHERE i.kind = 1",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get::<_, i64>(2)?,
+                r.get(3)?,
+                r.get::<_, Option<i64>>(4)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (ino, head, size, newest, nsize) = row?;
+            out.push((
+                ino,
+                head,
+                to_u64(size, "size")?,
+                newest,
+                nsize.map(|s| s.max(0) as u64),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Non-directory inodes whose number of names differs from their nlink.
+    pub fn link_counts(&self) -> StoreResult<Vec<(i64, i64, i64)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT i.ino, (SELECT count(*) FROM dentries d WHERE d.ino = i.ino) AS n, i.nlink \
+             FROM inodes i WHERE i.kind != 2 AND i.ino != 1 AND n != i.nlink",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Number of versions in a store.
     pub fn store_versions(&self, store: StoreId) -> StoreResult<u64> {
         let n: i64 = self
