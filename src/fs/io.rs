@@ -50,6 +50,9 @@ pub(super) struct Handle {
     leased: bool,
     /// This handle wrote since its last commit; its flush commits.
     dirty: bool,
+    /// Where this handle's last write ended (the kernel's offset): a refused
+    /// write that continues it may be the tail of one split `write(2)`.
+    last_end: Option<u64>,
     /// Opened with O_TRUNC and has not committed since. Only the final release
     /// commits for this: a shell's `> file` duplicates the descriptor and closes
     /// the copy before writing, and that flush must not make an empty version.
@@ -227,6 +230,7 @@ impl MemFs {
                 append: mode.append,
                 leased,
                 dirty: false,
+                last_end: None,
                 truncated,
             },
         );
@@ -256,6 +260,7 @@ impl MemFs {
     /// Stages a write. `O_APPEND` handles always write at the current end.
     pub fn write(&self, fh: u64, offset: u64, data: &[u8]) -> FsResult<u32> {
         let (file, write, append) = self.handle_file(fh)?;
+        let last_end = self.lock_open().handles.get(&fh).and_then(|h| h.last_end);
         if !write {
             return Err(FsError::BadHandle);
         }
@@ -273,9 +278,14 @@ impl MemFs {
                 None
             };
             if let Some((why, err)) = refusal {
-                // The kernel may already have sent earlier pieces of this write:
-                // the staged content is incomplete and must not be committed.
-                of.staging.refused = Some(why);
+                // When this request continues the previous one, the kernel may have
+                // cut one write(2) in pieces and staged the first: that content is
+                // incomplete and must not be committed. So with the first write of
+                // a handle (an O_TRUNC must not commit alone). A write elsewhere
+                // simply fails; what was staged before it stands.
+                if append || last_end.is_none() || last_end == Some(offset) {
+                    of.staging.refused = Some(why);
+                }
                 return Err(err);
             }
             tracing::trace!(
@@ -288,7 +298,10 @@ impl MemFs {
             );
             of.staging.write(&self.db, off, data, append, now_ns())?;
         }
-        self.mark_dirty(fh);
+        if let Some(h) = self.lock_open().handles.get_mut(&fh) {
+            h.dirty = true;
+            h.last_end = Some(offset + u64::from(len));
+        }
         Ok(len)
     }
 

@@ -66,6 +66,12 @@ impl Env {
 
     /// A fresh environment with the given memfs.toml text, initialised with `memfs init`.
     pub fn with_config(toml: &str) -> Env {
+        Env::with_config_and_db(toml, None)
+    }
+
+    /// Like [`Env::with_config`], with the database at `db` (say, on a small
+    /// filesystem the test made) instead of inside the temp dir.
+    pub fn with_config_and_db(toml: &str, db: Option<PathBuf>) -> Env {
         let mut dir = tempfile::Builder::new()
             .prefix("memfs-it-")
             .tempdir()
@@ -80,7 +86,7 @@ impl Env {
         std::fs::write(&config, toml).expect("write memfs.toml");
         let env = Env {
             dir,
-            db: root.join("memfs.db"),
+            db: db.unwrap_or_else(|| root.join("memfs.db")),
             config,
             root,
             mounts: Cell::new(0),
