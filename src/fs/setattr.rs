@@ -54,6 +54,21 @@ impl MemFs {
         self.getattr(ino)
     }
 
+    /// Marks an inode changed (ctime = now) without changing anything recorded,
+    /// as a successful fallocate(2) must.
+    pub fn touch_ctime(&self, ino: Ino) -> FsResult<()> {
+        if ino == Ino::ROOT || Self::is_virtual(ino) {
+            return Err(FsError::ReadOnly("not a file of a store"));
+        }
+        self.db.write(|tx| {
+            let (mut row, att) = self.inode(tx, ino)?;
+            self.check_inode_change(tx, att, ino, Access::Meta)?;
+            row.ctime_ns = now_ns();
+            tx.save_inode(&row)?;
+            Ok::<_, FsError>(())
+        })
+    }
+
     fn set_meta(&self, ino: Ino, s: &SetAttr) -> FsResult<()> {
         self.db.write(|tx| {
             let (mut row, att) = self.inode(tx, ino)?;
