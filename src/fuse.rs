@@ -2,7 +2,7 @@
 //! No handler unwraps or panics: a panic here would kill the mount for every agent.
 
 use crate::error::FsError;
-use crate::fs::{Attr, Caller, MemFs, OpenMode, Opened, RenameMode, SetAttr, TimeSpec};
+use crate::fs::{Attr, Caller, LockStep, MemFs, OpenMode, Opened, RenameMode, SetAttr, TimeSpec};
 use crate::ids::Ino;
 use crate::store::{LockSpec, NodeKind};
 use fuser::{
@@ -671,7 +671,7 @@ impl Filesystem for FuseFs {
                 let fs = self.fs.clone();
                 let spawned = std::thread::Builder::new()
                     .name("memfs-lockwait".into())
-                    .spawn(move || wait_for_lock(&fs, spec, kind, reply));
+                    .spawn(move || wait_for_lock(&fs, spec, reply));
                 if let Err(e) = spawned {
                     tracing::error!(error = %e, "cannot start a lock waiter");
                 }
@@ -717,22 +717,28 @@ impl Filesystem for FuseFs {
     }
 }
 
-/// Polls for a blocking lock until it is granted or the waiting process is gone.
-fn wait_for_lock(fs: &MemFs, spec: LockSpec, kind: Option<bool>, reply: ReplyEmpty) {
+/// Polls for a blocking lock until it is granted, would deadlock, or the waiting
+/// process is gone.
+fn wait_for_lock(fs: &MemFs, spec: LockSpec, reply: ReplyEmpty) {
     loop {
-        std::thread::sleep(Duration::from_millis(10));
-        match fs.setlk(&spec, kind) {
-            Ok(true) => return reply.ok(),
-            Ok(false) => {
+        match fs.setlk_wait(&spec) {
+            Ok(LockStep::Granted) => return reply.ok(),
+            Ok(LockStep::Deadlock) => return reply.error(Errno::EDEADLK),
+            Ok(LockStep::Blocked) => {
                 // SAFETY: kill with signal 0 only checks that the process exists.
                 let alive = unsafe { libc::kill(spec.pid as libc::pid_t, 0) } == 0
                     || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
                 if !alive {
+                    fs.stop_waiting(spec.owner);
                     return reply.error(Errno::EINTR);
                 }
             }
-            Err(e) => return reply.error(errno("setlk", e)),
+            Err(e) => {
+                fs.stop_waiting(spec.owner);
+                return reply.error(errno("setlk", e));
+            }
         }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 

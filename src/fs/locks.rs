@@ -5,7 +5,67 @@ use crate::error::{FsError, FsResult};
 use crate::ids::{now_ns, Ino};
 use crate::store::{LockRow, LockSpec};
 
+/// One attempt of a blocking lock request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockStep {
+    Granted,
+    Blocked,
+    /// Waiting would never end: the owner we wait for waits for us (EDEADLK).
+    Deadlock,
+}
+
 impl MemFs {
+    /// One try of F_SETLKW / flock: takes the lock, or says whether to keep waiting.
+    /// Waiters of this mount are remembered, so that two owners each waiting for
+    /// the other's lock get EDEADLK instead of hanging forever (as local locks do).
+    pub fn setlk_wait(&self, spec: &LockSpec) -> FsResult<LockStep> {
+        let step = self.db.write(|tx| {
+            if let Some(c) = tx.lock_conflict(&self.holder, spec, now_ns())? {
+                if c.holder == self.holder {
+                    let theirs = self
+                        .waiting
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get(&c.owner)
+                        .copied();
+                    if let Some(w) = theirs {
+                        if tx.owner_blocks(&self.holder, spec.owner, &w)? {
+                            return Ok::<_, FsError>(LockStep::Deadlock);
+                        }
+                    }
+                }
+                return Ok(LockStep::Blocked);
+            }
+            tx.set_lock(&self.holder, spec, Some(spec.exclusive))?;
+            Ok(LockStep::Granted)
+        })?;
+        let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        match step {
+            LockStep::Blocked => {
+                waiting.insert(spec.owner, *spec);
+            }
+            _ => {
+                waiting.remove(&spec.owner);
+            }
+        }
+        drop(waiting);
+        if step == LockStep::Granted {
+            self.locked
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(spec.ino);
+        }
+        Ok(step)
+    }
+
+    /// Forgets a waiter that gave up (its process is gone).
+    pub fn stop_waiting(&self, owner: u64) {
+        self.waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&owner);
+    }
+
     /// F_GETLK: a conflicting lock held by someone else, if any.
     pub fn getlk(&self, spec: &LockSpec) -> FsResult<Option<LockRow>> {
         Ok(self

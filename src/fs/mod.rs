@@ -23,6 +23,7 @@ mod virt;
 pub use dir::DirEntry;
 pub use feed::Invalidation;
 pub use io::{OpenMode, Opened};
+pub use locks::LockStep;
 pub use policy::{glob_match, matches_any, Access, Quota, StorePolicy, PATH_MAX};
 pub use rename::RenameMode;
 pub use setattr::{SetAttr, TimeSpec};
@@ -155,6 +156,8 @@ pub struct MemFs {
     locked: Mutex<std::collections::HashSet<Ino>>,
     /// The hidden `.memfs` directory's inodes and handles.
     virt: virt::Virt,
+    /// Lock owners of this mount waiting in F_SETLKW/flock, and for what.
+    waiting: Mutex<HashMap<u64, crate::store::LockSpec>>,
 }
 
 impl MemFs {
@@ -172,6 +175,7 @@ impl MemFs {
             holder: leases::new_holder_id(),
             locked: Mutex::new(Default::default()),
             virt: Default::default(),
+            waiting: Mutex::new(HashMap::new()),
         }
     }
 

@@ -978,3 +978,25 @@ fn new_names_must_be_nfc_utf8_without_controls() {
         libc::ENAMETOOLONG
     );
 }
+
+#[test]
+fn two_owners_waiting_for_each_other_get_edeadlk() {
+    use crate::store::LockSpec;
+    let (fs, root) = setup();
+    let ino = put(&fs, root, "lockf", b"");
+    let range = |owner, start, end| LockSpec {
+        ino,
+        owner,
+        start,
+        end,
+        exclusive: true,
+        pid: 1,
+    };
+    assert!(fs.setlk(&range(1, 0, 9), Some(true)).unwrap());
+    assert!(fs.setlk(&range(2, 10, 19), Some(true)).unwrap());
+    assert_eq!(fs.setlk_wait(&range(1, 10, 19)).unwrap(), LockStep::Blocked);
+    assert_eq!(fs.setlk_wait(&range(2, 0, 9)).unwrap(), LockStep::Deadlock);
+    // Once owner 2 lets go, owner 1's wait ends.
+    fs.unlock_owner(ino, 2).unwrap();
+    assert_eq!(fs.setlk_wait(&range(1, 10, 19)).unwrap(), LockStep::Granted);
+}

@@ -50,6 +50,8 @@ pub struct LockRow {
     pub end: u64,
     pub exclusive: bool,
     pub pid: u32,
+    pub holder: String,
+    pub owner: u64,
 }
 
 fn clamp(v: u64) -> i64 {
@@ -244,7 +246,7 @@ impl Txn<'_> {
         Ok(self
             .conn
             .prepare_cached(
-                "SELECT l.start, l.end, l.exclusive, l.pid FROM locks l \
+                "SELECT l.start, l.end, l.exclusive, l.pid, l.holder, l.owner FROM locks l \
                  JOIN holders h ON h.id = l.holder \
                  WHERE l.ino = ?1 AND h.alive_until_ns > ?2 \
                  AND NOT (l.holder = ?3 AND l.owner = ?4) \
@@ -266,10 +268,35 @@ impl Txn<'_> {
                         end: r.get::<_, i64>(1)?.max(0) as u64,
                         exclusive: r.get(2)?,
                         pid: r.get(3)?,
+                        holder: r.get(4)?,
+                        owner: r.get::<_, i64>(5)? as u64,
                     })
                 },
             )
             .optional()?)
+    }
+
+    /// Whether `owner` of `holder` holds a lock that conflicts with `want`.
+    pub fn owner_blocks(&self, holder: &str, owner: u64, want: &LockSpec) -> StoreResult<bool> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT 1 FROM locks WHERE ino = ?1 AND holder = ?2 AND owner = ?3 \
+                 AND start <= ?5 AND end >= ?4 AND (exclusive OR ?6) LIMIT 1",
+            )?
+            .query_row(
+                params![
+                    want.ino.0,
+                    holder,
+                    owner as i64,
+                    clamp(want.start),
+                    clamp(want.end),
+                    want.exclusive
+                ],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
     }
 
     /// Sets (or, with `exclusive = None`, clears) the owner's lock on a range, POSIX
