@@ -725,10 +725,10 @@ fn wait_for_lock(fs: &MemFs, spec: LockSpec, reply: ReplyEmpty) {
             Ok(LockStep::Granted) => return reply.ok(),
             Ok(LockStep::Deadlock) => return reply.error(Errno::EDEADLK),
             Ok(LockStep::Blocked) => {
-                // SAFETY: kill with signal 0 only checks that the process exists.
-                let alive = unsafe { libc::kill(spec.pid as libc::pid_t, 0) } == 0
-                    || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
-                if !alive {
+                // fuser answers FUSE_INTERRUPT itself, so a signal to the waiter is
+                // seen here: a thread that is gone or has a deliverable signal
+                // pending gets EINTR, as a local lock wait would.
+                if !waiter_may_wait(spec.pid) {
                     fs.stop_waiting(spec.owner);
                     return reply.error(Errno::EINTR);
                 }
@@ -740,6 +740,24 @@ fn wait_for_lock(fs: &MemFs, spec: LockSpec, reply: ReplyEmpty) {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Whether the thread waiting for a lock still exists and has no unblocked
+/// signal pending (read from /proc; a thread we cannot inspect may wait).
+fn waiter_may_wait(tid: u32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{tid}/status")) else {
+        return false;
+    };
+    let mask = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .unwrap_or(0)
+    };
+    let pending = mask("SigPnd:") | mask("ShdPnd:");
+    let ignored_or_blocked = mask("SigBlk:") | mask("SigIgn:");
+    pending & !ignored_or_blocked == 0
 }
 
 /// (total, free, available) 4 KiB blocks of the filesystem holding `dir`.

@@ -202,7 +202,9 @@ impl MemFs {
                 };
                 of.staging.rebase(head, ext);
             }
-            if mode.truncate && mode.write {
+            // With atomic O_TRUNC the kernel takes any successful O_TRUNC open as
+            // done, read-only ones included (as Linux truncates them): so must we.
+            if mode.truncate {
                 truncated = of.staging.truncate(0, now_ns())?;
             }
             if leased {
