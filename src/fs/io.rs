@@ -648,7 +648,9 @@ impl MemFs {
             attr.staged = true;
             attr.size = of.staging.size;
             if let Some(m) = of.staging.mtime_ns {
+                // A staged write or truncate changes the inode: ctime with mtime.
                 attr.mtime_ns = m;
+                attr.ctime_ns = attr.ctime_ns.max(m);
             }
         }
     }
