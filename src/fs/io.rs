@@ -105,6 +105,13 @@ impl MemFs {
         if ino == Ino::ROOT {
             return Err(FsError::IsDir);
         }
+        if mode.truncate && !mode.write {
+            // POSIX leaves O_RDONLY|O_TRUNC undefined. Under atomic O_TRUNC the
+            // kernel would take it as done before its ETXTBSY check, so honouring it
+            // could empty a running program, and ignoring it would leave the
+            // kernel's size wrong: refuse it.
+            return Err(FsError::Invalid("O_TRUNC needs a writable open"));
+        }
         if Self::is_virtual(ino) {
             let fh = self.virt_open(ino, mode.write || mode.truncate)?;
             // History never changes: the kernel may keep what it cached.
@@ -202,9 +209,7 @@ impl MemFs {
                 };
                 of.staging.rebase(head, ext);
             }
-            // With atomic O_TRUNC the kernel takes any successful O_TRUNC open as
-            // done, read-only ones included (as Linux truncates them): so must we.
-            if mode.truncate {
+            if mode.truncate && mode.write {
                 truncated = of.staging.truncate(0, now_ns())?;
             }
             if leased {

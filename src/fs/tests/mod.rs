@@ -1000,3 +1000,16 @@ fn two_owners_waiting_for_each_other_get_edeadlk() {
     fs.unlock_owner(ino, 2).unwrap();
     assert_eq!(fs.setlk_wait(&range(1, 10, 19)).unwrap(), LockStep::Granted);
 }
+
+#[test]
+fn read_only_truncating_opens_are_refused_and_change_nothing() {
+    let (fs, root) = setup();
+    let ino = put(&fs, root, "prog", b"#!/bin/sh\n");
+    let ro_trunc = OpenMode {
+        write: false,
+        append: false,
+        truncate: true,
+    };
+    assert_eq!(fs.open(ino, ro_trunc).unwrap_err().to_errno(), libc::EINVAL);
+    assert_eq!(read_all(&fs, ino), b"#!/bin/sh\n");
+}
