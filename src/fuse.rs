@@ -103,6 +103,25 @@ fn errno(op: &str, e: FsError) -> Errno {
     Errno::from_i32(code)
 }
 
+/// A lock request as the kernel describes it (`end` inclusive).
+fn lock_spec(
+    i: INodeNo,
+    owner: LockOwner,
+    start: u64,
+    end: u64,
+    exclusive: bool,
+    pid: u32,
+) -> LockSpec {
+    LockSpec {
+        ino: ino(i),
+        owner: owner.0,
+        start,
+        end,
+        exclusive,
+        pid,
+    }
+}
+
 fn fopen_flags(o: &Opened) -> FopenFlags {
     let mut f = FopenFlags::empty();
     if o.keep_cache {
@@ -613,14 +632,7 @@ impl Filesystem for FuseFs {
         pid: u32,
         reply: ReplyLock,
     ) {
-        let spec = LockSpec {
-            ino: ino(i),
-            owner: lock_owner.0,
-            start,
-            end,
-            exclusive: typ == libc::F_WRLCK,
-            pid,
-        };
+        let spec = lock_spec(i, lock_owner, start, end, typ == libc::F_WRLCK, pid);
         match self.fs.getlk(&spec) {
             Ok(Some(l)) => {
                 let t = if l.exclusive {
@@ -654,14 +666,7 @@ impl Filesystem for FuseFs {
             libc::F_UNLCK => None,
             _ => return reply.error(Errno::EINVAL),
         };
-        let spec = LockSpec {
-            ino: ino(i),
-            owner: lock_owner.0,
-            start,
-            end,
-            exclusive: kind == Some(true),
-            pid,
-        };
+        let spec = lock_spec(i, lock_owner, start, end, kind == Some(true), pid);
         match self.fs.setlk(&spec, kind) {
             Ok(true) => reply.ok(),
             Ok(false) if !sleep => reply.error(Errno::EAGAIN),

@@ -14,23 +14,24 @@ pub struct DirEntry {
     pub name: Vec<u8>,
 }
 
+impl DirEntry {
+    /// The `.` and `..` entries every listing starts with.
+    pub(super) fn dots(ino: Ino, parent: Ino) -> Vec<DirEntry> {
+        let dir = |ino, name: &[u8]| DirEntry {
+            ino,
+            kind: NodeKind::Dir,
+            name: name.to_vec(),
+        };
+        vec![dir(ino, b"."), dir(parent, b"..")]
+    }
+}
+
 impl MemFs {
     pub fn opendir(&self, ino: Ino) -> FsResult<u64> {
         let entries = if MemFs::is_virtual(ino) {
             self.virt_list(ino)?
         } else if ino == Ino::ROOT {
-            let mut v = vec![
-                DirEntry {
-                    ino,
-                    kind: NodeKind::Dir,
-                    name: b".".to_vec(),
-                },
-                DirEntry {
-                    ino,
-                    kind: NodeKind::Dir,
-                    name: b"..".to_vec(),
-                },
-            ];
+            let mut v = DirEntry::dots(ino, ino);
             for a in &self.attached {
                 v.push(DirEntry {
                     ino: a.store.root,
@@ -50,18 +51,7 @@ impl MemFs {
                 } else {
                     tx.parent_entry(ino)?.map_or(ino, |(p, _)| p)
                 };
-                let mut v = vec![
-                    DirEntry {
-                        ino,
-                        kind: NodeKind::Dir,
-                        name: b".".to_vec(),
-                    },
-                    DirEntry {
-                        ino: parent,
-                        kind: NodeKind::Dir,
-                        name: b"..".to_vec(),
-                    },
-                ];
+                let mut v = DirEntry::dots(ino, parent);
                 for (name, child, kind) in tx.children(ino)? {
                     v.push(DirEntry {
                         ino: child,

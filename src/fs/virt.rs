@@ -275,18 +275,7 @@ impl MemFs {
 
     pub(super) fn virt_list(&self, ino: Ino) -> FsResult<Vec<DirEntry>> {
         let node = self.vnode(ino)?;
-        let mut out = vec![
-            DirEntry {
-                ino,
-                kind: NodeKind::Dir,
-                name: b".".to_vec(),
-            },
-            DirEntry {
-                ino,
-                kind: NodeKind::Dir,
-                name: b"..".to_vec(),
-            },
-        ];
+        let mut out = DirEntry::dots(ino, ino);
         let mut add = |node: VNode, kind: NodeKind, name: Vec<u8>| {
             let ino = self.vino(node);
             out.push(DirEntry { ino, kind, name });
