@@ -1,16 +1,32 @@
 #!/usr/bin/env bash
-# Times file workloads on tmpfs, bindfs over tmpfs (a passthrough FUSE baseline)
-# and memfs (database on tmpfs) in one run, and prints medians and ratios.
-#   N (files, default 2000)  RUNS (default 3)  extra targets: NAME=DIR arguments
+# Times file workloads on tmpfs, bindfs over tmpfs (the passthrough FUSE
+# baseline) and memfs (database on tmpfs) in one run; prints the median of each
+# workload per target and memfs's ratios to bindfs and to tmpfs, then memfs's
+# database growth for the history workloads and the daemon's peak RSS.
+#
+#   scripts/bench.sh [NAME=DIR ...]     extra targets (any mounted directory)
+#   N=10000 RUNS=3 BIG=100000           files, runs per target, files for the RSS pass
+#   BIG=0 skips the 100k-file RSS pass; QUICK=1 is N=2000 RUNS=1 BIG=0.
+#
+# "cold" means the kernel's caches were dropped (page cache, dentries and inodes);
+# memfs's own SQLite page cache stays warm, as it would in a running sandbox.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-N=${N:-2000}
+if [ -n "${QUICK:-}" ]; then N=${N:-2000} RUNS=${RUNS:-1} BIG=${BIG:-0}; fi
+N=${N:-10000}
 RUNS=${RUNS:-3}
+BIG=${BIG:-100000}
 
 scripts/setup.sh
-command -v bindfs >/dev/null || { apt-get update -qq && apt-get install -y -qq bindfs >/dev/null; }
+need=()
+command -v bindfs >/dev/null || need+=(bindfs)
+command -v hyperfine >/dev/null || need+=(hyperfine)
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
 cargo build --release --bins -q
 bin=$PWD/target/release
+helper=$PWD/scripts/bench_helper.py
 
 work=$(mktemp -d /tmp/memfs-bench.XXXXXX)
 memfs_pid=
@@ -25,11 +41,14 @@ cleanup() {
 trap cleanup EXIT
 
 mkdir -p "$work"/{tmpfs,bindfs,memfs}
-mount -t tmpfs -o size=2g tmpfs "$work/tmpfs"
+mount -t tmpfs -o size=12g tmpfs "$work/tmpfs"
 mkdir -p "$work/tmpfs/plain" "$work/tmpfs/under-bindfs" "$work/tmpfs/db"
 bindfs "$work/tmpfs/under-bindfs" "$work/bindfs"
+db=$work/tmpfs/db/memfs.db
 cat > "$work/memfs.toml" <<TOML
-database = "$work/tmpfs/db/memfs.db"
+database = "$db"
+[daemon]
+max_file_bytes = 4294967296
 [[stores]]
 name = "bench"
 TOML
@@ -44,58 +63,84 @@ targets=("tmpfs=$work/tmpfs/plain" "bindfs=$work/bindfs" "memfs=$work/memfs/benc
 
 ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
+# Bytes the database holds in live pages (checkpointed, free pages excluded).
+db_bytes() { python3 "$helper" dbsize "$db"; }
+line="append line of a 100 byte record ................................................................"
 
-# One run of every workload in DIR; prints "workload ms" lines.
+# One run of every workload in DIR ($2 = target name); prints "workload ms" lines.
 run_all() {
-  local d=$1/w s
-  rm -rf "$d"; mkdir -p "$d/files"
-  s=$(date +%s%N)
-  python3 - "$d/files" "$N" <<'PY'
-import os, sys
-d, n = sys.argv[1], int(sys.argv[2])
-for i in range(n):
-    sub = os.path.join(d, f"d{i % 20}")
-    if i < 20:
-        os.mkdir(sub)
-    with open(os.path.join(sub, f"f{i}.txt"), "w") as f:
-        f.write(f"memory note {i}: the quick brown fox {i * 7}\n" * 8)
-PY
-  echo "create_${N}_files $(ms "$s")"
-  s=$(date +%s%N); find "$d/files" -type f -exec cat {} + >/dev/null; echo "cat_warm $(ms "$s")"
-  s=$(date +%s%N); grep -r "fox 7" "$d/files" >/dev/null; echo "grep_r $(ms "$s")"
-  s=$(date +%s%N); find "$d/files" -type f -printf '%s\n' >/dev/null; echo "stat_all $(ms "$s")"
-  s=$(date +%s%N); ls -lR "$d/files" >/dev/null; echo "ls_lR $(ms "$s")"
-  head -c 1048576 /dev/urandom > "$d/log"
-  s=$(date +%s%N); for i in $(seq 1000); do echo "append line $i of a 100 byte record ......................................................." >> "$d/log"; done
-  echo "append_1000 $(ms "$s")"
-  s=$(date +%s%N); dd if=/dev/zero of="$d/big" bs=1M count=64 conv=fsync status=none; echo "write_64M_fsync $(ms "$s")"
+  local d=$1/w name=$2 s before
+  rm -rf "$d"; mkdir -p "$d"
+  s=$(date +%s%N); python3 "$helper" create "$d/files" "$N"; echo "create_files $(ms "$s")"
   drop_caches
-  s=$(date +%s%N); cat "$d/big" >/dev/null; echo "read_64M $(ms "$s")"
+  s=$(date +%s%N); find "$d/files" -type f -exec cat {} + >/dev/null; echo "cat_cold $(ms "$s")"
+  s=$(date +%s%N); find "$d/files" -type f -exec cat {} + >/dev/null; echo "cat_warm $(ms "$s")"
+  drop_caches
+  s=$(date +%s%N); grep -r "fox 7" "$d/files" >/dev/null; echo "grep_r_cold $(ms "$s")"
+  s=$(date +%s%N); find "$d/files" -type f -printf '%s\n' >/dev/null; echo "stat_warm $(ms "$s")"
+  drop_caches
+  s=$(date +%s%N); ls -lR "$d/files" >/dev/null; echo "ls_l_cold $(ms "$s")"
   s=$(date +%s%N); rm -rf "$d/files"; echo "rm_rf $(ms "$s")"
+
+  s=$(date +%s%N); dd if=/dev/urandom of="$d/big" bs=1M count=256 conv=fsync status=none 2>/dev/null \
+    || head -c 268435456 /dev/urandom | dd of="$d/big" bs=1M conv=fsync status=none
+  echo "write_256M_fsync $(ms "$s")"
+  drop_caches
+  s=$(date +%s%N); cat "$d/big" >/dev/null; echo "read_256M_cold $(ms "$s")"
+  rm -f "$d/big"
+
+  python3 "$helper" create "$d/repo" 2000
+  git -C "$d/repo" init -q && git -C "$d/repo" config user.email b@b && git -C "$d/repo" config user.name b
+  s=$(date +%s%N); (cd "$d/repo" && git add -A && git commit -qm bench); echo "git_add_commit_2000 $(ms "$s")"
+
+  head -c 1048576 /dev/urandom > "$d/log"
+  [ "$name" = memfs ] && before=$(db_bytes)
+  s=$(date +%s%N); for _ in $(seq 1000); do echo "$line" >> "$d/log"; done; echo "append_1000 $(ms "$s")"
+  [ "$name" = memfs ] && echo "db_growth_append_1000 $(( $(db_bytes) - before ))" >&3
+
+  : > "$d/shared"
+  s=$(date +%s%N)
+  for p in $(seq 8); do (for i in $(seq 250); do echo "p$p $i $line" >> "$d/shared"; done) & done; wait
+  echo "append_8_procs $(ms "$s")"
+  local n; n=$(wc -l < "$d/shared")
+  [ "$n" -eq 2000 ] || echo "bench: $name: 8 appenders wrote $n lines, not 2000" >&2
   rm -rf "$d"
 }
 
 declare -A times
 names=()
+exec 3>"$work/growth"
 for t in "${targets[@]}"; do
   name=${t%%=*}; dir=${t#*=}; names+=("$name")
-  for r in $(seq "$RUNS"); do
-    while read -r w v; do times[$name,$w]+="$v "; done < <(run_all "$dir")
+  for _ in $(seq "$RUNS"); do
+    while read -r w v; do times[$name,$w]+="$v "; done < <(run_all "$dir" "$name")
   done
 done
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-workloads=$(printf '%s\n' "${!times[@]}" | sed 's/^[^,]*,//' | sort -u)
-order="create_${N}_files cat_warm grep_r stat_all ls_lR append_1000 write_64M_fsync read_64M rm_rf"
-printf '%-18s' "workload (ms)"; for n in "${names[@]}"; do printf '%10s' "$n"; done
-printf '%14s%14s\n' "memfs/bindfs" "memfs/tmpfs"
+order="create_files cat_cold cat_warm grep_r_cold stat_warm ls_l_cold rm_rf write_256M_fsync read_256M_cold git_add_commit_2000 append_1000 append_8_procs"
+echo "memfs bench: N=$N files, medians of $RUNS runs, times in ms"
+printf '%-20s' "workload"; for n in "${names[@]}"; do printf '%9s' "$n"; done
+printf '%14s%13s\n' "memfs/bindfs" "memfs/tmpfs"
 for w in $order; do
-  printf '%-18s' "$w"
+  printf '%-20s' "$w"
   declare -A med=()
-  for n in "${names[@]}"; do med[$n]=$(echo "${times[$n,$w]}" | median); printf '%10s' "${med[$n]}"; done
+  for n in "${names[@]}"; do med[$n]=$(echo "${times[$n,$w]:-}" | median); printf '%9s' "${med[$n]}"; done
   awk -v m="${med[memfs]}" -v b="${med[bindfs]}" -v t="${med[tmpfs]}" \
-    'BEGIN { printf "%14.2f%14.2f\n", m / (b > 0 ? b : 1), m / (t > 0 ? t : 1) }'
+    'BEGIN { printf "%14.2f%13.2f\n", m / (b > 0 ? b : 1), m / (t > 0 ? t : 1) }'
 done
-db=$work/tmpfs/db/memfs.db
-echo "memfs database after $RUNS runs: $(du -ch "$db"* | tail -1 | cut -f1)"
-echo "memfs daemon peak RSS: $(grep VmHWM /proc/$memfs_pid/status | awk '{print $2, $3}')"
+growth=$(awk '{print $2}' "$work/growth" | median)
+echo "memfs database growth for 1000 appends of 100 B to a 1 MiB file: $growth bytes (median)"
+echo "memfs database after all runs: $(( $(db_bytes) / 1048576 )) MiB live"
+echo "memfs daemon peak RSS during the runs: $(grep VmHWM /proc/$memfs_pid/status | awk '{print $2, $3}')"
+
+if [ "$BIG" -gt 0 ]; then
+  s=$(date +%s%N)
+  python3 "$helper" create "$work/memfs/bench/big" "$BIG"
+  c=$(ms "$s")
+  drop_caches
+  s=$(date +%s%N); find "$work/memfs/bench/big" -type f -printf '%s\n' >/dev/null
+  grep -r "fox 7" "$work/memfs/bench/big" >/dev/null; g=$(ms "$s")
+  echo "memfs store of $BIG files: create ${c} ms, cold stat+grep ${g} ms," \
+    "daemon peak RSS $(grep VmHWM /proc/$memfs_pid/status | awk '{print $2, $3}')"
+fi

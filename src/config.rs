@@ -42,6 +42,10 @@ pub struct DaemonConfig {
     pub lease_wait_secs: f64,
     /// How often the change feed is polled for other mounts' changes, in ms.
     pub feed_poll_ms: u64,
+    /// Group commit: changes commit together at most this many ms after the
+    /// first of them (fsync and unmount commit at once). 0 commits every change
+    /// before its reply.
+    pub commit_interval_ms: u64,
 }
 
 /// A store declared in the config.
@@ -157,6 +161,7 @@ impl Default for DaemonConfig {
             lease_ttl_secs: 30.0,
             lease_wait_secs: 2.0,
             feed_poll_ms: 50,
+            commit_interval_ms: 5,
         }
     }
 }

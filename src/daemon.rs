@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::fs::{FsOptions, Invalidation, MemFs};
 use crate::fuse::FuseFs;
 use crate::ids::{now_ns, Identity};
-use crate::store::{Db, Scope};
+use crate::store::{BatchPolicy, Db, Scope};
 use anyhow::{bail, Context, Result};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -65,6 +65,10 @@ pub fn build_fs(config: &Config, req: &MountRequest) -> Result<MemFs> {
         lease_ttl: secs(config.daemon.lease_ttl_secs),
         lease_wait: secs(config.daemon.lease_wait_secs),
     };
+    db.enable_batching(BatchPolicy {
+        interval: Duration::from_millis(config.daemon.commit_interval_ms),
+        ..BatchPolicy::default()
+    });
     Ok(MemFs::new(Arc::new(db), req.who.clone(), attached, opts))
 }
 
@@ -134,6 +138,7 @@ pub fn mount(config: &Config, req: MountRequest) -> Result<()> {
         .context("cannot start the FUSE session")?;
     let stop = Arc::new(AtomicBool::new(false));
     let renewer = spawn_renewer(fs.clone(), stop.clone(), secs(config.daemon.lease_ttl_secs))?;
+    let committer = spawn_committer(fs.clone(), stop.clone())?;
     let follower = spawn_follower(
         fs.clone(),
         session.notifier(),
@@ -194,13 +199,16 @@ pub fn mount(config: &Config, req: MountRequest) -> Result<()> {
         }
     }
     stop.store(true, Ordering::Relaxed);
-    for t in [renewer, follower] {
+    for t in [renewer, follower, committer] {
         if t.join().is_err() {
             tracing::error!("a background thread panicked");
         }
     }
     if let Err(e) = fs.unregister() {
         tracing::warn!(error = %e, "cannot release this mount's leases and locks; they expire by TTL");
+    }
+    if let Err(e) = fs.db().sync() {
+        tracing::error!(error = %e, "cannot commit the last changes at unmount");
     }
     tracing::info!(mountpoint = %mp.display(), "unmounted");
     Ok(())
@@ -238,6 +246,13 @@ fn spawn_renewer(
                 }
             }
         })?)
+}
+
+/// Commits group-committed changes when they fall due (see `store::batch`).
+fn spawn_committer(fs: Arc<MemFs>, stop: Arc<AtomicBool>) -> Result<std::thread::JoinHandle<()>> {
+    Ok(std::thread::Builder::new()
+        .name("memfs-commit".into())
+        .spawn(move || fs.db().run_committer(&stop))?)
 }
 
 /// Follows the change feed and invalidates the kernel's caches for what other

@@ -531,8 +531,11 @@ impl Filesystem for FuseFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        // Directory changes are committed when they happen.
-        reply.ok();
+        // Directory changes are group-committed; fsync of a directory commits now.
+        match self.fs.db().sync() {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno("fsyncdir", FsError::from(e))),
+        }
     }
 
     fn statfs(&self, _req: &Request, _i: INodeNo, reply: ReplyStatfs) {

@@ -340,6 +340,8 @@ impl MemFs {
         }
         let (file, _, _) = self.handle_file(fh)?;
         self.commit_file(&file)?;
+        // fsync is a durability point: the batch holding this version commits now.
+        self.db.sync()?;
         let mut t = self.lock_open();
         let ino = t.handles.get(&fh).map(|h| h.ino);
         for h in t.handles.values_mut() {

@@ -389,6 +389,11 @@ impl MemFs {
         })
     }
 
+    /// The database this filesystem keeps everything in.
+    pub fn db(&self) -> &Arc<Db> {
+        &self.db
+    }
+
     /// The database file (for statfs on its filesystem).
     pub fn db_path(&self) -> Option<PathBuf> {
         self.db.path().map(|p| p.to_path_buf())

@@ -258,6 +258,7 @@ impl Txn<'_> {
                         data.len() as i64,
                         data
                     ])?;
+                self.note_bytes(len);
                 self.conn.last_insert_rowid()
             }
         };

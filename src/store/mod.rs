@@ -6,6 +6,7 @@
 //! one transaction, so a crash leaves either the old or the new state.
 
 mod audit;
+pub mod batch;
 mod content;
 mod leases;
 mod namespace;
@@ -21,21 +22,47 @@ pub use leases::{ttl_ns, HolderInfo, LeaseRow, LockRow, LockSpec};
 pub use namespace::{InodeRow, NewInode, NodeKind};
 pub use stores::{validate_store_name, Scope, StoreRow};
 
+pub use batch::BatchPolicy;
+
 use crate::error::{StoreError, StoreResult};
+use batch::{Inner, Want};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
 
 /// A handle on the database. Cheap to share behind an `Arc`.
 pub struct Db {
-    conn: Mutex<Connection>,
+    inner: Mutex<Inner>,
+    /// Wakes the committer when a batch opens.
+    opened: Condvar,
     path: Option<PathBuf>,
+    want: Option<Want>,
+    /// Set (once, by a daemon) to run changes in group-committed batches.
+    batch: OnceLock<BatchPolicy>,
 }
 
 /// An open transaction. Every persistence operation is a method on it.
 pub struct Txn<'a> {
     conn: &'a Connection,
+    /// Content bytes this change stored (bounds a batch's size).
+    bytes: Cell<u64>,
+}
+
+impl<'a> Txn<'a> {
+    fn new(conn: &'a Connection) -> Txn<'a> {
+        Txn {
+            conn,
+            bytes: Cell::new(0),
+        }
+    }
+
+    /// Records `n` bytes of new content written by this change.
+    fn note_bytes(&self, n: u64) {
+        self.bytes.set(self.bytes.get().saturating_add(n));
+    }
 }
 
 impl Db {
@@ -73,20 +100,26 @@ impl Db {
     }
 
     fn setup(mut conn: Connection, path: Option<PathBuf>) -> StoreResult<Db> {
-        conn.busy_timeout(Duration::from_secs(10))?;
+        let want = path.as_deref().and_then(Want::open);
+        // Migrations may need the write lock: wait for it like any writer.
+        let armed = batch::arm(want.as_ref().map(Want::wait_fd));
+        conn.busy_handler(Some(batch::busy_handler))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        // A 32 MiB page cache and memory-mapped reads keep hot metadata and chunks
-        // out of read(2) calls; both are bounded, so the daemon's RSS stays small.
+        // A 32 MiB page cache keeps hot metadata and chunks out of read(2) calls;
+        // it is bounded, so the daemon's RSS stays small.
         conn.pragma_update(None, "cache_size", -32768)?;
-        conn.pragma_update(None, "mmap_size", 256i64 << 20)?;
         conn.pragma_update(None, "temp_store", "MEMORY")?;
-        conn.set_prepared_statement_cache_capacity(64);
+        conn.set_prepared_statement_cache_capacity(128);
         schema::migrate(&mut conn)?;
+        drop(armed);
         Ok(Db {
-            conn: Mutex::new(conn),
+            inner: Mutex::new(Inner::new(conn)),
+            opened: Condvar::new(),
             path,
+            want,
+            batch: OnceLock::new(),
         })
     }
 
@@ -95,34 +128,168 @@ impl Db {
         self.path.as_deref()
     }
 
-    /// Runs `f` in one IMMEDIATE transaction: committed if it returns `Ok`, rolled back
-    /// otherwise. IMMEDIATE takes the write lock up front, so two daemons never deadlock
-    /// upgrading read transactions.
+    /// Turns on group commit (see [`batch`]): changes then commit together, at the
+    /// latest `policy.interval` after the first, or at once while another writer
+    /// waits, on [`Db::sync`], or when the disk is nearly full. A file database
+    /// only; someone must run [`Db::run_committer`]. Returns false if not enabled.
+    pub fn enable_batching(&self, policy: BatchPolicy) -> bool {
+        if self.want.is_none() || policy.interval.is_zero() {
+            return false;
+        }
+        self.batch.set(policy).is_ok()
+    }
+
+    fn arm(&self) -> batch::WantGuard {
+        batch::arm(self.want.as_ref().map(Want::wait_fd))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` as one change: committed if it returns `Ok`, rolled back otherwise.
+    /// Without batching it is one IMMEDIATE transaction (taking the write lock up
+    /// front, so two daemons never deadlock upgrading read transactions); with
+    /// batching it is a savepoint in the open batch.
     pub fn write<T, E>(&self, f: impl FnOnce(&Txn<'_>) -> Result<T, E>) -> Result<T, E>
     where
         E: From<StoreError>,
     {
-        let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        let tx = guard
-            .transaction_with_behavior(TransactionBehavior::Immediate)
+        let _armed = self.arm();
+        let mut g = self.lock();
+        if g.open_since.is_none() && self.should_batch() {
+            g.conn
+                .execute_batch("BEGIN IMMEDIATE")
+                .map_err(StoreError::from)?;
+            g.open_since = Some(Instant::now());
+            self.opened.notify_all();
+        }
+        if g.open_since.is_none() {
+            let tx = g
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(StoreError::from)?;
+            let out = f(&Txn::new(&tx))?;
+            tx.commit().map_err(StoreError::from)?;
+            return Ok(out);
+        }
+        g.conn
+            .prepare_cached("SAVEPOINT change")
+            .and_then(|mut s| s.execute([]))
             .map_err(StoreError::from)?;
-        let out = f(&Txn { conn: &tx })?;
-        tx.commit().map_err(StoreError::from)?;
+        let (out, bytes) = {
+            let txn = Txn::new(&g.conn);
+            (f(&txn), txn.bytes.get())
+        };
+        let out = match out {
+            Ok(v) => {
+                g.conn
+                    .prepare_cached("RELEASE change")
+                    .and_then(|mut s| s.execute([]))
+                    .map_err(StoreError::from)?;
+                g.bytes += bytes;
+                g.changes += 1;
+                v
+            }
+            Err(e) => {
+                let undone = g
+                    .conn
+                    .execute_batch("ROLLBACK TO change; RELEASE change")
+                    .map_err(StoreError::from);
+                if let Err(u) = undone {
+                    tracing::error!(error = %u, "cannot roll a failed change back; aborting the batch");
+                    let _ = g.conn.execute_batch("ROLLBACK");
+                    g.open_since = None;
+                }
+                return Err(e);
+            }
+        };
+        if self.batch_due(&g) {
+            g.commit().map_err(StoreError::from)?;
+        }
         Ok(out)
     }
 
-    /// Runs `f` in a read transaction (one consistent snapshot).
+    /// Runs `f` in a read transaction (one consistent snapshot). Inside an open
+    /// batch it reads the batch, so a daemon always sees its own changes.
     pub fn read<T, E>(&self, f: impl FnOnce(&Txn<'_>) -> Result<T, E>) -> Result<T, E>
     where
         E: From<StoreError>,
     {
-        let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        let tx = guard
+        let _armed = self.arm();
+        let mut g = self.lock();
+        if g.open_since.is_some() {
+            return f(&Txn::new(&g.conn));
+        }
+        let tx = g
+            .conn
             .transaction_with_behavior(TransactionBehavior::Deferred)
             .map_err(StoreError::from)?;
-        let out = f(&Txn { conn: &tx })?;
+        let out = f(&Txn::new(&tx))?;
         tx.finish().map_err(StoreError::from)?;
         Ok(out)
+    }
+
+    /// Commits the open batch now (a durability point: fsync, unmount).
+    pub fn sync(&self) -> StoreResult<()> {
+        let _armed = self.arm();
+        self.lock().commit().map_err(StoreError::from)
+    }
+
+    /// Commits each batch when it falls due, until `stop` is set; then commits
+    /// what is open and returns. A daemon runs this on its own thread.
+    pub fn run_committer(&self, stop: &AtomicBool) {
+        let Some(policy) = self.batch.get().copied() else {
+            return;
+        };
+        let mut g = self.lock();
+        while !stop.load(Ordering::Relaxed) {
+            let wait = match g.open_since {
+                None => Duration::from_millis(100),
+                Some(t) if t.elapsed() >= policy.interval => {
+                    // The error is logged by commit; the next change starts afresh.
+                    let _ = g.commit();
+                    continue;
+                }
+                Some(t) => policy.interval - t.elapsed(),
+            };
+            g = self
+                .opened
+                .wait_timeout(g, wait)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+        let _ = g.commit();
+    }
+
+    /// Whether a new change should open a batch rather than commit on its own.
+    fn should_batch(&self) -> bool {
+        let (Some(policy), Some(want), Some(path)) = (self.batch.get(), &self.want, &self.path)
+        else {
+            return false;
+        };
+        if want.someone_waits() {
+            // Let the waiter in between this process's transactions.
+            std::thread::sleep(Duration::from_micros(200));
+            return false;
+        }
+        batch::free_bytes(path).is_some_and(|free| free >= policy.min_free_bytes)
+    }
+
+    /// Whether the open batch must commit now.
+    fn batch_due(&self, g: &Inner) -> bool {
+        let Some(policy) = self.batch.get() else {
+            return true;
+        };
+        g.open_since.is_some_and(|t| t.elapsed() >= policy.interval)
+            || g.bytes >= policy.max_bytes
+            || self.want.as_ref().is_some_and(Want::someone_waits)
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        let _ = self.lock().commit();
     }
 }
 
