@@ -163,10 +163,7 @@ impl MemFs {
                 let head = self
                     .db
                     .read(|tx| Ok::<_, FsError>(tx.inode(ino)?.and_then(|r| r.head)))?;
-                let ext = match head {
-                    Some(v) => self.db.read(|tx| tx.extents(v))?,
-                    None => Default::default(),
-                };
+                let ext = self.extents_of(head)?;
                 let staging = Staging::new(
                     head,
                     ext,
@@ -203,10 +200,7 @@ impl MemFs {
                 .db
                 .read(|tx| Ok::<_, FsError>(tx.inode(ino)?.and_then(|r| r.head)))?;
             if !of.staging.dirty && of.staging.base != head {
-                let ext = match head {
-                    Some(v) => self.db.read(|tx| tx.extents(v))?,
-                    None => Default::default(),
-                };
+                let ext = self.extents_of(head)?;
                 of.staging.rebase(head, ext);
             }
             if mode.truncate && mode.write {
@@ -448,7 +442,7 @@ impl MemFs {
         let (ino, store, lease) = (of.ino, of.store, of.lease);
         let mut lease_lost = false;
         let st = &mut of.staging;
-        let hasher = match self.hashes.get(st.base, st.dirty_from) {
+        let hasher = match self.hashes.hasher(&self.db, st.base, st.dirty_from) {
             Some(h) => h,
             None => st.hash_base_prefix(&self.db, st.dirty_from)?,
         };
@@ -483,11 +477,8 @@ impl MemFs {
                 if row.head == st_ref.base && fenced_ok {
                     (st_ref.base, st_ref.dirty_from, hasher, None, false)
                 } else if pure_append {
-                    let ext = match row.head {
-                        Some(v) => tx.extents(v)?,
-                        None => Extents::new(),
-                    };
-                    let h = match self.hashes.get(row.head, ext.size()) {
+                    let ext = self.extents_in(tx, row.head)?;
+                    let h = match self.hashes.hasher(&self.db, row.head, ext.size()) {
                         Some(h) => h,
                         None => hash_extents(tx, &ext)?,
                     };
@@ -602,8 +593,10 @@ impl MemFs {
         match outcome {
             Outcome::Committed(vid, ext, h, kernel_may_differ) => {
                 let size = ext.size();
+                let ext_for_cache = ext.clone();
                 st.rebase(Some(vid), ext);
-                self.hashes.put(vid, size, *h);
+                self.hashes.put(&self.db, vid, (size, *h));
+                self.extents.put(&self.db, vid, ext_for_cache);
                 // The kernel's pages match the new head only when this mount wrote
                 // every byte where the kernel placed it; otherwise the next open
                 // must not keep them.
@@ -642,6 +635,27 @@ impl MemFs {
                 Ok(None)
             }
         }
+    }
+
+    /// The extent list of `version` (empty for none), from the cache if there.
+    fn extents_of(&self, version: Option<VersionId>) -> FsResult<Extents> {
+        if let Some(e) = version.and_then(|v| self.extents.get(&self.db, v)) {
+            return Ok(e);
+        }
+        self.db.read(|tx| self.extents_in(tx, version))
+    }
+
+    /// [`extents_of`](Self::extents_of) inside a transaction.
+    fn extents_in(&self, tx: &Txn<'_>, version: Option<VersionId>) -> FsResult<Extents> {
+        let Some(v) = version else {
+            return Ok(Extents::new());
+        };
+        if let Some(e) = self.extents.get(&self.db, v) {
+            return Ok(e);
+        }
+        let e = tx.extents(v)?;
+        self.extents.put(&self.db, v, e.clone());
+        Ok(e)
     }
 
     /// Replaces size and mtime with staged values when this mount has unsaved writes.

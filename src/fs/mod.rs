@@ -8,7 +8,7 @@
 mod create;
 mod dir;
 mod feed;
-mod hashes;
+mod version_cache;
 mod io;
 mod leases;
 mod locks;
@@ -148,7 +148,8 @@ pub struct MemFs {
     open: Mutex<io::OpenTable>,
     dirs: Mutex<HashMap<u64, Vec<DirEntry>>>,
     next_fh: AtomicU64,
-    hashes: hashes::HashCache,
+    hashes: version_cache::HashCache,
+    extents: version_cache::ExtentCache,
     mounted_ns: i64,
     /// This mount's id in `holders`, leases, locks and the change feed.
     holder: String,
@@ -170,7 +171,8 @@ impl MemFs {
             open: Mutex::new(io::OpenTable::default()),
             dirs: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
-            hashes: hashes::HashCache::new(1024),
+            hashes: version_cache::HashCache::new(1024),
+            extents: version_cache::ExtentCache::new(4096),
             mounted_ns: now_ns(),
             holder: leases::new_holder_id(),
             locked: Mutex::new(Default::default()),

@@ -18,6 +18,8 @@ use std::cell::RefCell;
 use std::fs::File;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How a daemon batches its changes.
@@ -50,15 +52,30 @@ pub(super) struct Inner {
     /// Content bytes and changes in the open batch.
     pub bytes: u64,
     pub changes: u64,
+    /// When the reused read transaction began; `None` when none is open.
+    pub read_since: Option<Instant>,
+    /// Counts batches rolled back whole (shared with [`super::Db::rollbacks`]).
+    pub rollbacks: Arc<AtomicU64>,
 }
 
 impl Inner {
-    pub fn new(conn: Connection) -> Inner {
+    pub fn new(conn: Connection, rollbacks: Arc<AtomicU64>) -> Inner {
         Inner {
+            rollbacks,
             conn,
             open_since: None,
             bytes: 0,
             changes: 0,
+            read_since: None,
+        }
+    }
+
+    /// Ends the reused read transaction, if one is open.
+    pub fn end_read(&mut self) {
+        if self.read_since.take().is_some() {
+            if let Err(e) = self.conn.execute_batch("COMMIT") {
+                tracing::warn!(error = %e, "cannot end a read transaction");
+            }
         }
     }
 
@@ -76,6 +93,7 @@ impl Inner {
                 if !self.conn.is_autocommit() {
                     let _ = self.conn.execute_batch("ROLLBACK");
                 }
+                self.rollbacks.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(changes, error = %e, "a batch of changes could not be committed and was rolled back");
                 Err(e)
             }

@@ -29,8 +29,8 @@ use batch::{Inner, Want};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 /// A handle on the database. Cheap to share behind an `Arc`.
@@ -42,6 +42,8 @@ pub struct Db {
     want: Option<Want>,
     /// Set (once, by a daemon) to run changes in group-committed batches.
     batch: OnceLock<BatchPolicy>,
+    /// Batches rolled back whole (their version and inode ids may be reused).
+    rollbacks: Arc<AtomicU64>,
 }
 
 /// An open transaction. Every persistence operation is a method on it.
@@ -114,12 +116,14 @@ impl Db {
         conn.set_prepared_statement_cache_capacity(128);
         schema::migrate(&mut conn)?;
         drop(armed);
+        let rollbacks = Arc::new(AtomicU64::new(0));
         Ok(Db {
-            inner: Mutex::new(Inner::new(conn)),
+            inner: Mutex::new(Inner::new(conn, rollbacks.clone())),
             opened: Condvar::new(),
             path,
             want,
             batch: OnceLock::new(),
+            rollbacks,
         })
     }
 
@@ -137,6 +141,12 @@ impl Db {
             return false;
         }
         self.batch.set(policy).is_ok()
+    }
+
+    /// How many batches were lost to a failed commit. Caches of anything keyed by
+    /// ids empty themselves when this changes.
+    pub fn rollbacks(&self) -> u64 {
+        self.rollbacks.load(Ordering::Relaxed)
     }
 
     fn arm(&self) -> batch::WantGuard {
@@ -157,6 +167,7 @@ impl Db {
     {
         let _armed = self.arm();
         let mut g = self.lock();
+        g.end_read();
         if g.open_since.is_none() && self.should_batch() {
             g.conn
                 .execute_batch("BEGIN IMMEDIATE")
@@ -200,6 +211,7 @@ impl Db {
                     tracing::error!(error = %u, "cannot roll a failed change back; aborting the batch");
                     let _ = g.conn.execute_batch("ROLLBACK");
                     g.open_since = None;
+                    g.rollbacks.fetch_add(1, Ordering::Relaxed);
                 }
                 return Err(e);
             }
@@ -221,6 +233,23 @@ impl Db {
         if g.open_since.is_some() {
             return f(&Txn::new(&g.conn));
         }
+        if let Some(policy) = self.batch.get() {
+            // A daemon reuses one read snapshot for up to an interval: taking
+            // WAL read locks costs more than most lookups. Its own changes end
+            // the snapshot first, so it never misses them; others' changes show
+            // at most an interval later (the change feed is slower anyway).
+            if g.read_since.is_some_and(|t| t.elapsed() >= policy.interval) {
+                g.end_read();
+            }
+            if g.read_since.is_none() {
+                g.conn
+                    .execute_batch("BEGIN DEFERRED")
+                    .map_err(StoreError::from)?;
+                g.read_since = Some(Instant::now());
+                self.opened.notify_all();
+            }
+            return f(&Txn::new(&g.conn));
+        }
         let tx = g
             .conn
             .transaction_with_behavior(TransactionBehavior::Deferred)
@@ -233,7 +262,9 @@ impl Db {
     /// Commits the open batch now (a durability point: fsync, unmount).
     pub fn sync(&self) -> StoreResult<()> {
         let _armed = self.arm();
-        self.lock().commit().map_err(StoreError::from)
+        let mut g = self.lock();
+        g.end_read();
+        g.commit().map_err(StoreError::from)
     }
 
     /// Commits each batch when it falls due, until `stop` is set; then commits
@@ -244,11 +275,15 @@ impl Db {
         };
         let mut g = self.lock();
         while !stop.load(Ordering::Relaxed) {
-            let wait = match g.open_since {
+            if g.read_since.is_some_and(|t| t.elapsed() >= policy.interval) {
+                g.end_read();
+            }
+            let wait = match g.open_since.or(g.read_since) {
                 None => Duration::from_millis(100),
                 Some(t) if t.elapsed() >= policy.interval => {
                     // The error is logged by commit; the next change starts afresh.
                     let _ = g.commit();
+                    g.end_read();
                     continue;
                 }
                 Some(t) => policy.interval - t.elapsed(),
@@ -260,6 +295,7 @@ impl Db {
                 .unwrap_or_else(|p| p.into_inner().0);
         }
         let _ = g.commit();
+        g.end_read();
     }
 
     /// Whether a new change should open a batch rather than commit on its own.
@@ -289,7 +325,9 @@ impl Db {
 
 impl Drop for Db {
     fn drop(&mut self) {
-        let _ = self.lock().commit();
+        let mut g = self.lock();
+        g.end_read();
+        let _ = g.commit();
     }
 }
 
