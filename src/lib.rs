@@ -10,5 +10,6 @@ pub mod fs;
 pub mod fuse;
 pub mod history;
 pub mod ids;
+pub mod interchange;
 pub mod store;
 pub mod timefmt;
