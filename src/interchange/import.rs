@@ -517,6 +517,10 @@ fn build(
         row.atime_ns = r.atime_ns;
         row.mtime_ns = r.mtime_ns;
         row.ctime_ns = r.ctime_ns;
+        if r.path.as_deref() == Some("") {
+            // The root came with the store; its link count follows its subdirectories.
+            row.nlink = 2 + subdirs.get("").copied().unwrap_or(0);
+        }
         if r.kind == Kind::File {
             row.head = r.version.as_ref().and_then(|h| vids.get(&h.id).copied());
             row.size = r.size;

@@ -17,6 +17,8 @@ pub mod export;
 pub mod git;
 pub mod import;
 pub mod progress;
+#[cfg(test)]
+mod tests;
 pub mod validate;
 
 use crate::error::StoreError;
