@@ -39,12 +39,12 @@ fn populate(env: &Env) {
     m2.stop();
 }
 
-/// Every file's history (version list) under a store, by path, ids left out.
-fn histories(
-    env: &Env,
-    store: &str,
-    paths: &[&str],
-) -> Vec<Vec<(u64, String, String, String, String, Value, i64)>> {
+/// One version as `memfsctl history` shows it, ids left out: size, hash, op,
+/// agent, session, user, time.
+type Version = (u64, String, String, String, String, Value, i64);
+
+/// Every file's history (version list) under a store, by path.
+fn histories(env: &Env, store: &str, paths: &[&str]) -> Vec<Vec<Version>> {
     paths
         .iter()
         .map(|p| {

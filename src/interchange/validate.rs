@@ -247,7 +247,8 @@ fn check_manifest(m: &Metadata) -> Result<()> {
     if scope == Scope::User && man.store.owner.as_deref().is_none_or(str::is_empty) {
         return refuse("a user store needs an owner");
     }
-    if !man.history && !(m.versions.is_empty() && m.unlinked.is_empty() && m.audit.is_empty()) {
+    let has_history = !(m.versions.is_empty() && m.unlinked.is_empty() && m.audit.is_empty());
+    if has_history && !man.history {
         return refuse("the manifest says 'history: false' but history members are present");
     }
     let c = &man.counts;
