@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what memfs and its tests need on a fresh Debian machine (run as root):
-# fuse3 (fusermount3), git and python3 (used by the real-mount tests).
+# fuse3 (fusermount3), git, python3, tar and jq (used by the real-mount tests).
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 
@@ -8,6 +8,8 @@ need=()
 command -v fusermount3 >/dev/null 2>&1 || need+=(fuse3)
 command -v git >/dev/null 2>&1 || need+=(git)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+command -v tar >/dev/null 2>&1 || need+=(tar)
+command -v jq >/dev/null 2>&1 || need+=(jq)
 command -v cc >/dev/null 2>&1 || need+=(gcc)
 
 if [ ${#need[@]} -gt 0 ]; then

@@ -10,6 +10,7 @@ pub mod fs;
 pub mod fuse;
 pub mod history;
 pub mod ids;
+pub mod interchange;
 pub mod scan;
 pub mod store;
 pub mod timefmt;

@@ -1,7 +1,7 @@
 //! memfsctl: the operator's tool for stores and the audit log.
 
-use anyhow::Result;
-use clap::{Parser, Subcommand};
+use anyhow::{bail, Result};
+use clap::{ArgAction, Parser, Subcommand};
 use memfs::config::Config;
 use memfs::ctl::{self, Ctx};
 use memfs::store::Db;
@@ -25,8 +25,9 @@ struct Cli {
     #[arg(long, global = true)]
     json: bool,
     /// Attribute changes to this human: user:NAME (default: the Unix user).
-    #[arg(long = "as", global = true, value_name = "user:NAME")]
-    as_user: Option<String>,
+    /// With `import`, `--as NAME` (no `user:`) names the new store.
+    #[arg(long = "as", global = true, value_name = "user:NAME", action = ArgAction::Append)]
+    as_args: Vec<String>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -131,6 +132,32 @@ enum Cmd {
         #[arg(long, default_value = "/mnt/memory")]
         mountpoint: String,
     },
+    /// Write a store to one portable archive (tar: metadata as JSON, content as
+    /// files), or its history to a git repository (one commit per change).
+    Export {
+        /// The store.
+        store: String,
+        /// The archive to write ('-' for stdout).
+        #[arg(
+            short = 'o',
+            long = "output",
+            value_name = "FILE",
+            required_unless_present = "git"
+        )]
+        output: Option<PathBuf>,
+        /// Include every version and the audit log, not just the head.
+        #[arg(long)]
+        history: bool,
+        /// Write a git repository into DIR (new or empty) instead of an archive.
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["output", "history"])]
+        git: Option<PathBuf>,
+    },
+    /// Import an archive written by `memfsctl export` as a new store (all or
+    /// nothing; `--as NAME` picks its name).
+    Import {
+        /// The archive ('-' for stdin).
+        file: PathBuf,
+    },
     /// List live write leases, or break one.
     Leases {
         #[command(subcommand)]
@@ -185,13 +212,25 @@ enum AuditCmd {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    // `--as user:NAME` is the operator; a bare `--as NAME` names an imported store.
+    let (users, names): (Vec<&String>, Vec<&String>) =
+        cli.as_args.iter().partition(|a| a.starts_with("user:"));
+    if users.len() > 1 || names.len() > 1 {
+        bail!("give --as user:NAME at most once, and --as NAME (import) at most once");
+    }
+    let as_name = names.first().map(|s| s.as_str());
+    let as_user = match (&cli.cmd, as_name) {
+        (Cmd::Import { .. }, _) | (_, None) => users.first().map(|s| s.as_str()),
+        // Not an import: let `operator` explain what --as takes.
+        (_, Some(n)) => Some(n),
+    };
     let config = Config::load(cli.config.as_deref(), cli.db.as_deref())?;
     let db = Db::open_existing(&config.database)?;
     let ctx = Ctx {
         config: config.clone(),
         db: std::sync::Arc::new(db),
         json: cli.json,
-        who: ctl::operator(cli.as_user.as_deref())?,
+        who: ctl::operator(as_user)?,
     };
     match cli.cmd {
         Cmd::Store(StoreCmd::Create {
@@ -264,6 +303,13 @@ fn run(cli: Cli) -> Result<()> {
         ),
         Cmd::Audit(AuditCmd::Verify) => ctl::audit::verify(&ctx),
         Cmd::Fsck => ctl::fsck::run(&ctx),
+        Cmd::Export {
+            store,
+            output,
+            history,
+            git,
+        } => ctl::export::run(&ctx, &store, output.as_deref(), history, git.as_deref()),
+        Cmd::Import { file } => ctl::import::run(&ctx, &file, as_name),
         Cmd::Leases { cmd: None } => ctl::leases::list(&ctx),
         Cmd::Leases {
             cmd: Some(LeaseCmd::Break { target }),

@@ -2,8 +2,10 @@
 //! beside running daemons. Every command can print JSON (`--json`).
 
 pub mod audit;
+pub mod export;
 pub mod fsck;
 pub mod history;
+pub mod import;
 pub mod leases;
 pub mod log;
 pub mod prompt;

@@ -24,7 +24,9 @@ pub use dir::DirEntry;
 pub use feed::Invalidation;
 pub use io::{OpenMode, Opened};
 pub use locks::LockStep;
-pub use policy::{glob_match, matches_any, Access, Quota, StorePolicy, PATH_MAX};
+pub use policy::{
+    check_new_name, check_path_len, glob_match, matches_any, Access, Quota, StorePolicy, PATH_MAX,
+};
 pub use rename::RenameMode;
 pub use setattr::{SetAttr, TimeSpec};
 pub use virt::{MEMFS_DIR, VIRT_BASE};

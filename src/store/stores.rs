@@ -149,6 +149,15 @@ impl Txn<'_> {
             .ok_or_else(|| StoreError::Corrupt(format!("store '{name}' vanished")))
     }
 
+    /// Sets when a store was created (an imported store keeps its original time,
+    /// so reading its history at earlier times works as it did).
+    pub fn set_store_created_ns(&self, id: StoreId, created_ns: i64) -> StoreResult<()> {
+        self.conn
+            .prepare_cached("UPDATE stores SET created_ns = ?2 WHERE id = ?1")?
+            .execute(params![id.0, created_ns])?;
+        Ok(())
+    }
+
     /// Whether a store is archived (read-only for everyone).
     pub fn store_archived(&self, id: StoreId) -> StoreResult<bool> {
         Ok(self
