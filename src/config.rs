@@ -102,6 +102,33 @@ pub struct PolicyDecl {
     /// Paths where files may only be created and appended to (others get EPERM).
     #[serde(default)]
     pub append_only: Vec<String>,
+    /// PII and secret scanning of every committed version: off, tag, redact, block.
+    #[serde(default)]
+    pub pii: crate::fs::PiiMode,
+    /// Glob = format ("json", "jsonl", "toml", "yaml"): matching files must parse.
+    #[serde(default)]
+    pub validate: std::collections::BTreeMap<String, FormatName>,
+}
+
+/// A format name in `validate` (checked when the config is read).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FormatName {
+    Json,
+    Jsonl,
+    Toml,
+    Yaml,
+}
+
+impl From<FormatName> for crate::scan::Format {
+    fn from(f: FormatName) -> Self {
+        match f {
+            FormatName::Json => crate::scan::Format::Json,
+            FormatName::Jsonl => crate::scan::Format::Jsonl,
+            FormatName::Toml => crate::scan::Format::Toml,
+            FormatName::Yaml => crate::scan::Format::Yaml,
+        }
+    }
 }
 
 impl StoreDecl {
@@ -116,6 +143,13 @@ impl StoreDecl {
             read_only: self.policy.read_only.clone(),
             read_only_writers: self.policy.read_only_writers.clone(),
             append_only: self.policy.append_only.clone(),
+            pii: self.policy.pii,
+            validate: self
+                .policy
+                .validate
+                .iter()
+                .map(|(glob, f)| (glob.clone(), (*f).into()))
+                .collect(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Open files and their handles: open, read, write, flush, fsync, release, and the
 //! commit that turns staged bytes into one new version.
 
+use super::guard::{self, Verdict};
 use super::policy::Access;
 use super::staging::Staging;
 use super::{Attr, MemFs};
@@ -439,6 +440,7 @@ impl MemFs {
                 FsError::Quota("store byte quota")
             });
         }
+        let (guard_detail, replaced) = self.guard(of)?;
         let (ino, store, lease) = (of.ino, of.store, of.lease);
         let mut lease_lost = false;
         let st = &mut of.staging;
@@ -545,6 +547,11 @@ impl MemFs {
                 }
             }
             let mut detail = serde_json::json!({"size": size, "hash": hash.to_hex().as_str()});
+            if let Some(serde_json::Value::Object(extra)) = &guard_detail {
+                for (k, v) in extra {
+                    detail[k] = v.clone();
+                }
+            }
             if conflict {
                 detail["head"] = row.head.map(|v| v.0).into();
                 detail["based_on"] = st_ref.base.map(|v| v.0).into();
@@ -607,6 +614,10 @@ impl MemFs {
                     t.seen_heads.insert(ino, Some(vid));
                 }
                 drop(t);
+                if replaced {
+                    // The kernel cached the bytes as written, not as stored.
+                    self.forget_kernel_view(store, ino);
+                }
                 Ok(Some(vid))
             }
             Outcome::Conflict {
@@ -633,6 +644,67 @@ impl MemFs {
                 // Drop the staged bytes but keep serving them to open descriptors.
                 st.dirty = false;
                 Ok(None)
+            }
+        }
+    }
+
+    /// Applies the store's content rules (validators, PII policy) to what `of` is
+    /// about to commit. `Ok((detail, replaced))` lets the commit go on, with
+    /// `detail` for its audit entry and `replaced` when the staged content was
+    /// rewritten (redacted). An error means it was rejected: audited, staged
+    /// bytes dropped, the head left as it was.
+    fn guard(&self, of: &mut OpenFile) -> FsResult<(Option<serde_json::Value>, bool)> {
+        let att = self.attached_by_id(of.store)?;
+        if att.policy.pii == super::PiiMode::Off && att.policy.validate.is_empty() {
+            return Ok((None, false));
+        }
+        let Some(path) = self.db.read(|tx| tx.path_of(of.ino))? else {
+            return Ok((None, false));
+        };
+        if !guard::applies(&att.policy, &path) {
+            return Ok((None, false));
+        }
+        if of.staging.size > guard::GUARD_MAX_BYTES {
+            tracing::warn!(
+                path,
+                size = of.staging.size,
+                "too large for the content rules; stored unchecked"
+            );
+            let detail = serde_json::json!({ "guard": "skipped: larger than 64 MiB" });
+            return Ok((Some(detail), false));
+        }
+        let size = of.staging.size;
+        let data = of.staging.read(&self.db, 0, size as u32)?;
+        match guard::check(&att.policy, &path, &data) {
+            Verdict::Store { detail } => Ok((detail, false)),
+            Verdict::Replace { data, detail } => {
+                let now = now_ns();
+                of.staging.truncate(0, now)?;
+                of.staging.write(&self.db, 0, &data, false, now)?;
+                Ok((Some(detail), true))
+            }
+            Verdict::Reject { error, detail } => {
+                tracing::warn!(path, %detail, "commit rejected by the store's content rules");
+                let (ino, store) = (of.ino, of.store);
+                let now = now_ns();
+                self.db.write(|tx| {
+                    self.record(
+                        tx,
+                        now,
+                        Change {
+                            store: Some(store),
+                            op: "rejected",
+                            path: Some(&path),
+                            ino: Some(ino),
+                            detail: Some(detail),
+                            ..Default::default()
+                        },
+                    )
+                })?;
+                let (base, ext) = (of.staging.base, of.staging.base_ext.clone());
+                of.staging.rebase(base, ext);
+                self.forget_kernel_view(store, ino);
+                Err(error)
             }
         }
     }

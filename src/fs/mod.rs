@@ -8,7 +8,7 @@
 mod create;
 mod dir;
 mod feed;
-mod version_cache;
+mod guard;
 mod io;
 mod leases;
 mod locks;
@@ -18,6 +18,7 @@ mod rename;
 mod restore;
 mod setattr;
 mod staging;
+mod version_cache;
 mod virt;
 
 pub use dir::DirEntry;
@@ -25,7 +26,8 @@ pub use feed::Invalidation;
 pub use io::{OpenMode, Opened};
 pub use locks::LockStep;
 pub use policy::{
-    check_new_name, check_path_len, glob_match, matches_any, Access, Quota, StorePolicy, PATH_MAX,
+    check_new_name, check_path_len, glob_match, matches_any, Access, PiiMode, Quota, StorePolicy,
+    PATH_MAX,
 };
 pub use rename::RenameMode;
 pub use setattr::{SetAttr, TimeSpec};

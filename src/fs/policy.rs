@@ -2,6 +2,7 @@
 //! (read-only and append-only globs) and quotas.
 
 use crate::error::{FsError, FsResult};
+use crate::scan::Format;
 use unicode_normalization::{is_nfc_quick, IsNormalized};
 
 /// Longest store-relative path, in bytes.
@@ -24,6 +25,26 @@ pub struct StorePolicy {
     pub read_only_writers: Vec<String>,
     /// Paths where files may only be created and appended to.
     pub append_only: Vec<String>,
+    /// What a commit does with personal data and secrets it finds.
+    pub pii: PiiMode,
+    /// Files whose path matches a glob must parse as its format to be committed.
+    pub validate: Vec<(String, Format)>,
+}
+
+/// The PII and secret scanning policy of a store (see [`crate::scan::pii`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PiiMode {
+    /// No scanning.
+    #[default]
+    Off,
+    /// The version is stored as written; its audit entry lists the kinds found.
+    Tag,
+    /// Each match is replaced by `[REDACTED:kind]` before the version is stored.
+    Redact,
+    /// The close fails with EACCES and nothing is stored; the audit records the
+    /// attempt and the kinds found, never the content.
+    Block,
 }
 
 /// What a change does to a path, for the policy check.
@@ -55,6 +76,14 @@ impl StorePolicy {
             return Err(FsError::Perm);
         }
         Ok(())
+    }
+
+    /// The format a file at `path` must parse as, if any.
+    pub fn validator(&self, path: &str) -> Option<Format> {
+        self.validate
+            .iter()
+            .find(|(glob, _)| glob_match(glob, path))
+            .map(|(_, f)| *f)
     }
 
     /// The largest file allowed: the store's quota or the daemon's limit.
