@@ -8,8 +8,8 @@ use crate::store::{LockSpec, NodeKind};
 use fuser::{
     Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, InitFlags,
     KernelConfig, LockOwner, OpenAccMode, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate,
-    ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyLock, ReplyOpen, ReplyStatfs,
-    ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+    ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyLock, ReplyOpen,
+    ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -179,7 +179,9 @@ impl Filesystem for FuseFs {
         // POSIX and flock locks come to us, so they bind every mount on the database.
         let wanted = InitFlags::FUSE_ATOMIC_O_TRUNC
             | InitFlags::FUSE_POSIX_LOCKS
-            | InitFlags::FUSE_FLOCK_LOCKS;
+            | InitFlags::FUSE_FLOCK_LOCKS
+            | InitFlags::FUSE_DO_READDIRPLUS
+            | InitFlags::FUSE_READDIRPLUS_AUTO;
         if let Err(missing) = config.add_capabilities(wanted) {
             tracing::warn!(?missing, "kernel lacks some FUSE capabilities");
         }
@@ -508,6 +510,37 @@ impl Filesystem for FuseFs {
         match res {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno("readdir", e)),
+        }
+    }
+
+    /// readdir with each entry's attributes, so that `ls -l`, `find`, `grep -r`
+    /// and `rm -rf` do not send one LOOKUP per name afterwards.
+    fn readdirplus(
+        &self,
+        _req: &Request,
+        _i: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectoryPlus,
+    ) {
+        let res = self.fs.readdir(fh.0, offset, |e, next| {
+            let attr = match self.fs.getattr(e.ino) {
+                Ok(a) => a,
+                // Removed since opendir: leave it out, as a fresh listing would.
+                Err(_) => return false,
+            };
+            reply.add(
+                INodeNo(e.ino.0 as u64),
+                next,
+                OsStr::from_bytes(&e.name),
+                &self.ttl(&attr),
+                &to_fuse(&attr),
+                Generation(0),
+            )
+        });
+        match res {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno("readdirplus", e)),
         }
     }
 
