@@ -8,41 +8,64 @@ use crate::store::{Db, Extents};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+/// A map from version to `T`, bounded by the total weight of its values (a
+/// value's weight approximates its memory: 1 for a hasher, the extent count
+/// for an extent list).
 pub(super) struct VersionCache<T> {
     cap: usize,
-    inner: Mutex<(u64, HashMap<VersionId, T>)>,
+    weigh: fn(&T) -> usize,
+    inner: Mutex<Inner<T>>,
+}
+
+struct Inner<T> {
+    epoch: u64,
+    weight: usize,
+    map: HashMap<VersionId, T>,
 }
 
 impl<T: Clone> VersionCache<T> {
-    pub(super) fn new(cap: usize) -> Self {
+    pub(super) fn new(cap: usize, weigh: fn(&T) -> usize) -> Self {
         VersionCache {
             cap,
-            inner: Mutex::new((0, HashMap::new())),
+            weigh,
+            inner: Mutex::new(Inner {
+                epoch: 0,
+                weight: 0,
+                map: HashMap::new(),
+            }),
         }
     }
 
-    fn with<R>(&self, db: &Db, f: impl FnOnce(&mut HashMap<VersionId, T>) -> R) -> R {
+    fn with<R>(&self, db: &Db, f: impl FnOnce(&mut Inner<T>) -> R) -> R {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let epoch = db.rollbacks();
-        if g.0 != epoch {
-            g.0 = epoch;
-            g.1.clear();
+        if g.epoch != epoch {
+            g.epoch = epoch;
+            g.weight = 0;
+            g.map.clear();
         }
-        f(&mut g.1)
+        f(&mut g)
     }
 
     pub(super) fn get(&self, db: &Db, version: VersionId) -> Option<T> {
-        self.with(db, |m| m.get(&version).cloned())
+        self.with(db, |c| c.map.get(&version).cloned())
     }
 
     pub(super) fn put(&self, db: &Db, version: VersionId, value: T) {
-        let cap = self.cap;
-        self.with(db, |m| {
-            if m.len() >= cap {
+        let (cap, w) = (self.cap, (self.weigh)(&value).max(1));
+        if w > cap {
+            return;
+        }
+        self.with(db, |c| {
+            if c.weight + w > cap {
                 // Coarse eviction keeps this O(1) amortized; a miss only costs a re-read.
-                m.clear();
+                c.map.clear();
+                c.weight = 0;
             }
-            m.insert(version, value);
+            if let Some(old) = c.map.insert(version, value) {
+                c.weight -= (self.weigh)(&old).max(1).min(c.weight);
+            }
+            c.weight += w;
         })
     }
 }
