@@ -16,7 +16,7 @@ use std::process::Output;
 
 const REDACTED: &str = "Redact-me sentence: the vault opens with 8812-alpha-QZX.";
 const PURGED: &str = "Purge-me sentence: the offsite key is 55-kilo-WRT.";
-const FORGOTTEN: &str = "Forget-me sentence: alice's diary entry 3391-zulu.";
+const FORGOTTEN: &str = "Forget-me sentence: the diary entry 3391-zulu.";
 
 fn ctl_out(env: &Env, args: &[&str]) -> Output {
     env.run(env.memfsctl().args(args))
@@ -75,7 +75,7 @@ fn redact_purge_and_forget_leave_no_bytes_behind() {
     sh(
         &kb,
         &format!(
-            "printf '%s%s\\n' '{prefix}' '{REDACTED}' > notes.txt
+            "printf '%s\\n%s\\n' '{prefix}' '{REDACTED}' > notes.txt
              python3 -c \"import sys; f=open('notes.txt','r+b'); f.seek({n}); f.truncate(); f.write(b'new tail\\n'); f.close()\"
              echo 'appended' >> notes.txt
              printf '%s\\n' '{PURGED}' > gone.txt
@@ -125,14 +125,25 @@ fn redact_purge_and_forget_leave_no_bytes_behind() {
 
     // --- purge: without --yes nothing happens
     let gone = history(&env, "kb/gone.txt");
+    let gone_ino = env.ctl(&["history", "kb/gone.txt"])[0]["ino"]
+        .as_i64()
+        .expect("ino");
     assert_eq!(gone.len(), 3, "{gone:?}");
     let out = ctl_out(&env, &["purge", "kb/gone.txt"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("would purge"));
     assert_eq!(history(&env, "kb/gone.txt").len(), 3);
     assert_success("purge", &ctl_out(&env, &["purge", "kb/gone.txt", "--yes"]));
-    let versions = history(&env, "kb/gone.txt");
-    assert!(versions.iter().all(|(_, h)| h.is_empty()), "{versions:?}");
+    // The path is gone with the content: neither the namespace nor the audit
+    // log names it; the log keeps a purge tombstone for the inode.
+    assert!(!ctl_out(&env, &["history", "kb/gone.txt"]).status.success());
+    let log = env.store_log("kb");
+    assert!(
+        log.iter()
+            .any(|e| e["op"] == "purge" && e["ino"].as_i64() == Some(gone_ino)),
+        "no purge entry for inode {gone_ino}"
+    );
+    assert!(!Value::from(log).to_string().contains("gone.txt"));
 
     // --- forget-user
     let diary = history(&env, "alice/diary.txt");
