@@ -94,6 +94,15 @@ pub(super) enum Body<'a> {
     Sealed([u8; 32]),
 }
 
+/// An entry's path, path2, detail, salt and seal, as read for sealing.
+type SealRow = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+);
+
 /// The salted digest of an entry's path, path2 and detail. Without the salt (a
 /// random 16 bytes, deleted with the fields) it does not confirm a guessed path.
 pub(super) fn seal(
@@ -465,13 +474,7 @@ impl Txn<'_> {
     pub(super) fn seal_entries(&self, ids: &[i64]) -> StoreResult<u64> {
         let mut n = 0;
         for &id in ids {
-            let row: Option<(
-                Option<String>,
-                Option<String>,
-                Option<String>,
-                Option<Vec<u8>>,
-                Option<Vec<u8>>,
-            )> = self
+            let row: Option<SealRow> = self
                 .conn
                 .prepare_cached(
                     "SELECT path, path2, detail, salt, sealed FROM audit WHERE id = ?1",
