@@ -158,6 +158,31 @@ enum Cmd {
         /// The archive ('-' for stdin).
         file: PathBuf,
     },
+    /// Remove one version's content, hash, size and path for good (who and when
+    /// stay). The head of a live file is refused.
+    Redact {
+        /// The version id, as `memfsctl history` shows it.
+        version: i64,
+    },
+    /// Remove every version of a file and the file itself for good, leaving
+    /// tombstones (who and when). Without --yes, shows what would be removed.
+    Purge {
+        /// STORE/PATH (the file now, or the last file seen at that path).
+        target: String,
+        /// Confirm: the content cannot be recovered.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Delete every store USER owns with all its versions; seal their audit entries.
+    ForgetUser {
+        user: String,
+        /// Confirm: the content cannot be recovered.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Checkpoint and truncate the WAL and vacuum the database, so removed bytes
+    /// leave the files (redact/purge/forget-user do this themselves).
+    Scrub,
     /// List live write leases, or break one.
     Leases {
         #[command(subcommand)]
@@ -310,6 +335,10 @@ fn run(cli: Cli) -> Result<()> {
             git,
         } => ctl::export::run(&ctx, &store, output.as_deref(), history, git.as_deref()),
         Cmd::Import { file } => ctl::import::run(&ctx, &file, as_name),
+        Cmd::Redact { version } => ctl::redact::redact(&ctx, version),
+        Cmd::Purge { target, yes } => ctl::purge::run(&ctx, &target, yes),
+        Cmd::ForgetUser { user, yes } => ctl::forget::run(&ctx, &user, yes),
+        Cmd::Scrub => ctl::redact::scrub(&ctx),
         Cmd::Leases { cmd: None } => ctl::leases::list(&ctx),
         Cmd::Leases {
             cmd: Some(LeaseCmd::Break { target }),

@@ -48,6 +48,10 @@ pub fn run(ctx: &Ctx) -> Result<()> {
                 Err(e) => r.problems.push(format!("version {id} of inode {ino}: {e}")),
             }
         }
+        for id in tx.redacted_with_content()? {
+            r.problems
+                .push(format!("version {id} is redacted but still holds content"));
+        }
         // Each file's head is its newest committed (non-conflict) version, and its
         // size is that version's size.
         for (ino, head, size, newest, newest_size) in tx.file_heads()? {

@@ -56,7 +56,11 @@ pub fn history(ctx: &Ctx, spec: &str) -> Result<()> {
                 v.v.id.0,
                 v.at,
                 v.v.size,
-                &v.v.hash[..16.min(v.v.hash.len())],
+                if v.v.hash.is_empty() {
+                    "(redacted)"
+                } else {
+                    &v.v.hash[..16.min(v.v.hash.len())]
+                },
                 v.v.op,
                 v.v.path,
                 v.v.agent,

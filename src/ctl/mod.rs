@@ -3,12 +3,15 @@
 
 pub mod audit;
 pub mod export;
+pub mod forget;
 pub mod fsck;
 pub mod history;
 pub mod import;
 pub mod leases;
 pub mod log;
 pub mod prompt;
+pub mod purge;
+pub mod redact;
 pub mod rollback;
 pub mod store;
 

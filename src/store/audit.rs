@@ -81,6 +81,75 @@ pub struct ChainBreak {
     pub reason: String,
 }
 
+/// What an entry's hash covers of its path, path2 and detail.
+pub(super) enum Body<'a> {
+    /// Entries written before migration 5: the fields themselves.
+    Legacy {
+        path: Option<&'a str>,
+        path2: Option<&'a str>,
+        detail: Option<&'a str>,
+    },
+    /// The salted digest of the three fields ([`seal`]); kept in `audit.sealed`
+    /// once the fields and the salt are removed (redaction, purge).
+    Sealed([u8; 32]),
+}
+
+/// An entry's path, path2, detail, salt and seal, as read for sealing.
+type SealRow = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+);
+
+/// The salted digest of an entry's path, path2 and detail. Without the salt (a
+/// random 16 bytes, deleted with the fields) it does not confirm a guessed path.
+pub(super) fn seal(
+    salt: &[u8],
+    path: Option<&str>,
+    path2: Option<&str>,
+    detail: Option<&str>,
+) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    h.update(b"memfs-audit-seal-v1");
+    let mut field = |b: Option<&[u8]>| match b {
+        None => {
+            h.update(&[0]);
+        }
+        Some(b) => {
+            h.update(&[1]);
+            h.update(&(b.len() as u64).to_le_bytes());
+            h.update(b);
+        }
+    };
+    field(Some(salt));
+    field(path.map(str::as_bytes));
+    field(path2.map(str::as_bytes));
+    field(detail.map(str::as_bytes));
+    *h.finalize().as_bytes()
+}
+
+/// 16 random bytes from the kernel (getrandom(2)).
+fn new_salt() -> StoreResult<[u8; 16]> {
+    let mut salt = [0u8; 16];
+    let mut filled = 0;
+    while filled < salt.len() {
+        // SAFETY: writes at most the remaining length into `salt`.
+        let n =
+            unsafe { libc::getrandom(salt[filled..].as_mut_ptr().cast(), salt.len() - filled, 0) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(StoreError::Io(e));
+        }
+        filled += n as usize;
+    }
+    Ok(salt)
+}
+
 /// The fields an entry's hash covers, in a fixed, length-prefixed encoding.
 #[allow(clippy::too_many_arguments)]
 fn entry_hash(
@@ -89,12 +158,10 @@ fn entry_hash(
     at_ns: i64,
     store: Option<i64>,
     op: &str,
-    path: Option<&str>,
-    path2: Option<&str>,
+    body: &Body<'_>,
     ino: Option<i64>,
     version: Option<i64>,
     who: (&str, &str, Option<&str>),
-    detail: Option<&str>,
 ) -> blake3::Hash {
     let mut h = blake3::Hasher::new();
     let mut field = |b: Option<&[u8]>| match b {
@@ -112,14 +179,29 @@ fn entry_hash(
     field(Some(&at_ns.to_le_bytes()));
     field(store.map(i64::to_le_bytes).as_ref().map(|b| &b[..]));
     field(Some(op.as_bytes()));
-    field(path.map(str::as_bytes));
-    field(path2.map(str::as_bytes));
+    let legacy_detail = match body {
+        Body::Legacy {
+            path,
+            path2,
+            detail,
+        } => {
+            field(path.map(str::as_bytes));
+            field(path2.map(str::as_bytes));
+            Some(*detail)
+        }
+        Body::Sealed(digest) => {
+            field(Some(&digest[..]));
+            None
+        }
+    };
     field(ino.map(i64::to_le_bytes).as_ref().map(|b| &b[..]));
     field(version.map(i64::to_le_bytes).as_ref().map(|b| &b[..]));
     field(Some(who.0.as_bytes()));
     field(Some(who.1.as_bytes()));
     field(who.2.map(str::as_bytes));
-    field(detail.map(str::as_bytes));
+    if let Some(detail) = legacy_detail {
+        field(detail.map(str::as_bytes));
+    }
     h.finalize()
 }
 
@@ -138,24 +220,24 @@ impl Txn<'_> {
             .unwrap_or((0, vec![0u8; 32]));
         let id = last_id + 1;
         let detail = c.detail.as_ref().map(|d| d.to_string());
+        let salt = new_salt()?;
+        let digest = seal(&salt, c.path, c.path2, detail.as_deref());
         let hash = entry_hash(
             &prev,
             id,
             at_ns,
             c.store.map(|s| s.0),
             c.op,
-            c.path,
-            c.path2,
+            &Body::Sealed(digest),
             c.ino.map(|i| i.0),
             c.version.map(|v| v.0),
             (&who.agent, &who.session, who.user.as_deref()),
-            detail.as_deref(),
         );
         self.conn
             .prepare_cached(
                 "INSERT INTO audit (id, at_ns, store_id, op, path, path2, ino, version, agent, \
-                 session, user, detail, prev_hash, hash) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                 session, user, detail, prev_hash, hash, salt) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             )?
             .execute(params![
                 id,
@@ -172,6 +254,7 @@ impl Txn<'_> {
                 detail,
                 prev,
                 hash.as_bytes().as_slice(),
+                salt.as_slice(),
             ])?;
         let mut feed = self.conn.prepare_cached(
             "INSERT INTO changes (store_id, ino, parent, name, at_ns, origin) \
@@ -301,7 +384,7 @@ impl Txn<'_> {
     pub fn verify_audit(&self) -> StoreResult<Result<u64, ChainBreak>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT id, at_ns, store_id, op, path, path2, ino, version, agent, session, user, \
-             detail, prev_hash, hash FROM audit ORDER BY id",
+             detail, prev_hash, hash, salt, sealed FROM audit ORDER BY id",
         )?;
         let mut rows = stmt.query([])?;
         let mut prev = vec![0u8; 32];
@@ -330,18 +413,49 @@ impl Txn<'_> {
             let session: String = r.get(9)?;
             let user: Option<String> = r.get(10)?;
             let detail: Option<String> = r.get(11)?;
+            let salt: Option<Vec<u8>> = r.get(14)?;
+            let sealed: Option<Vec<u8>> = r.get(15)?;
+            let fields_left = path.is_some() || path2.is_some() || detail.is_some();
+            let body = match (salt, sealed) {
+                (None, None) => Body::Legacy {
+                    path: path.as_deref(),
+                    path2: path2.as_deref(),
+                    detail: detail.as_deref(),
+                },
+                (Some(salt), None) => Body::Sealed(seal(
+                    &salt,
+                    path.as_deref(),
+                    path2.as_deref(),
+                    detail.as_deref(),
+                )),
+                (None, Some(_)) if fields_left => {
+                    return brk("a sealed entry still holds path or detail (altered)")
+                }
+                (None, Some(digest)) => match <[u8; 32]>::try_from(digest.as_slice()) {
+                    Ok(d) => Body::Sealed(d),
+                    // A legacy entry sealed by redaction (empty digest): its own
+                    // fields can no longer be checked, only its place in the chain,
+                    // which the next entry's prev_hash still pins.
+                    Err(_) if digest.is_empty() => {
+                        prev = stored;
+                        expect_id += 1;
+                        n += 1;
+                        continue;
+                    }
+                    Err(_) => return brk("sealed digest has the wrong length"),
+                },
+                (Some(_), Some(_)) => return brk("an entry is both salted and sealed (altered)"),
+            };
             let h = entry_hash(
                 &prev,
                 id,
                 r.get(1)?,
                 r.get(2)?,
                 &op,
-                path.as_deref(),
-                path2.as_deref(),
+                &body,
                 r.get(6)?,
                 r.get(7)?,
                 (&agent, &session, user.as_deref()),
-                detail.as_deref(),
             );
             if h.as_bytes().as_slice() != stored.as_slice() {
                 return brk("fields do not match the entry's hash (altered)");
@@ -351,6 +465,47 @@ impl Txn<'_> {
             n += 1;
         }
         Ok(Ok(n))
+    }
+
+    /// Seals the audit entries `ids` names: their path, path2 and detail (and the
+    /// salt) are removed and the salted digest the hash covered is kept, so the
+    /// chain still verifies. Returns how many entries were sealed (already sealed
+    /// ones are skipped).
+    pub(super) fn seal_entries(&self, ids: &[i64]) -> StoreResult<u64> {
+        let mut n = 0;
+        for &id in ids {
+            let row: Option<SealRow> = self
+                .conn
+                .prepare_cached(
+                    "SELECT path, path2, detail, salt, sealed FROM audit WHERE id = ?1",
+                )?
+                .query_row([id], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })
+                .optional()?;
+            let Some((path, path2, detail, salt, sealed)) = row else {
+                continue;
+            };
+            if sealed.is_some() {
+                continue;
+            }
+            // A legacy entry (no salt) cannot keep a digest its hash covers: it is
+            // marked with an empty one and verified by its place in the chain only.
+            let digest: Vec<u8> = match salt {
+                Some(salt) => {
+                    seal(&salt, path.as_deref(), path2.as_deref(), detail.as_deref()).to_vec()
+                }
+                None => Vec::new(),
+            };
+            self.conn
+                .prepare_cached(
+                    "UPDATE audit SET path = NULL, path2 = NULL, detail = NULL, salt = NULL, \
+                     sealed = ?2 WHERE id = ?1",
+                )?
+                .execute(params![id, digest])?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// A change-feed row with no audit entry: asks every mount (`origin` is not

@@ -171,7 +171,7 @@ fn get_varint(blob: &[u8], pos: &mut usize) -> StoreResult<u64> {
 }
 
 /// Extent lists are stored as varint pairs (chunk id or 0 for a hole, length).
-fn encode_extents(items: &[Extent]) -> Vec<u8> {
+pub(super) fn encode_extents(items: &[Extent]) -> Vec<u8> {
     let mut out = Vec::with_capacity(items.len() * 5);
     for e in items {
         put_varint(&mut out, e.chunk.map_or(0, |c| c.0 as u64));
@@ -180,7 +180,7 @@ fn encode_extents(items: &[Extent]) -> Vec<u8> {
     out
 }
 
-fn decode_extents(blob: &[u8]) -> StoreResult<Vec<Extent>> {
+pub(super) fn decode_extents(blob: &[u8]) -> StoreResult<Vec<Extent>> {
     let mut pos = 0;
     let mut out = Vec::new();
     while pos < blob.len() {
@@ -343,11 +343,11 @@ impl Txn<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Every version: (id, ino, size, hash hex).
+    /// Every version that holds content (redacted ones do not): (id, ino, size, hash hex).
     pub fn all_versions(&self) -> StoreResult<Vec<(i64, i64, u64, String)>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, ino, size, hash FROM versions ORDER BY id")?;
+        let mut stmt = self.conn.prepare(
+            "SELECT id, ino, size, hash FROM versions WHERE redacted_ns IS NULL ORDER BY id",
+        )?;
         let rows = stmt.query_map([], |r| {
             let hash: Vec<u8> = r.get(3)?;
             Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)?, hash))
@@ -362,15 +362,17 @@ impl Txn<'_> {
     }
 
     /// For every regular file: (ino, head, size, newest non-conflict version, its size).
+    /// Redacted versions are left out: a file's head is never one (docs/FORMAT.md).
     #[allow(clippy::type_complexity)]
     pub fn file_heads(
         &self,
     ) -> StoreResult<Vec<(i64, Option<i64>, u64, Option<i64>, Option<u64>)>> {
         let mut stmt = self.conn.prepare(
             "SELECT i.ino, i.head, i.size, \
-               (SELECT max(v.id) FROM versions v WHERE v.ino = i.ino AND v.op != 'conflict'), \
+               (SELECT max(v.id) FROM versions v WHERE v.ino = i.ino AND v.op != 'conflict' \
+                AND v.redacted_ns IS NULL), \
                (SELECT v.size FROM versions v WHERE v.ino = i.ino AND v.op != 'conflict' \
-                ORDER BY v.id DESC LIMIT 1) \
+                AND v.redacted_ns IS NULL ORDER BY v.id DESC LIMIT 1) \
              FROM inodes i WHERE i.kind = 1",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -425,12 +427,17 @@ impl Txn<'_> {
     }
 
     fn own_extents(&self, id: VersionId) -> StoreResult<(Option<VersionId>, u64, Vec<Extent>)> {
-        let (base, base_len, blob): (Option<i64>, i64, Vec<u8>) = self
+        let (base, base_len, blob, redacted): (Option<i64>, i64, Vec<u8>, Option<i64>) = self
             .conn
-            .prepare_cached("SELECT base, base_len, extents FROM versions WHERE id = ?1")?
-            .query_row([id.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .prepare_cached(
+                "SELECT base, base_len, extents, redacted_ns FROM versions WHERE id = ?1",
+            )?
+            .query_row([id.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
             .optional()?
             .ok_or_else(|| StoreError::NotFound(format!("version {id}")))?;
+        if redacted.is_some() {
+            return Err(StoreError::Invalid(format!("version {id} was redacted")));
+        }
         Ok((
             base.map(VersionId),
             to_u64(base_len, "base_len")?,

@@ -10,7 +10,9 @@ pub mod batch;
 mod content;
 mod leases;
 mod namespace;
+mod redact;
 mod schema;
+mod scrub;
 mod stores;
 
 pub use audit::{AuditEntry, AuditFilter, ChainBreak, Change, FeedRow};
@@ -20,6 +22,8 @@ pub use content::{
 };
 pub use leases::{ttl_ns, HolderInfo, LeaseRow, LockRow, LockSpec};
 pub use namespace::{InodeRow, NewInode, NodeKind};
+pub use redact::{Forgotten, Removal};
+pub use scrub::Scrub;
 pub use stores::{validate_store_name, Scope, StoreRow};
 
 pub use batch::BatchPolicy;

@@ -154,6 +154,18 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE stores ADD COLUMN archived INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX inodes_by_store ON inodes(store_id, nlink);
     "#,
+    // 5: redaction and purge. A redacted version keeps its attribution and loses
+    // its content (`redacted_ns` says when). Audit entries get a random `salt`:
+    // their hash covers a salted digest of path, path2 and detail, so those can be
+    // removed later (`sealed` keeps the digest) without breaking the chain.
+    r#"
+    ALTER TABLE versions ADD COLUMN redacted_ns INTEGER;
+    ALTER TABLE audit ADD COLUMN salt BLOB;
+    ALTER TABLE audit ADD COLUMN sealed BLOB;
+    CREATE INDEX versions_by_base ON versions(base);
+    CREATE INDEX audit_by_version ON audit(version);
+    CREATE INDEX audit_by_store ON audit(store_id, id);
+    "#,
 ];
 
 /// Applies every migration newer than the database's `user_version`, all in one
