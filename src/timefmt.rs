@@ -38,11 +38,26 @@ pub fn parse_time(s: &str, now_ns: i64) -> Result<i64, String> {
         return Ok(now_ns);
     }
     if let Some(ns) = parse_relative(s) {
-        return Ok(now_ns - ns);
+        return now_ns
+            .checked_sub(ns)
+            .ok_or_else(|| format!("age '{s}' reaches before the year 1678"));
     }
     parse_rfc3339(s).ok_or_else(|| {
-        format!("cannot read time '{s}': use RFC 3339 (2026-11-23T10:00:00Z) or an age (90s, 15m, 2h, 3d, 1w)")
+        format!(
+            "cannot read time '{s}': use RFC 3339 (2026-11-23T10:00:00Z, years 1678 to 2261) \
+             or an age (90s, 15m, 2h, 3d, 1w)"
+        )
     })
+}
+
+/// Days in month `m` of year `y` (proleptic Gregorian).
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
 }
 
 fn parse_relative(s: &str) -> Option<i64> {
@@ -56,7 +71,9 @@ fn parse_relative(s: &str) -> Option<i64> {
         'w' => 604_800.0,
         _ => return None,
     };
-    (n.is_finite() && n >= 0.0).then_some((n * secs * 1e9) as i64)
+    let ns = n * secs * 1e9;
+    // Ages past i64 nanoseconds (292 years) are not ages anyone means.
+    (n.is_finite() && n >= 0.0 && ns < 9.2e18).then_some(ns as i64)
 }
 
 fn parse_rfc3339(s: &str) -> Option<i64> {
@@ -71,13 +88,14 @@ fn parse_rfc3339(s: &str) -> Option<i64> {
     if b.get(4) != Some(&b'-')
         || b.get(7) != Some(&b'-')
         || !(1..=12).contains(&mo)
-        || !(1..=31).contains(&d)
+        || d < 1
+        || d > days_in_month(y, mo)
     {
         return None;
     }
     let days = days_from_civil(y, mo as u32, d as u32);
     if s.len() == 10 {
-        return Some(days * 86_400 * 1_000_000_000);
+        return days.checked_mul(86_400 * 1_000_000_000);
     }
     if !matches!(b.get(10), Some(b'T' | b't' | b' '))
         || b.get(13) != Some(&b':')
@@ -110,16 +128,22 @@ fn parse_rfc3339(s: &str) -> Option<i64> {
     }
     let offset_secs = match &s[pos..] {
         "Z" | "z" => 0,
-        rest if rest.len() == 6 && (rest.starts_with('+') || rest.starts_with('-')) => {
+        rest if rest.len() == 6
+            && (rest.starts_with('+') || rest.starts_with('-'))
+            && rest.as_bytes()[3] == b':' =>
+        {
             let oh = num(pos + 1, 2)?;
             let om = num(pos + 4, 2)?;
+            if oh > 23 || om > 59 {
+                return None;
+            }
             let sign = if rest.starts_with('-') { -1 } else { 1 };
             sign * (oh * 3600 + om * 60)
         }
         _ => return None,
     };
     let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset_secs;
-    Some(secs * 1_000_000_000 + frac_ns)
+    secs.checked_mul(1_000_000_000)?.checked_add(frac_ns)
 }
 
 /// (year, month, day) to days since 1970-01-01 (H. Hinnant's algorithm).
@@ -136,6 +160,29 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn out_of_range_and_impossible_times_are_errors() {
+        let now = 1_795_000_000_000_000_000;
+        for bad in [
+            "2262-04-12",
+            "1111-11-11",
+            "2026-02-31",
+            "2026-02-29",
+            "2026-04-31",
+            "2026-11-23T10:00:00+01x30",
+            "2026-11-23T10:00:00+99:99",
+            "1e300w",
+            "400y",
+        ] {
+            assert!(parse_time(bad, now).is_err(), "{bad} was accepted");
+        }
+        assert!(parse_time("2024-02-29", now).is_ok());
+        assert!(parse_time("2026-11-23T10:00:00+05:30", now).is_ok());
+        // 300 weeks is fine; 20,000 weeks reaches before 1678.
+        assert!(parse_time("300w", now).is_ok());
+        assert!(parse_time("20000w", now).is_err());
+    }
 
     #[test]
     fn times_parse() {

@@ -99,46 +99,61 @@ pub fn matches_any(globs: &[String], s: &str) -> bool {
     globs.iter().any(|g| glob_match(g, s))
 }
 
-/// Glob matching on `/`-separated paths: `*` and `?` stay within a component,
-/// `**` spans components (`dir/**` matches `dir` and everything below it).
+/// Glob matching on `/`-separated paths: `*` and `?` stay within a component
+/// (`?` is one character), a `**` component spans any number of whole
+/// components, including none (`dir/**` matches `dir` and everything below
+/// it; `**/x` matches `x` at any depth). Time is linear in the product of the
+/// lengths, however many stars the glob has.
 pub fn glob_match(glob: &str, s: &str) -> bool {
-    fn inner(g: &[u8], s: &[u8]) -> bool {
-        match g.split_first() {
-            None => s.is_empty(),
-            Some((b'*', rest)) if rest.first() == Some(&b'*') => {
-                let mut rest = &rest[1..];
-                // `**/` may also match nothing at all.
-                if rest.first() == Some(&b'/') {
-                    if inner(&rest[1..], s) {
-                        return true;
-                    }
-                    rest = &rest[1..];
-                }
-                (0..=s.len()).any(|i| inner(rest, &s[i..]))
+    let g: Vec<&str> = glob.split('/').filter(|c| !c.is_empty()).collect();
+    let p: Vec<&str> = s.split('/').filter(|c| !c.is_empty()).collect();
+    // ok[j]: the glob components seen so far match the first j path components.
+    let mut ok = vec![false; p.len() + 1];
+    ok[0] = true;
+    for gc in &g {
+        let mut next = vec![false; p.len() + 1];
+        if *gc == "**" {
+            // Zero or more whole components: reachable from any earlier match.
+            let mut any = false;
+            for j in 0..=p.len() {
+                any |= ok[j];
+                next[j] = any;
             }
-            Some((b'*', rest)) => {
-                for i in 0..=s.len() {
-                    if inner(rest, &s[i..]) {
-                        return true;
-                    }
-                    if i < s.len() && s[i] == b'/' {
-                        break;
-                    }
+        } else {
+            for j in 0..p.len() {
+                if ok[j] && component_match(gc, p[j]) {
+                    next[j + 1] = true;
                 }
-                false
             }
-            Some((b'?', rest)) => !s.is_empty() && s[0] != b'/' && inner(rest, &s[1..]),
-            Some((c, rest)) => s.first() == Some(c) && inner(rest, &s[1..]),
+        }
+        ok = next;
+    }
+    ok[p.len()]
+}
+
+/// Wildcard match of one component: `*` any run of characters, `?` one
+/// character. The classic greedy algorithm with one backtrack point: O(n*m).
+fn component_match(glob: &str, name: &str) -> bool {
+    let g: Vec<char> = glob.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    let (mut gi, mut ni) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        if gi < g.len() && (g[gi] == '?' || (g[gi] != '*' && g[gi] == n[ni])) {
+            gi += 1;
+            ni += 1;
+        } else if gi < g.len() && g[gi] == '*' {
+            star = Some((gi, ni));
+            gi += 1;
+        } else if let Some((sg, sn)) = star {
+            gi = sg + 1;
+            ni = sn + 1;
+            star = Some((sg, sn + 1));
+        } else {
+            return false;
         }
     }
-    let g = glob.trim_matches('/');
-    // `dir/**` also matches `dir` itself.
-    if let Some(base) = g.strip_suffix("/**") {
-        if s == base {
-            return true;
-        }
-    }
-    inner(g.as_bytes(), s.as_bytes())
+    g[gi..].iter().all(|&c| c == '*')
 }
 
 /// Rules for a new name: UTF-8 in NFC, no control characters, at most 255 bytes.
@@ -172,6 +187,27 @@ pub fn check_path_len(path: &str) -> FsResult<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn globs_match_whole_components_and_characters() {
+        // Found by fuzzing: `**/` matched any prefix, `?` one byte.
+        assert!(!glob_match("**/secret/*", "topsecret/x"));
+        assert!(glob_match("**/secret/*", "a/secret/x"));
+        assert!(glob_match("**/secret/*", "secret/x"));
+        assert!(!glob_match("a/**/b.md", "a/xb.md"));
+        assert!(glob_match("a/**/b.md", "a/b.md"));
+        assert!(glob_match("a/**/b.md", "a/x/y/b.md"));
+        assert!(glob_match("a?c", "aéc"));
+        assert!(glob_match("team-*/**", "team-a"));
+        assert!(glob_match("team-*/**", "team-a/x/y"));
+        assert!(!glob_match("team-*/**", "other/team-a"));
+        assert!(glob_match("**", ""));
+        assert!(glob_match("a*b*c", "aXbYc"));
+        assert!(!glob_match("a*b*c", "aXbY"));
+        // Many stars on a long near-miss: linear, not exponential.
+        let name = "-".repeat(250);
+        assert!(!glob_match("*-*-*-*-*-*-*.md", &name));
+    }
 
     #[test]
     fn globs() {
