@@ -171,6 +171,24 @@ fn redact_purge_and_forget_leave_no_bytes_behind() {
     );
     assert!(!m.store("kb").join("gone.txt").exists());
     m.stop();
+
+    // A store with a redacted version still exports with its history (the
+    // redacted version is left out) and imports back.
+    let tar = env.path().join("kb-after-redact.tar");
+    let tar_s = tar.to_string_lossy().to_string();
+    assert_success(
+        "export after redact",
+        &ctl_out(&env, &["export", "kb", "-o", &tar_s, "--history"]),
+    );
+    assert_success(
+        "import after redact",
+        &ctl_out(&env, &["import", &tar_s, "--as", "kb-copy"]),
+    );
+    let copy = history(&env, "kb-copy/notes.txt");
+    assert_eq!(copy.len(), 2, "the redacted version came back: {copy:?}");
+    let out = ctl_out(&env, &["cat", "kb-copy/notes.txt"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), want_v3);
+    std::fs::remove_file(&tar).ok();
 }
 
 /// The operator name memfsctl attributes changes to (the Unix user).

@@ -91,7 +91,11 @@ pub fn snapshot(tx: &Txn<'_>, name: &str, history: bool) -> Result<Snapshot> {
         }
         if history && row.kind == NodeKind::File {
             for v in tx.versions_of(ino)? {
-                versions.insert(v.id, v);
+                // A redacted version has no content to carry: it stays behind,
+                // as it would in any copy made after the redaction.
+                if !tx.version_redacted(v.id)? {
+                    versions.insert(v.id, v);
+                }
             }
         }
         inodes.insert(ino, row);
@@ -361,7 +365,17 @@ pub fn write_archive<W: Write>(
                 VERSIONS,
                 jsonl(snap.versions.values().map(version_record))?,
             )?;
-            put(&mut w, AUDIT, jsonl(snap.audit.iter().map(audit_record))?)?;
+            // Entries about a redacted version keep who and when, not the version.
+            let audit = snap.audit.iter().map(|e| {
+                let mut r = audit_record(e);
+                if r.version
+                    .is_some_and(|v| !snap.versions.contains_key(&VersionId(v)))
+                {
+                    r.version = None;
+                }
+                r
+            });
+            put(&mut w, AUDIT, jsonl(audit)?)?;
         }
         // Version contents, each distinct content once; repeats are hard links.
         let mut by_hash: BTreeMap<&str, String> = BTreeMap::new();

@@ -343,6 +343,16 @@ impl Txn<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Whether version `id` was redacted (its content is gone).
+    pub fn version_redacted(&self, id: VersionId) -> StoreResult<bool> {
+        let r: Option<Option<i64>> = self
+            .conn
+            .prepare_cached("SELECT redacted_ns FROM versions WHERE id = ?1")?
+            .query_row([id.0], |r| r.get(0))
+            .optional()?;
+        Ok(matches!(r, Some(Some(_))))
+    }
+
     /// Every version that holds content (redacted ones do not): (id, ino, size, hash hex).
     pub fn all_versions(&self) -> StoreResult<Vec<(i64, i64, u64, String)>> {
         let mut stmt = self.conn.prepare(
