@@ -6,6 +6,7 @@ pub mod export;
 pub mod fsck;
 pub mod history;
 pub mod import;
+pub mod key;
 pub mod leases;
 pub mod log;
 pub mod prompt;

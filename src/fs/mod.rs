@@ -8,7 +8,6 @@
 mod create;
 mod dir;
 mod feed;
-mod version_cache;
 mod io;
 mod leases;
 mod locks;
@@ -18,6 +17,7 @@ mod rename;
 mod restore;
 mod setattr;
 mod staging;
+mod version_cache;
 mod virt;
 
 pub use dir::DirEntry;
