@@ -143,6 +143,9 @@ pub(crate) struct KeyRow {
     pub key: Option<(Vec<u8>, Vec<u8>, Vec<u8>)>,
 }
 
+/// Unlocked store keys by (store id, key id).
+type UnlockedKeys = HashMap<(i64, Vec<u8>), Arc<StoreKey>>;
+
 /// The keys a database handle holds: the master key and keyring path (when
 /// configured), the KEKs read from the keyring, and unlocked store keys.
 #[derive(Default)]
@@ -150,7 +153,7 @@ pub struct Crypto {
     master: Option<Key>,
     keyring: Option<PathBuf>,
     keks: Mutex<HashMap<Vec<u8>, Key>>,
-    stores: Mutex<HashMap<(i64, Vec<u8>), Arc<StoreKey>>>,
+    stores: Mutex<UnlockedKeys>,
     /// Shredded stores already logged (one log line per store per process).
     logged: Mutex<HashSet<i64>>,
 }
