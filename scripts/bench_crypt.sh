@@ -21,7 +21,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-head -c $((MIB << 20)) /dev/urandom > "$work/random.bin"
+# A new random file per run, so no run deduplicates against an earlier one.
+for i in $(seq "$RUNS"); do head -c $((MIB << 20)) /dev/urandom > "$work/random$i.bin"; done
 "$bin/memfsctl" key generate "$work/master.key" >/dev/null
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -44,12 +45,12 @@ for mode in plain encrypted; do
   mountpoint -q "$work/mnt" || { cat "$work/$mode/log"; exit 1; }
   w=() r=()
   for i in $(seq "$RUNS"); do
-    t0=$(now); cp "$work/random.bin" "$work/mnt/bench/f$i"; t1=$(now)
+    t0=$(now); cp "$work/random$i.bin" "$work/mnt/bench/f$i"; t1=$(now)
     w+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')")
     sync; echo 3 > /proc/sys/vm/drop_caches
     t0=$(now); cat "$work/mnt/bench/f$i" > /dev/null; t1=$(now)
     r+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')")
-    cmp -s "$work/random.bin" "$work/mnt/bench/f$i" || { echo "f$i differs"; exit 1; }
+    cmp -s "$work/random$i.bin" "$work/mnt/bench/f$i" || { echo "f$i differs"; exit 1; }
   done
   kill -TERM "$pid"; wait "$pid" || true; pid=
   wm=$(printf '%s\n' "${w[@]}" | median) rm_=$(printf '%s\n' "${r[@]}" | median)
