@@ -9,6 +9,12 @@ use std::path::{Path, PathBuf};
 pub struct Config {
     /// SQLite database path (overridden by `--db` / `$MEMFS_DB`).
     pub database: PathBuf,
+    /// Master key file (32 random bytes or 64 hex characters, mode 0600);
+    /// overridden by `$MEMFS_KEY_FILE`. With a key, new stores are encrypted.
+    pub key_file: Option<PathBuf>,
+    /// The keyring of per-store key-encryption keys (default: the key file's
+    /// path + `.keyring`); overridden by `$MEMFS_KEYRING`.
+    pub keyring: Option<PathBuf>,
     pub cache: CacheConfig,
     pub daemon: DaemonConfig,
     /// Stores that `memfs init` creates if they do not exist.
@@ -169,6 +175,8 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             database: PathBuf::from("/var/lib/memfs/memfs.db"),
+            key_file: None,
+            keyring: None,
             cache: CacheConfig::default(),
             daemon: DaemonConfig::default(),
             stores: Vec::new(),
@@ -246,6 +254,12 @@ impl Config {
             config.database = db.to_path_buf();
         } else if let Some(db) = std::env::var_os("MEMFS_DB") {
             config.database = PathBuf::from(db);
+        }
+        if let Some(k) = std::env::var_os("MEMFS_KEY_FILE").filter(|k| !k.is_empty()) {
+            config.key_file = Some(PathBuf::from(k));
+        }
+        if let Some(k) = std::env::var_os("MEMFS_KEYRING").filter(|k| !k.is_empty()) {
+            config.keyring = Some(PathBuf::from(k));
         }
         Ok(config)
     }

@@ -17,10 +17,7 @@ use std::time::Duration;
 /// Creates the database and the stores the config declares, with their template
 /// directories and seed files. Idempotent.
 pub fn init(config: &Config) -> Result<Vec<String>> {
-    let db = Arc::new(
-        Db::open(&config.database)
-            .with_context(|| format!("cannot open database {}", config.database.display()))?,
-    );
+    let db = Arc::new(open_db(config, true)?);
     let who = Identity::new("memfs-init", &format!("init-{}", std::process::id()), None);
     let mut created = Vec::new();
     for s in &config.stores {
@@ -46,6 +43,26 @@ pub fn init(config: &Config) -> Result<Vec<String>> {
     Ok(created)
 }
 
+/// Opens the database (creating it if `create`) and unlocks it with the
+/// configured master key: a database holding encrypted stores without the key,
+/// or with the wrong one, is refused here rather than read as garbage later.
+pub fn open_db(config: &Config, create: bool) -> Result<Db> {
+    let path = &config.database;
+    let mut db = if create {
+        Db::open(path)
+    } else {
+        Db::open_existing(path)
+    }
+    .with_context(|| format!("cannot open database {}", path.display()))?;
+    let (master, ring) = match crate::keys::paths(config) {
+        Some((key, ring)) => (Some(crate::keys::read_key_file(&key)?), Some(ring)),
+        None => (None, None),
+    };
+    db.unlock(master, ring)
+        .with_context(|| format!("cannot unlock database {}", path.display()))?;
+    Ok(db)
+}
+
 /// What to mount, where, as whom.
 pub struct MountRequest {
     pub mountpoint: PathBuf,
@@ -55,8 +72,7 @@ pub struct MountRequest {
 
 /// Builds the filesystem for a mount (used by the daemon and by in-process tests).
 pub fn build_fs(config: &Config, req: &MountRequest) -> Result<MemFs> {
-    let db = Db::open_existing(&config.database)
-        .with_context(|| format!("cannot open database {}", config.database.display()))?;
+    let db = open_db(config, false)?;
     let attached = resolve_stores(config, &db, &req.who, &req.stores)?;
     let opts = FsOptions {
         max_file_bytes: config.daemon.max_file_bytes,

@@ -17,6 +17,12 @@ pub enum StoreError {
     NotFound(String),
     #[error("already exists: {0}")]
     Exists(String),
+    /// The store's key was destroyed (`memfsctl store shred`).
+    #[error("store '{0}' was crypto-shredded; its content is unrecoverable")]
+    Shredded(String),
+    /// Encrypted content, and no key (or the wrong one) to open it.
+    #[error("{0}")]
+    Locked(String),
 }
 
 impl StoreError {

@@ -11,6 +11,7 @@ pub mod fuse;
 pub mod history;
 pub mod ids;
 pub mod interchange;
+pub mod keys;
 pub mod scan;
 pub mod store;
 pub mod timefmt;

@@ -4,7 +4,6 @@ use anyhow::{bail, Result};
 use clap::{ArgAction, Parser, Subcommand};
 use memfs::config::Config;
 use memfs::ctl::{self, Ctx};
-use memfs::store::Db;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -183,6 +182,9 @@ enum Cmd {
     /// Checkpoint and truncate the WAL and vacuum the database, so removed bytes
     /// leave the files (redact/purge/forget-user do this themselves).
     Scrub,
+    /// Master keys for encryption at rest.
+    #[command(subcommand)]
+    Key(KeyCmd),
     /// List live write leases, or break one.
     Leases {
         #[command(subcommand)]
@@ -228,6 +230,21 @@ enum StoreCmd {
         #[arg(long)]
         yes: bool,
     },
+    /// Crypto-shred an encrypted store: destroy its key so every version is
+    /// unreadable, also in copies of the database; the store is archived.
+    Shred {
+        name: String,
+        /// Confirm: the content cannot be recovered.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCmd {
+    /// Write a new random master key (64 hex characters, mode 0600) to PATH;
+    /// point `key_file` in memfs.toml (or MEMFS_KEY_FILE) at it.
+    Generate { path: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -250,7 +267,11 @@ fn run(cli: Cli) -> Result<()> {
         (_, Some(n)) => Some(n),
     };
     let config = Config::load(cli.config.as_deref(), cli.db.as_deref())?;
-    let db = Db::open_existing(&config.database)?;
+    // Making a key needs no database.
+    if let Cmd::Key(KeyCmd::Generate { path }) = &cli.cmd {
+        return ctl::key::generate(path, cli.json);
+    }
+    let db = memfs::daemon::open_db(&config, false)?;
     let ctx = Ctx {
         config: config.clone(),
         db: std::sync::Arc::new(db),
@@ -269,6 +290,8 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Store(StoreCmd::Archive { name }) => ctl::store::set_archived(&ctx, &name, true),
         Cmd::Store(StoreCmd::Unarchive { name }) => ctl::store::set_archived(&ctx, &name, false),
         Cmd::Store(StoreCmd::Delete { name, yes }) => ctl::store::delete(&ctx, &name, yes),
+        Cmd::Store(StoreCmd::Shred { name, yes }) => ctl::store::shred(&ctx, &name, yes),
+        Cmd::Key(KeyCmd::Generate { path }) => ctl::key::generate(&path, ctx.json),
         Cmd::Prompt {
             agent,
             user,

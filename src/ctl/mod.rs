@@ -7,6 +7,7 @@ pub mod forget;
 pub mod fsck;
 pub mod history;
 pub mod import;
+pub mod key;
 pub mod leases;
 pub mod log;
 pub mod prompt;

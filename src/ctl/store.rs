@@ -1,4 +1,4 @@
-//! `memfsctl store create|list|show|archive|unarchive|delete`.
+//! `memfsctl store create|list|show|archive|unarchive|delete|shred`.
 
 use super::Ctx;
 use crate::attach::apply_template;
@@ -42,12 +42,20 @@ pub fn list(ctx: &Ctx) -> Result<()> {
                 r.name,
                 r.scope.as_str(),
                 r.owner.as_deref().unwrap_or("-"),
-                if r.archived { "archived" } else { "active" },
+                state(r),
                 r.description
             ));
         }
         out
     })
+}
+
+fn state(r: &StoreRow) -> &'static str {
+    match (r.shredded, r.archived) {
+        (true, _) => "shredded",
+        (false, true) => "archived",
+        (false, false) => "active",
+    }
 }
 
 fn named(ctx: &Ctx, name: &str) -> Result<StoreRow> {
@@ -106,12 +114,13 @@ pub fn show(ctx: &Ctx, name: &str) -> Result<()> {
         let opt = |o: &Option<Vec<String>>| o.as_deref().map_or("(everyone)".to_string(), list);
         let num = |o: Option<u64>| o.map_or("unlimited".to_string(), |n| n.to_string());
         format!(
-            "name:         {}\nscope:        {}\nowner:        {}\ndescription:  {}\nstate:        {}\ncreated:      {}\nfiles:        {} ({} bytes)\nversions:     {} ({} bytes of history)\nreaders:      {}\nwriters:      {}\nread-only:    {} (writable by: {})\nappend-only:  {}\nquota:        file {} bytes, total {} bytes, {} files\n",
+            "name:         {}\nscope:        {}\nowner:        {}\ndescription:  {}\nstate:        {}\nencrypted:    {}\ncreated:      {}\nfiles:        {} ({} bytes)\nversions:     {} ({} bytes of history)\nreaders:      {}\nwriters:      {}\nread-only:    {} (writable by: {})\nappend-only:  {}\nquota:        file {} bytes, total {} bytes, {} files\n",
             v.row.name,
             v.row.scope.as_str(),
             v.row.owner.as_deref().unwrap_or("-"),
             v.row.description,
-            if v.row.archived { "archived" } else { "active" },
+            state(&v.row),
+            if v.row.encrypted { "yes (XChaCha20-Poly1305, own key)" } else { "no" },
             v.created,
             v.files,
             v.bytes,
@@ -131,6 +140,9 @@ pub fn show(ctx: &Ctx, name: &str) -> Result<()> {
 
 pub fn set_archived(ctx: &Ctx, name: &str, archived: bool) -> Result<()> {
     let row = named(ctx, name)?;
+    if row.shredded && !archived {
+        bail!("store '{name}' was crypto-shredded; it stays archived");
+    }
     if row.archived == archived {
         bail!(
             "store '{name}' is already {}",
@@ -157,5 +169,24 @@ pub fn delete(ctx: &Ctx, name: &str, yes: bool) -> Result<()> {
         .write(|tx| tx.delete_store(&row, &ctx.who, now_ns()))?;
     ctx.emit(&serde_json::json!({"store": name, "deleted": true}), || {
         format!("deleted store '{name}' (the audit log keeps a tombstone)")
+    })
+}
+
+pub fn shred(ctx: &Ctx, name: &str, yes: bool) -> Result<()> {
+    let row = named(ctx, name)?;
+    if !yes {
+        bail!("shredding store '{name}' destroys its key: every version becomes unreadable, also in backups of the database; add --yes to confirm");
+    }
+    if row.shredded {
+        bail!("store '{name}' was already crypto-shredded");
+    }
+    // Deleted rows (the sealed data key) are overwritten, and the WAL is
+    // truncated, so this file keeps no copy of the key either.
+    ctx.db.secure_delete()?;
+    ctx.db
+        .write(|tx| tx.shred_store(&row, &ctx.who, now_ns()))?;
+    ctx.db.checkpoint()?;
+    ctx.emit(&serde_json::json!({"store": name, "shredded": true}), || {
+        format!("crypto-shredded store '{name}': its key is destroyed, its content is unrecoverable (also in copies of the database); it is archived")
     })
 }

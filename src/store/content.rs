@@ -234,29 +234,39 @@ fn finish_version(raw: (VersionRow, i64, i64, Vec<u8>)) -> StoreResult<VersionRo
 
 impl Txn<'_> {
     /// Stores one chunk (deduplicated within its store); an all-zero chunk becomes a hole.
+    /// In an encrypted store the chunk is sealed with the store's key and its
+    /// dedupe hash is keyed (see [`super::crypto`]).
     pub fn put_chunk(&self, store: StoreId, data: &[u8]) -> StoreResult<Extent> {
         let len = data.len() as u64;
         if data.iter().all(|&b| b == 0) {
             return Ok(Extent { chunk: None, len });
         }
-        let hash = blake3::hash(data);
+        let key = self.store_sealing(store)?;
+        let hash = match &key {
+            Some(k) => k.chunk_hash(data),
+            None => *blake3::hash(data).as_bytes(),
+        };
         let existing: Option<i64> = self
             .conn
             .prepare_cached("SELECT id FROM chunks WHERE store_id = ?1 AND hash = ?2")?
-            .query_row(params![store.0, hash.as_bytes().as_slice()], |r| r.get(0))
+            .query_row(params![store.0, hash.as_slice()], |r| r.get(0))
             .optional()?;
         let id = match existing {
             Some(id) => id,
             None => {
+                let sealed = match &key {
+                    Some(k) => Some(k.seal_chunk(store, &hash, data)?),
+                    None => None,
+                };
                 self.conn
                     .prepare_cached(
                         "INSERT INTO chunks (store_id, hash, len, data) VALUES (?1, ?2, ?3, ?4)",
                     )?
                     .execute(params![
                         store.0,
-                        hash.as_bytes().as_slice(),
+                        hash.as_slice(),
                         data.len() as i64,
-                        data
+                        sealed.as_deref().unwrap_or(data)
                     ])?;
                 self.note_bytes(len);
                 self.conn.last_insert_rowid()
@@ -268,13 +278,36 @@ impl Txn<'_> {
         })
     }
 
-    /// A chunk's bytes.
+    /// A chunk's bytes (decrypted and authenticated in an encrypted store).
     pub fn chunk_data(&self, id: ChunkId) -> StoreResult<Vec<u8>> {
-        self.conn
-            .prepare_cached("SELECT data FROM chunks WHERE id = ?1")?
-            .query_row([id.0], |r| r.get(0))
+        let (store, hash, data, keys) = self
+            .conn
+            .prepare_cached(
+                "SELECT c.store_id, c.hash, c.data, s.name, s.encrypted, k.key_id, k.wrapped_key, \
+                 k.nonce FROM chunks c JOIN stores s ON s.id = c.store_id \
+                 LEFT JOIN store_keys k ON k.store_id = c.store_id WHERE c.id = ?1",
+            )?
+            .query_row([id.0], |r| {
+                Ok((
+                    StoreId(r.get(0)?),
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                    super::crypto::key_row_at(r, 3)?,
+                ))
+            })
             .optional()?
-            .ok_or_else(|| StoreError::Corrupt(format!("missing chunk {id}")))
+            .ok_or_else(|| StoreError::Corrupt(format!("missing chunk {id}")))?;
+        if !keys.encrypted {
+            return Ok(data);
+        }
+        let key = self.crypto.store_key(store, &keys)?;
+        key.open_chunk(store, &hash, &data).ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "chunk {id} of store '{}' fails authentication: it was modified in the database \
+                 or does not belong there",
+                keys.name
+            ))
+        })
     }
 
     /// One version's metadata.

@@ -8,6 +8,8 @@
 mod audit;
 pub mod batch;
 mod content;
+pub mod crypto;
+pub mod keyring;
 mod leases;
 mod namespace;
 mod redact;
@@ -27,6 +29,7 @@ pub use scrub::Scrub;
 pub use stores::{validate_store_name, Scope, StoreRow};
 
 pub use batch::BatchPolicy;
+pub use crypto::{Key, UnlockInfo};
 
 use crate::error::{StoreError, StoreResult};
 use batch::{Inner, Want};
@@ -48,19 +51,23 @@ pub struct Db {
     batch: OnceLock<BatchPolicy>,
     /// Batches rolled back whole (their version and inode ids may be reused).
     rollbacks: Arc<AtomicU64>,
+    /// The master key, keyring and unlocked store keys (see [`crypto`]).
+    crypto: crypto::Crypto,
 }
 
 /// An open transaction. Every persistence operation is a method on it.
 pub struct Txn<'a> {
     conn: &'a Connection,
+    crypto: &'a crypto::Crypto,
     /// Content bytes this change stored (bounds a batch's size).
     bytes: Cell<u64>,
 }
 
 impl<'a> Txn<'a> {
-    fn new(conn: &'a Connection) -> Txn<'a> {
+    fn new(conn: &'a Connection, crypto: &'a crypto::Crypto) -> Txn<'a> {
         Txn {
             conn,
+            crypto,
             bytes: Cell::new(0),
         }
     }
@@ -128,6 +135,7 @@ impl Db {
             want,
             batch: OnceLock::new(),
             rollbacks,
+            crypto: crypto::Crypto::default(),
         })
     }
 
@@ -184,7 +192,7 @@ impl Db {
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(StoreError::from)?;
-            let out = f(&Txn::new(&tx))?;
+            let out = f(&Txn::new(&tx, &self.crypto))?;
             tx.commit().map_err(StoreError::from)?;
             return Ok(out);
         }
@@ -193,7 +201,7 @@ impl Db {
             .and_then(|mut s| s.execute([]))
             .map_err(StoreError::from)?;
         let (out, bytes) = {
-            let txn = Txn::new(&g.conn);
+            let txn = Txn::new(&g.conn, &self.crypto);
             (f(&txn), txn.bytes.get())
         };
         let out = match out {
@@ -235,7 +243,7 @@ impl Db {
         let _armed = self.arm();
         let mut g = self.lock();
         if g.open_since.is_some() {
-            return f(&Txn::new(&g.conn));
+            return f(&Txn::new(&g.conn, &self.crypto));
         }
         if let Some(policy) = self.batch.get() {
             // A daemon reuses one read snapshot for up to an interval: taking
@@ -252,13 +260,13 @@ impl Db {
                 g.read_since = Some(Instant::now());
                 self.opened.notify_all();
             }
-            return f(&Txn::new(&g.conn));
+            return f(&Txn::new(&g.conn, &self.crypto));
         }
         let tx = g
             .conn
             .transaction_with_behavior(TransactionBehavior::Deferred)
             .map_err(StoreError::from)?;
-        let out = f(&Txn::new(&tx))?;
+        let out = f(&Txn::new(&tx, &self.crypto))?;
         tx.finish().map_err(StoreError::from)?;
         Ok(out)
     }

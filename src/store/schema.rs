@@ -166,6 +166,20 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX audit_by_version ON audit(version);
     CREATE INDEX audit_by_store ON audit(store_id, id);
     "#,
+    // 6: encryption at rest. `encrypted` stores seal their chunks with a data key
+    // kept here sealed under a key-encryption key that lives only in the keyring
+    // file (see src/store/crypto.rs). An encrypted store without a row here was
+    // shredded. Existing stores stay plaintext.
+    r#"
+    ALTER TABLE stores ADD COLUMN encrypted INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE store_keys (
+        store_id    INTEGER PRIMARY KEY REFERENCES stores(id),
+        key_id      BLOB NOT NULL UNIQUE,
+        wrapped_key BLOB NOT NULL,
+        nonce       BLOB NOT NULL,
+        created_ns  INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// Applies every migration newer than the database's `user_version`, all in one
@@ -206,6 +220,34 @@ mod tests {
             })
             .unwrap();
         assert_eq!(roots, 1);
+    }
+
+    #[test]
+    fn a_database_from_before_encryption_migrates_with_plaintext_stores() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..4] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 4).unwrap();
+        conn.execute_batch(
+            "INSERT INTO stores (id, name, scope, root_ino, created_ns) VALUES (1, 'kb', 'org', 2, 0);
+             INSERT INTO chunks (store_id, hash, len, data) VALUES (1, x'00', 5, 'hello');",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let (enc, data): (bool, String) = conn
+            .query_row(
+                "SELECT s.encrypted, c.data FROM stores s JOIN chunks c ON c.store_id = s.id",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert!(!enc);
+        assert_eq!(data, "hello");
+        let keys: i64 = conn
+            .query_row("SELECT count(*) FROM store_keys", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(keys, 0);
     }
 
     #[test]

@@ -45,6 +45,10 @@ pub struct StoreRow {
     pub root: Ino,
     pub created_ns: i64,
     pub archived: bool,
+    /// Its content is encrypted with the store's own key.
+    pub encrypted: bool,
+    /// Its key was destroyed: its content is unrecoverable.
+    pub shredded: bool,
 }
 
 /// Store names are slugs: `[a-z0-9][a-z0-9-]{0,62}`.
@@ -75,6 +79,8 @@ fn store_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(StoreRow, String)>
             root: Ino(r.get(5)?),
             created_ns: r.get(6)?,
             archived: r.get(7)?,
+            encrypted: r.get(8)?,
+            shredded: r.get(9)?,
         },
         r.get(2)?,
     ))
@@ -86,7 +92,8 @@ fn finish(raw: (StoreRow, String)) -> StoreResult<StoreRow> {
     Ok(s)
 }
 
-const STORE_COLS: &str = "id, name, scope, owner, description, root_ino, created_ns, archived";
+const STORE_COLS: &str = "id, name, scope, owner, description, root_ino, created_ns, archived, \
+     encrypted, encrypted AND NOT EXISTS (SELECT 1 FROM store_keys k WHERE k.store_id = stores.id)";
 
 impl Txn<'_> {
     /// Creates a store with an empty root directory, audited as `store-create`.
@@ -117,6 +124,7 @@ impl Txn<'_> {
             )?
             .execute(params![name, scope.as_str(), owner, description, now_ns])?;
         let id = StoreId(self.conn.last_insert_rowid());
+        let encrypted = self.init_store_key(id, now_ns)?;
         let root = self.insert_inode(&NewInode {
             store: id,
             kind: NodeKind::Dir,
@@ -140,7 +148,8 @@ impl Txn<'_> {
                 path: Some(""),
                 ino: Some(root),
                 detail: Some(serde_json::json!({
-                    "scope": scope.as_str(), "owner": owner, "description": description
+                    "scope": scope.as_str(), "owner": owner, "description": description,
+                    "encrypted": encrypted
                 })),
                 ..Default::default()
             },
@@ -203,6 +212,9 @@ impl Txn<'_> {
     pub fn delete_store(&self, s: &StoreRow, who: &Identity, now_ns: i64) -> StoreResult<()> {
         let id = s.id.0;
         let (files, bytes) = self.store_usage(s.id)?;
+        // An encrypted store's key-encryption key leaves the keyring too, so
+        // copies of the database cannot read it either.
+        self.destroy_store_key(s.id)?;
         for sql in [
             "DELETE FROM locks WHERE ino IN (SELECT ino FROM inodes WHERE store_id = ?1)",
             "DELETE FROM leases WHERE ino IN (SELECT ino FROM inodes WHERE store_id = ?1)",
@@ -228,6 +240,42 @@ impl Txn<'_> {
                     "name": s.name, "scope": s.scope.as_str(), "owner": s.owner,
                     "files": files, "bytes": bytes
                 })),
+                origin: Some("memfsctl"),
+                ..Default::default()
+            },
+        )?;
+        Ok(())
+    }
+
+    /// Crypto-shreds an encrypted store: destroys its key (see
+    /// [`super::crypto`]), archives it, tells every mount to drop cached pages
+    /// of its files, and records `store-shred`. Every version becomes
+    /// unreadable, in this database and in every copy of it.
+    pub fn shred_store(&self, s: &StoreRow, who: &Identity, now_ns: i64) -> StoreResult<()> {
+        if !self.destroy_store_key(s.id)? {
+            return Err(StoreError::Invalid(format!(
+                "store '{}' is not encrypted (it was created without a master key); \
+                 `memfsctl store delete` removes it",
+                s.name
+            )));
+        }
+        self.conn
+            .prepare_cached("UPDATE stores SET archived = 1 WHERE id = ?1")?
+            .execute([s.id.0])?;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO changes (store_id, ino, at_ns, origin) \
+                 SELECT store_id, ino, ?2, 'memfsctl' FROM inodes WHERE store_id = ?1 AND kind = 1",
+            )?
+            .execute(params![s.id.0, now_ns])?;
+        self.record(
+            who,
+            now_ns,
+            &super::Change {
+                store: Some(s.id),
+                op: "store-shred",
+                path: Some(""),
+                detail: Some(serde_json::json!({ "name": s.name })),
                 origin: Some("memfsctl"),
                 ..Default::default()
             },
