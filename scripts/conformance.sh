@@ -12,7 +12,7 @@
 #
 # Other knobs (environment):
 #   TARGETS="memfs bindfs"   targets to test (in this order)
-#   WORKDIR=DIR              where mounts and logs go (default: a new /tmp/memfs-conformance.*)
+#   WORKDIR=DIR              where mounts and logs go (default: a new /tmp/mc.*, short for socket paths)
 #   FSX_OPS=50000            operations per fsx run
 #   FSX_SEED=N               the "random" fsx seed (default: drawn from /dev/urandom, printed)
 #   STRESS_TIMEOUT=3         seconds per stress-ng stressor (QUICK=1 makes it 1)
@@ -110,17 +110,20 @@ if [ -n "${WORKDIR:-}" ]; then
   mkdir -p "$WORKDIR" || die "cannot create $WORKDIR"
   W="$(cd "$WORKDIR" && pwd -P)"
 else
-  W="$(mktemp -d /tmp/memfs-conformance.XXXXXX)" || die "mktemp failed"
+  W="$(mktemp -d /tmp/mc.XXXXXX)" || die "mktemp failed"
   W="$(cd "$W" && pwd -P)"
 fi
+# pjdfstest switches to other users, who must be able to reach the mounts
+# (mktemp makes 0700 directories: every such test would fail with EACCES).
+chmod 755 "$W"
 LOGS="$W/logs"
 mkdir -p "$LOGS"
 
 MOUNTED=()     # tmpfs/FUSE mount points to unmount, in mount order
 MEMFS_PID=""
-MEMFS_MNT="$W/memfs-mnt"
+MEMFS_MNT="$W/m"  # short: pjdfstest binds unix sockets (108-byte paths)
 BIND_SRC="$W/bindfs-src"
-BIND_MNT="$W/bindfs-mnt"
+BIND_MNT="$W/b"
 
 unmount_path() { # PATH: unmount a FUSE or tmpfs mount, falling back to a lazy unmount
   local p="$1" i
