@@ -52,6 +52,9 @@ pub struct DaemonConfig {
     /// first of them (fsync and unmount commit at once). 0 commits every change
     /// before its reply.
     pub commit_interval_ms: u64,
+    /// Kernel readahead for the mount, in KiB (the FUSE default is 128): larger
+    /// means fewer, larger READ requests for big sequential reads. 0 leaves it.
+    pub read_ahead_kb: u64,
 }
 
 /// A store declared in the config.
@@ -204,6 +207,7 @@ impl Default for DaemonConfig {
             lease_wait_secs: 2.0,
             feed_poll_ms: 50,
             commit_interval_ms: 5,
+            read_ahead_kb: 1024,
         }
     }
 }

@@ -154,6 +154,7 @@ pub fn mount(config: &Config, req: MountRequest) -> Result<()> {
         .context("cannot start the FUSE session")?;
     let stop = Arc::new(AtomicBool::new(false));
     let renewer = spawn_renewer(fs.clone(), stop.clone(), secs(config.daemon.lease_ttl_secs))?;
+    set_read_ahead(mp, config.daemon.read_ahead_kb);
     let committer = spawn_committer(fs.clone(), stop.clone())?;
     let follower = spawn_follower(
         fs.clone(),
@@ -262,6 +263,30 @@ fn spawn_renewer(
                 }
             }
         })?)
+}
+
+/// Sets the kernel readahead of the mount at `mp` (its backing device's
+/// `read_ahead_kb` in sysfs). Best effort: a failure only costs speed.
+fn set_read_ahead(mp: &Path, kb: u64) {
+    use std::os::unix::fs::MetadataExt;
+    if kb == 0 {
+        return;
+    }
+    let dev = match std::fs::metadata(mp) {
+        Ok(m) => m.dev(),
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot stat the mount for readahead");
+            return;
+        }
+    };
+    let path = format!(
+        "/sys/class/bdi/{}:{}/read_ahead_kb",
+        libc::major(dev),
+        libc::minor(dev)
+    );
+    if let Err(e) = std::fs::write(&path, kb.to_string()) {
+        tracing::debug!(path, error = %e, "cannot set readahead");
+    }
 }
 
 /// Commits group-committed changes when they fall due (see `store::batch`).
