@@ -148,10 +148,18 @@ pub fn mount(config: &Config, req: MountRequest) -> Result<()> {
         secs(config.cache.attr_ttl_secs),
         secs(config.cache.entry_ttl_secs),
     );
-    let session = fuser::Session::new(ffs, mp, &fuse_config(config))
-        .with_context(|| format!("cannot mount at {}", mp.display()))?
-        .spawn()
-        .context("cannot start the FUSE session")?;
+    let session = match fuser::Session::new(ffs, mp, &fuse_config(config)) {
+        Ok(s) => s,
+        // The mount's daemon may have died between the check above and now.
+        Err(_) if is_dead_mount(mp) => bail!(
+            "{} is a dead mount (its daemon died); run `memfs umount {}` first",
+            mp.display(),
+            mp.display()
+        ),
+        Err(e) => return Err(e).with_context(|| format!("cannot mount at {}", mp.display())),
+    }
+    .spawn()
+    .context("cannot start the FUSE session")?;
     let stop = Arc::new(AtomicBool::new(false));
     let renewer = spawn_renewer(fs.clone(), stop.clone(), secs(config.daemon.lease_ttl_secs))?;
     set_read_ahead(mp, config.daemon.read_ahead_kb);
@@ -268,22 +276,14 @@ fn spawn_renewer(
 /// Sets the kernel readahead of the mount at `mp` (its backing device's
 /// `read_ahead_kb` in sysfs). Best effort: a failure only costs speed.
 fn set_read_ahead(mp: &Path, kb: u64) {
-    use std::os::unix::fs::MetadataExt;
     if kb == 0 {
         return;
     }
-    let dev = match std::fs::metadata(mp) {
-        Ok(m) => m.dev(),
-        Err(e) => {
-            tracing::debug!(error = %e, "cannot stat the mount for readahead");
-            return;
-        }
+    let Some(dev) = mount_dev(mp) else {
+        tracing::debug!("cannot find the mount's device for readahead");
+        return;
     };
-    let path = format!(
-        "/sys/class/bdi/{}:{}/read_ahead_kb",
-        libc::major(dev),
-        libc::minor(dev)
-    );
+    let path = format!("/sys/class/bdi/{dev}/read_ahead_kb");
     if let Err(e) = std::fs::write(&path, kb.to_string()) {
         tracing::debug!(path, error = %e, "cannot set readahead");
     }
@@ -336,7 +336,31 @@ fn spawn_follower(
 /// Whether `path` is a FUSE mount whose daemon is gone ("Transport endpoint is not
 /// connected").
 pub fn is_dead_mount(path: &Path) -> bool {
-    matches!(std::fs::metadata(path), Err(e) if e.raw_os_error() == Some(libc::ENOTCONN))
+    // statfs always reaches the daemon (stat may be answered from the kernel's
+    // attribute cache even after the daemon died).
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: statfs writes into a zeroed struct we own; `c` is a valid C string.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(c.as_ptr(), &mut st) } == 0 {
+        return false;
+    }
+    std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOTCONN)
+}
+
+/// The `major:minor` device of the mount at `path`, from /proc/self/mountinfo
+/// (no stat: that would go through the mount and cache its root's attributes).
+fn mount_dev(path: &Path) -> Option<String> {
+    let abs = std::path::absolute(path).ok()?;
+    let want = abs.as_os_str().as_bytes();
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    info.lines().rev().find_map(|l| {
+        let mut f = l.split(' ');
+        let dev = f.nth(2)?;
+        let mp = f.nth(1)?;
+        (unescape_mountinfo(mp).as_slice() == want).then(|| dev.to_string())
+    })
 }
 
 /// Whether `path` is a mount point listed in /proc/self/mountinfo.
