@@ -11,6 +11,19 @@ use crate::store::{chunk_reader, Change, Extent, Extents, NewVersion, NodeKind, 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+/// Puts what `of` has staged (size, mtime and ctime) over committed attributes.
+pub(super) fn overlay_from(of: &OpenFile, attr: &mut Attr) {
+    if of.staging.dirty || of.staging.size != attr.size {
+        attr.staged = true;
+        attr.size = of.staging.size;
+        if let Some(m) = of.staging.mtime_ns {
+            // A staged write or truncate changes the inode: ctime with mtime.
+            attr.mtime_ns = m;
+            attr.ctime_ns = attr.ctime_ns.max(m);
+        }
+    }
+}
+
 /// How a file is being opened.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct OpenMode {
@@ -96,7 +109,7 @@ pub(super) struct OpenTable {
     seen_heads: HashMap<Ino, Option<VersionId>>,
 }
 
-fn lock_file(f: &Mutex<OpenFile>) -> MutexGuard<'_, OpenFile> {
+pub(super) fn lock_file(f: &Mutex<OpenFile>) -> MutexGuard<'_, OpenFile> {
     f.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -736,16 +749,7 @@ impl MemFs {
             Some((_, f)) => f.clone(),
             None => return,
         };
-        let of = lock_file(&file);
-        if of.staging.dirty || of.staging.size != attr.size {
-            attr.staged = true;
-            attr.size = of.staging.size;
-            if let Some(m) = of.staging.mtime_ns {
-                // A staged write or truncate changes the inode: ctime with mtime.
-                attr.mtime_ns = m;
-                attr.ctime_ns = attr.ctime_ns.max(m);
-            }
-        }
+        overlay_from(&lock_file(&file), attr);
     }
 
     /// Marks a handle as having staged changes (its close will commit them).

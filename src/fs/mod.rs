@@ -338,9 +338,17 @@ impl MemFs {
         if Self::is_virtual(ino) {
             return self.virt_getattr(ino);
         }
+        // Hold the open file (if any) across the read: a close committing it on
+        // another thread then finishes first, so the row and the overlay agree.
+        // (Read first and overlay after, and a commit in between showed the old
+        // row without the staged times.) Lock order: file, then database.
+        let open = self.open_file(ino);
+        let _held = open.as_deref().map(io::lock_file);
         let row = self.db.read(|tx| self.inode(tx, ino).map(|(r, _)| r))?;
         let mut attr = Attr::from(&row);
-        self.overlay_staged(&mut attr);
+        if let Some(of) = &_held {
+            io::overlay_from(of, &mut attr);
+        }
         Ok(attr)
     }
 
