@@ -180,6 +180,14 @@ const MIGRATIONS: &[&str] = &[
         created_ns  INTEGER NOT NULL
     );
     "#,
+    // 7: audit indexes on mostly-NULL columns only index the rows that have a
+    // value (rename targets, versions), so most inserts skip those two b-trees.
+    r#"
+    DROP INDEX audit_by_path2;
+    CREATE INDEX audit_by_path2 ON audit(path2) WHERE path2 IS NOT NULL;
+    DROP INDEX audit_by_version;
+    CREATE INDEX audit_by_version ON audit(version) WHERE version IS NOT NULL;
+    "#,
 ];
 
 /// Applies every migration newer than the database's `user_version`, all in one
