@@ -39,12 +39,24 @@ pub fn head_versions(tx: &Txn<'_>, ino: Ino) -> StoreResult<Vec<VersionRow>> {
 
 /// The store's current namespace.
 pub fn current_tree(tx: &Txn<'_>, store: &StoreRow) -> StoreResult<Tree> {
+    walk_tree(tx, store, |_, name| {
+        Ok(String::from_utf8_lossy(&name).into_owned())
+    })
+}
+
+/// Walks the store's current namespace. `component(dir, raw_name)` turns each
+/// entry's name into its path component, or refuses it (and so the walk).
+pub fn walk_tree<E: From<crate::error::StoreError>>(
+    tx: &Txn<'_>,
+    store: &StoreRow,
+    mut component: impl FnMut(&str, Vec<u8>) -> Result<String, E>,
+) -> Result<Tree, E> {
     let mut tree = Tree::new();
     tree.insert(String::new(), store.root);
     let mut stack = vec![(String::new(), store.root)];
     while let Some((dir, ino)) = stack.pop() {
         for (name, child, kind) in tx.children(ino)? {
-            let name = String::from_utf8_lossy(&name).into_owned();
+            let name = component(&dir, name)?;
             let path = if dir.is_empty() {
                 name
             } else {

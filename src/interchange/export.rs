@@ -34,28 +34,13 @@ pub struct Snapshot {
 /// The store's current namespace, refusing names that are not UTF-8 (the
 /// archive's metadata is JSON).
 fn walk(tx: &Txn<'_>, store: &StoreRow) -> Result<Tree> {
-    let mut tree = Tree::new();
-    tree.insert(String::new(), store.root);
-    let mut stack = vec![(String::new(), store.root)];
-    while let Some((dir, ino)) = stack.pop() {
-        for (name, child, kind) in tx.children(ino)? {
-            let Ok(name) = String::from_utf8(name) else {
-                return Err(InterchangeError::Invalid(format!(
-                    "'{dir}' holds a name that is not UTF-8; rename it before exporting"
-                )));
-            };
-            let path = if dir.is_empty() {
-                name
-            } else {
-                format!("{dir}/{name}")
-            };
-            if kind == NodeKind::Dir {
-                stack.push((path.clone(), child));
-            }
-            tree.insert(path, child);
-        }
-    }
-    Ok(tree)
+    crate::history::walk_tree(tx, store, |dir, name| {
+        String::from_utf8(name).map_err(|_| {
+            InterchangeError::Invalid(format!(
+                "'{dir}' holds a name that is not UTF-8; rename it before exporting"
+            ))
+        })
+    })
 }
 
 /// Reads what an export needs of store `name`.
