@@ -11,30 +11,22 @@ use std::time::Instant;
 pub fn run(ctx: &Ctx, file: &Path, as_name: Option<&str>) -> Result<()> {
     let started = Instant::now();
     let mut progress = Progress::new("import");
-    let done = if file == Path::new("-") {
-        let input = BufReader::new(std::io::stdin().lock());
-        import_archive(
-            &ctx.db,
-            &ctx.config,
-            input,
-            as_name,
-            &ctx.who,
-            &mut progress,
-        )?
+    let input: Box<dyn std::io::Read> = if file == Path::new("-") {
+        Box::new(BufReader::new(std::io::stdin().lock()))
     } else {
         let f =
             std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
-        let input = BufReader::with_capacity(1 << 20, f);
-        import_archive(
-            &ctx.db,
-            &ctx.config,
-            input,
-            as_name,
-            &ctx.who,
-            &mut progress,
-        )
-        .with_context(|| format!("importing {} (nothing was imported)", file.display()))?
+        Box::new(BufReader::with_capacity(1 << 20, f))
     };
+    let done = import_archive(
+        &ctx.db,
+        &ctx.config,
+        input,
+        as_name,
+        &ctx.who,
+        &mut progress,
+    )
+    .with_context(|| format!("importing {} (nothing was imported)", file.display()))?;
     progress.finish();
     let secs = started.elapsed().as_secs_f64();
     ctx.emit(&done, || {

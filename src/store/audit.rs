@@ -103,6 +103,20 @@ type SealRow = (
     Option<Vec<u8>>,
 );
 
+/// Feeds one length-prefixed, presence-tagged field to an entry or seal hash.
+fn hash_field(h: &mut blake3::Hasher, b: Option<&[u8]>) {
+    match b {
+        None => {
+            h.update(&[0]);
+        }
+        Some(b) => {
+            h.update(&[1]);
+            h.update(&(b.len() as u64).to_le_bytes());
+            h.update(b);
+        }
+    }
+}
+
 /// The salted digest of an entry's path, path2 and detail. Without the salt (a
 /// random 16 bytes, deleted with the fields) it does not confirm a guessed path.
 pub(super) fn seal(
@@ -113,16 +127,7 @@ pub(super) fn seal(
 ) -> [u8; 32] {
     let mut h = blake3::Hasher::new();
     h.update(b"memfs-audit-seal-v1");
-    let mut field = |b: Option<&[u8]>| match b {
-        None => {
-            h.update(&[0]);
-        }
-        Some(b) => {
-            h.update(&[1]);
-            h.update(&(b.len() as u64).to_le_bytes());
-            h.update(b);
-        }
-    };
+    let mut field = |b: Option<&[u8]>| hash_field(&mut h, b);
     field(Some(salt));
     field(path.map(str::as_bytes));
     field(path2.map(str::as_bytes));
@@ -164,16 +169,7 @@ fn entry_hash(
     who: (&str, &str, Option<&str>),
 ) -> blake3::Hash {
     let mut h = blake3::Hasher::new();
-    let mut field = |b: Option<&[u8]>| match b {
-        None => {
-            h.update(&[0]);
-        }
-        Some(b) => {
-            h.update(&[1]);
-            h.update(&(b.len() as u64).to_le_bytes());
-            h.update(b);
-        }
-    };
+    let mut field = |b: Option<&[u8]>| hash_field(&mut h, b);
     field(Some(prev));
     field(Some(&id.to_le_bytes()));
     field(Some(&at_ns.to_le_bytes()));
