@@ -1,8 +1,10 @@
 //! Who may attach which store, and how: user stores only by their owner, org
-//! stores by their allow-lists, archived stores read-only on request only. Also
-//! the schema templates a new store gets.
+//! stores by their allow-lists (from the store's settings in the database),
+//! archived stores read-only on request only. Also the schema templates a new
+//! store gets.
 
-use crate::config::{Config, StoreDecl};
+use crate::config::StoreDecl;
+use crate::settings::{self, StoreSettings};
 use crate::fs::{matches_any, Attached, Caller, FsOptions, MemFs, OpenMode};
 use crate::ids::{Identity, Ino};
 use crate::store::{Db, Scope, StoreRow};
@@ -45,8 +47,8 @@ pub enum Right {
     Denied(String),
 }
 
-/// The identity's right on `store` under its declaration `decl`.
-pub fn right(store: &StoreRow, decl: Option<&StoreDecl>, who: &Identity) -> Right {
+/// The identity's right on `store` under its settings.
+pub fn right(store: &StoreRow, settings: &StoreSettings, who: &Identity) -> Right {
     match store.scope {
         Scope::User => {
             if store.owner.is_some() && store.owner == who.user {
@@ -62,8 +64,8 @@ pub fn right(store: &StoreRow, decl: Option<&StoreDecl>, who: &Identity) -> Righ
                 ))
             }
         }
-        Scope::Org => match decl {
-            Some(d) if d.readers.is_some() || d.writers.is_some() => {
+        Scope::Org => match settings {
+            d if d.readers.is_some() || d.writers.is_some() => {
                 let writers = d.writers.as_deref().unwrap_or_default();
                 let readers = d.readers.as_deref().unwrap_or_default();
                 if matches_any(writers, &who.agent) {
@@ -85,28 +87,23 @@ pub fn right(store: &StoreRow, decl: Option<&StoreDecl>, who: &Identity) -> Righ
 /// Decides which stores a mount attaches: the requested ones (each checked), or
 /// every store the identity may see. Agents that may only read get read-only
 /// attachments.
-pub fn resolve_stores(
-    config: &Config,
-    db: &Db,
-    who: &Identity,
-    wanted: &[StoreSpec],
-) -> Result<Vec<Attached>> {
-    let all = db.read(|tx| tx.stores())?;
-    let attach = |store: &StoreRow, read_only: bool| Attached {
-        store: store.clone(),
-        read_only,
-        policy: config
-            .store(&store.name)
-            .map(StoreDecl::policy)
-            .unwrap_or_default(),
+pub fn resolve_stores(db: &Db, who: &Identity, wanted: &[StoreSpec]) -> Result<Vec<Attached>> {
+    let all: Vec<(StoreRow, StoreSettings)> = db.read(|tx| {
+        tx.stores()?
+            .into_iter()
+            .map(|s| settings::load(tx, s.id).map(|set| (s, set)))
+            .collect::<crate::error::StoreResult<Vec<_>>>()
+    })?;
+    let attach = |(store, set): &(StoreRow, StoreSettings), read_only: bool| {
+        Attached::new(store.clone(), read_only, set.policy())
     };
     if wanted.is_empty() {
         let out: Vec<Attached> = all
             .iter()
-            .filter(|s| !s.archived)
-            .filter_map(|s| match right(s, config.store(&s.name), who) {
-                Right::Write => Some(attach(s, false)),
-                Right::Read => Some(attach(s, true)),
+            .filter(|(s, _)| !s.archived)
+            .filter_map(|e| match right(&e.0, &e.1, who) {
+                Right::Write => Some(attach(e, false)),
+                Right::Read => Some(attach(e, true)),
                 Right::Denied(_) => None,
             })
             .collect();
@@ -120,10 +117,11 @@ pub fn resolve_stores(
         if out.iter().any(|a| a.store.name == w.name) {
             bail!("store '{}' is named twice", w.name);
         }
-        let Some(store) = all.iter().find(|s| s.name == w.name) else {
+        let Some(entry) = all.iter().find(|(s, _)| s.name == w.name) else {
             bail!("no store named '{}' (see `memfsctl store list`)", w.name);
         };
-        let read_only = match right(store, config.store(&store.name), who) {
+        let store = &entry.0;
+        let read_only = match right(store, &entry.1, who) {
             Right::Denied(why) => bail!("{why}"),
             Right::Read if w.require_write => bail!(
                 "agent '{}' may only read store '{}' (attach it as {}:ro)",
@@ -141,9 +139,30 @@ pub fn resolve_stores(
                 w.name
             );
         }
-        out.push(attach(store, read_only || store.archived));
+        out.push(attach(entry, read_only || store.archived));
     }
     Ok(out)
+}
+
+/// Reloads the settings of `store` into a running mount (after the change
+/// feed reported a store-level change): the new policy, and whether the
+/// mount's identity may still write the store.
+pub fn refresh_settings(fs: &MemFs, store: crate::ids::StoreId) -> Result<()> {
+    let Some(att) = fs.attached().iter().find(|a| a.store.id == store) else {
+        return Ok(());
+    };
+    let (row, set) = fs.db().read(|tx| {
+        let row = tx.store_by_id(store)?;
+        let set = settings::load(tx, store)?;
+        Ok::<_, crate::error::StoreError>((row, set))
+    })?;
+    let Some(row) = row else {
+        return Ok(());
+    };
+    let may_write = right(&row, &set, fs.identity()) == Right::Write && !row.archived;
+    tracing::info!(store = %row.name, may_write, "store settings reloaded");
+    fs.update_store(att.store.id, set.policy(), may_write);
+    Ok(())
 }
 
 /// Creates a new store's template directories and seed files, as `who`.
@@ -204,8 +223,8 @@ pub fn apply_template(
 mod tests {
     use super::*;
 
-    fn config(toml: &str) -> Config {
-        Config::parse(toml, std::path::Path::new("t.toml")).unwrap()
+    fn config(toml: &str) -> crate::config::Config {
+        crate::config::Config::parse(toml, std::path::Path::new("t.toml")).unwrap()
     }
 
     #[test]
@@ -232,9 +251,10 @@ mod tests {
             "[[stores]]\nname = 'kb'\nreaders = ['team-*']\nwriters = ['curator']\n\
              [stores.policy]\nappend_only = ['log/**']\n",
         );
+        settings::seed_from_config(&db, &c, &op).unwrap();
         let who = |agent: &str, user: Option<&str>| Identity::new(agent, "s", user);
         // Default set: what each may see, read-only where only a reader.
-        let got = resolve_stores(&c, &db, &who("team-1", Some("alice")), &[]).unwrap();
+        let got = resolve_stores(&db, &who("team-1", Some("alice")), &[]).unwrap();
         let mut names: Vec<(String, bool)> = got
             .iter()
             .map(|a| (a.store.name.clone(), a.read_only))
@@ -252,31 +272,31 @@ mod tests {
             got.iter()
                 .find(|a| a.store.name == "kb")
                 .unwrap()
-                .policy
+                .policy()
                 .append_only,
             vec!["log/**"]
         );
-        let cur = resolve_stores(&c, &db, &who("curator", None), &["kb".parse().unwrap()]).unwrap();
+        let cur = resolve_stores(&db, &who("curator", None), &["kb".parse().unwrap()]).unwrap();
         assert!(!cur[0].read_only);
         let err =
-            resolve_stores(&c, &db, &who("outsider", None), &["kb".parse().unwrap()]).unwrap_err();
+            resolve_stores(&db, &who("outsider", None), &["kb".parse().unwrap()]).unwrap_err();
         assert!(err.to_string().contains("may not attach"), "{err}");
         let err =
-            resolve_stores(&c, &db, &who("team-1", None), &["kb:rw".parse().unwrap()]).unwrap_err();
+            resolve_stores(&db, &who("team-1", None), &["kb:rw".parse().unwrap()]).unwrap_err();
         assert!(err.to_string().contains("may only read"), "{err}");
-        let err = resolve_stores(&c, &db, &who("x", Some("bob")), &["alice".parse().unwrap()])
+        let err = resolve_stores(&db, &who("x", Some("bob")), &["alice".parse().unwrap()])
             .unwrap_err();
         assert!(err.to_string().contains("private to user 'alice'"), "{err}");
-        let err = resolve_stores(&c, &db, &who("x", None), &["nope".parse().unwrap()]).unwrap_err();
+        let err = resolve_stores(&db, &who("x", None), &["nope".parse().unwrap()]).unwrap_err();
         assert!(err.to_string().contains("no store named 'nope'"), "{err}");
         // Archived: not attached by default, refused read-write, allowed read-only.
         let kb = db.read(|tx| tx.store_by_name("open")).unwrap().unwrap();
         db.write(|tx| tx.set_archived(kb.id, true, &op, 2)).unwrap();
-        let got = resolve_stores(&c, &db, &who("team-2", None), &[]).unwrap();
+        let got = resolve_stores(&db, &who("team-2", None), &[]).unwrap();
         assert!(got.iter().all(|a| a.store.name != "open"));
-        let err = resolve_stores(&c, &db, &who("y", None), &["open".parse().unwrap()]).unwrap_err();
+        let err = resolve_stores(&db, &who("y", None), &["open".parse().unwrap()]).unwrap_err();
         assert!(err.to_string().contains("archived"), "{err}");
-        let ro = resolve_stores(&c, &db, &who("y", None), &["open:ro".parse().unwrap()]).unwrap();
+        let ro = resolve_stores(&db, &who("y", None), &["open:ro".parse().unwrap()]).unwrap();
         assert!(ro[0].read_only);
     }
 }

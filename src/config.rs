@@ -1,6 +1,6 @@
 //! The `memfs.toml` model: where the database lives, kernel cache TTLs, and declared stores.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// The whole configuration file. Every field has a default, so an empty file is valid.
@@ -88,39 +88,42 @@ pub struct StoreDecl {
 }
 
 /// Store quotas; unset means unlimited.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct QuotaDecl {
     /// Largest file, in bytes (EFBIG beyond).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_file_bytes: Option<u64>,
     /// Total bytes of the store's files (EDQUOT beyond).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_bytes: Option<u64>,
     /// Files, directories and symlinks (EDQUOT beyond).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_files: Option<u64>,
 }
 
 /// Path policies: globs on store-relative paths.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyDecl {
     /// Paths only `read_only_writers` may change (others get EROFS).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub read_only: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub read_only_writers: Vec<String>,
     /// Paths where files may only be created and appended to (others get EPERM).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub append_only: Vec<String>,
     /// PII and secret scanning of every committed version: off, tag, redact, block.
     #[serde(default)]
     pub pii: crate::fs::PiiMode,
     /// Glob = format ("json", "jsonl", "toml", "yaml"): matching files must parse.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub validate: std::collections::BTreeMap<String, FormatName>,
 }
 
 /// A format name in `validate` (checked when the config is read).
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FormatName {
     Json,
@@ -141,24 +144,14 @@ impl From<FormatName> for crate::scan::Format {
 }
 
 impl StoreDecl {
-    /// The policy a mount of this store enforces.
-    pub fn policy(&self) -> crate::fs::StorePolicy {
-        crate::fs::StorePolicy {
-            quota: crate::fs::Quota {
-                max_file_bytes: self.quota.max_file_bytes,
-                max_bytes: self.quota.max_bytes,
-                max_files: self.quota.max_files,
-            },
-            read_only: self.policy.read_only.clone(),
-            read_only_writers: self.policy.read_only_writers.clone(),
-            append_only: self.policy.append_only.clone(),
-            pii: self.policy.pii,
-            validate: self
-                .policy
-                .validate
-                .iter()
-                .map(|(glob, f)| (glob.clone(), (*f).into()))
-                .collect(),
+    /// The settings this declaration seeds into the database (see
+    /// [`crate::settings`]): allow-lists, policies, quotas, content rules.
+    pub fn settings(&self) -> crate::settings::StoreSettings {
+        crate::settings::StoreSettings {
+            readers: self.readers.clone(),
+            writers: self.writers.clone(),
+            quota: self.quota.clone(),
+            policy: self.policy.clone(),
         }
     }
 }

@@ -37,9 +37,11 @@ pub fn init(config: &Config) -> Result<Vec<String>> {
                 )
             })
             .with_context(|| format!("cannot create store '{}'", s.name))?;
+        crate::settings::save_new(&db, &row, s, &who)?;
         apply_template(&db, &row, s, &who)?;
         created.push(s.name.clone());
     }
+    crate::settings::seed_from_config(&db, config, &who)?;
     Ok(created)
 }
 
@@ -73,7 +75,10 @@ pub struct MountRequest {
 /// Builds the filesystem for a mount (used by the daemon and by in-process tests).
 pub fn build_fs(config: &Config, req: &MountRequest) -> Result<MemFs> {
     let db = open_db(config, false)?;
-    let attached = resolve_stores(config, &db, &req.who, &req.stores)?;
+    // A declared store without settings in the database (one from before they
+    // lived there) gets them from this config, once.
+    crate::settings::seed_from_config(&db, config, &req.who)?;
+    let attached = resolve_stores(&db, &req.who, &req.stores)?;
     let opts = FsOptions {
         max_file_bytes: config.daemon.max_file_bytes,
         spill_bytes: config.daemon.spill_bytes,
@@ -327,6 +332,12 @@ fn spawn_follower(
                             fuser::INodeNo(parent.0 as u64),
                             std::ffi::OsStr::from_bytes(name),
                         ),
+                        Invalidation::Store(store) => {
+                            if let Err(e) = crate::attach::refresh_settings(&fs, *store) {
+                                tracing::error!(error = %e, "cannot reload a store's settings");
+                            }
+                            Ok(())
+                        }
                     };
                 }
             }

@@ -13,5 +13,6 @@ pub mod ids;
 pub mod interchange;
 pub mod keys;
 pub mod scan;
+pub mod settings;
 pub mod store;
 pub mod timefmt;

@@ -39,11 +39,12 @@ pub fn run(
     mountpoint: &str,
 ) -> Result<()> {
     let who = Identity::new(agent, "-", user);
-    let attached = resolve_stores(&ctx.config, &ctx.db, &who, stores)?;
+    let attached = resolve_stores(&ctx.db, &who, stores)?;
     let mp = mountpoint.trim_end_matches('/');
     let notes: Vec<StoreNote> = attached
         .iter()
-        .map(|a| StoreNote {
+        .map(|a| (a, a.policy()))
+        .map(|(a, policy)| StoreNote {
             name: a.store.name.clone(),
             path: format!("{mp}/{}/", a.store.name),
             mode: if a.read_only {
@@ -54,12 +55,12 @@ pub fn run(
             scope: a.store.scope.as_str(),
             owner: a.store.owner.clone(),
             description: a.store.description.clone(),
-            read_only_paths: a.policy.read_only.clone(),
-            read_only_writers: a.policy.read_only_writers.clone(),
-            append_only_paths: a.policy.append_only.clone(),
-            max_file_bytes: a.policy.quota.max_file_bytes,
-            max_bytes: a.policy.quota.max_bytes,
-            max_files: a.policy.quota.max_files,
+            read_only_paths: policy.read_only.clone(),
+            read_only_writers: policy.read_only_writers.clone(),
+            append_only_paths: policy.append_only.clone(),
+            max_file_bytes: policy.quota.max_file_bytes,
+            max_bytes: policy.quota.max_bytes,
+            max_files: policy.quota.max_files,
         })
         .collect();
     let json = serde_json::json!({"mountpoint": mp, "agent": agent, "user": user, "stores": notes});

@@ -88,7 +88,8 @@ pub fn show(ctx: &Ctx, name: &str) -> Result<()> {
     let (live, bytes) = ctx.db.read(|tx| tx.store_usage(row.id))?;
     let versions = ctx.db.read(|tx| tx.store_versions(row.id))?;
     let (chunk_bytes, manifest_bytes, _) = ctx.db.read(|tx| tx.storage_stats(row.id))?;
-    let decl = ctx.config.store(name);
+    let set = ctx.db.read(|tx| crate::settings::load(tx, row.id))?;
+    let decl = Some(&set);
     let v = StoreView {
         created: crate::timefmt::rfc3339(row.created_ns),
         files: live.saturating_sub(1),

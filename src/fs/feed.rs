@@ -12,6 +12,9 @@ pub enum Invalidation {
     Inode(Ino),
     /// A name in a directory (including a cached miss).
     Entry(Ino, Vec<u8>),
+    /// A store-level change (its settings, archive state or description): the
+    /// daemon reloads the store's settings ([`MemFs::update_store`]).
+    Store(crate::ids::StoreId),
 }
 
 impl MemFs {
@@ -38,6 +41,11 @@ impl MemFs {
                 self.refresh_open(ino)?;
                 if !out.contains(&Invalidation::Inode(ino)) {
                     out.push(Invalidation::Inode(ino));
+                }
+            }
+            if let (None, None, Some(store)) = (r.ino, r.parent, r.store) {
+                if !out.contains(&Invalidation::Store(store)) {
+                    out.push(Invalidation::Store(store));
                 }
             }
             if let (Some(parent), Some(name)) = (r.parent, r.name) {

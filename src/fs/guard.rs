@@ -35,7 +35,10 @@ pub fn check(policy: &StorePolicy, path: &str, data: &[u8]) -> Verdict {
     if let Some(format) = policy.validator(path) {
         if let Err(msg) = scan::validate(format, data) {
             return Verdict::Reject {
-                error: FsError::Invalid("content fails the store's format validator"),
+                error: FsError::ContentRule {
+                    rule: "validate",
+                    reason: format!("not valid {}: {msg}", format.as_str()),
+                },
                 detail: json!({ "rule": "validate", "format": format.as_str(), "reason": msg }),
             };
         }
@@ -62,7 +65,13 @@ pub fn check(policy: &StorePolicy, path: &str, data: &[u8]) -> Verdict {
             if let Some(format) = policy.validator(path) {
                 if let Err(msg) = scan::validate(format, &data) {
                     return Verdict::Reject {
-                        error: FsError::Invalid("content fails the store's format validator"),
+                        error: FsError::ContentRule {
+                            rule: "validate",
+                            reason: format!(
+                                "not valid {} after PII redaction: {msg}",
+                                format.as_str()
+                            ),
+                        },
                         detail: json!({
                             "rule": "validate", "format": format.as_str(),
                             "reason": format!("after PII redaction: {msg}"), "pii": kinds,
@@ -76,7 +85,13 @@ pub fn check(policy: &StorePolicy, path: &str, data: &[u8]) -> Verdict {
             }
         }
         PiiMode::Block => Verdict::Reject {
-            error: FsError::Access,
+            error: FsError::ContentRule {
+                rule: "pii",
+                reason: format!(
+                    "the content holds personal data or secrets ({})",
+                    kinds.join(", ")
+                ),
+            },
             detail: json!({ "rule": "pii", "pii": kinds, "matches": findings.len() }),
         },
     }

@@ -283,11 +283,11 @@ impl MemFs {
         {
             let mut of = lock_file(&file);
             let off = if append { of.staging.size } else { offset };
-            let att = self.attached_by_id(of.store)?;
+            let policy = self.attached_by_id(of.store)?.policy();
             let end = off.saturating_add(data.len() as u64);
-            let refusal = if end > att.policy.max_file_bytes(self.opts.max_file_bytes) {
+            let refusal = if end > policy.max_file_bytes(self.opts.max_file_bytes) {
                 Some(("file size limit", FsError::TooBig))
-            } else if att.policy.quota.max_bytes.is_some_and(|max| end > max) {
+            } else if policy.quota.max_bytes.is_some_and(|max| end > max) {
                 Some(("store byte quota", FsError::Quota("store byte quota")))
             } else {
                 None
@@ -537,7 +537,7 @@ impl MemFs {
             let kernel_may_differ = base != st_ref.base || st_ref.appends_only;
             let vop = if conflict { "conflict" } else { op };
             let att = self.attached_by_id(store)?;
-            if att.read_only || tx.store_archived(store)? {
+            if !att.writable() || tx.store_archived(store)? {
                 return Err(FsError::ReadOnly("store is read-only or archived"));
             }
             let (vid, size) = tx.insert_version(&NewVersion {
@@ -552,7 +552,7 @@ impl MemFs {
                 who: &self.who,
                 at_ns: now,
             })?;
-            if let (Some(max), false) = (att.policy.quota.max_bytes, conflict) {
+            if let (Some(max), false) = (att.policy().quota.max_bytes, conflict) {
                 // Rolled back with the transaction: the old head stays.
                 let (_, used) = tx.store_usage(store)?;
                 if used - row.size.min(used) + size > max {
@@ -667,14 +667,14 @@ impl MemFs {
     /// rewritten (redacted). An error means it was rejected: audited, staged
     /// bytes dropped, the head left as it was.
     fn guard(&self, of: &mut OpenFile) -> FsResult<(Option<serde_json::Value>, bool)> {
-        let att = self.attached_by_id(of.store)?;
-        if att.policy.pii == super::PiiMode::Off && att.policy.validate.is_empty() {
+        let policy = self.attached_by_id(of.store)?.policy();
+        if policy.pii == super::PiiMode::Off && policy.validate.is_empty() {
             return Ok((None, false));
         }
         let Some(path) = self.db.read(|tx| tx.path_of(of.ino))? else {
             return Ok((None, false));
         };
-        if !guard::applies(&att.policy, &path) {
+        if !guard::applies(&policy, &path) {
             return Ok((None, false));
         }
         if of.staging.size > guard::GUARD_MAX_BYTES {
@@ -688,7 +688,7 @@ impl MemFs {
         }
         let size = of.staging.size;
         let data = of.staging.read(&self.db, 0, size as u32)?;
-        match guard::check(&att.policy, &path, &data) {
+        match guard::check(&policy, &path, &data) {
             Verdict::Store { detail } => Ok((detail, false)),
             Verdict::Replace { data, detail } => {
                 let now = now_ns();

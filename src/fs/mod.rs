@@ -38,30 +38,64 @@ use crate::ids::{now_ns, Identity, Ino, StoreId};
 use crate::store::{Change, Db, InodeRow, NodeKind, StoreRow, Txn};
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 /// Longest name of one path component, in bytes.
 pub const NAME_MAX: usize = 255;
 
-/// A store attached to a mount, and how.
-#[derive(Clone, Debug)]
+/// A store attached to a mount, and how. Its policy and whether this identity
+/// may still write it follow the store's settings while mounted (see
+/// [`MemFs::update_store`]).
+#[derive(Debug)]
 pub struct Attached {
     pub store: StoreRow,
+    /// Attached read-only (asked for, or all the identity may do).
     pub read_only: bool,
-    /// Path policies and quota from the configuration.
-    pub policy: StorePolicy,
+    /// Path policies, quota and content rules from the store's settings.
+    policy: RwLock<Arc<StorePolicy>>,
+    /// The store's settings no longer let this identity write it.
+    revoked: AtomicBool,
+}
+
+impl Clone for Attached {
+    fn clone(&self) -> Self {
+        Attached {
+            store: self.store.clone(),
+            read_only: self.read_only,
+            policy: RwLock::new(self.policy()),
+            revoked: AtomicBool::new(self.revoked.load(Ordering::Relaxed)),
+        }
+    }
 }
 
 impl Attached {
-    /// A store attached with no policy (read-write, or read-only).
-    pub fn plain(store: StoreRow, read_only: bool) -> Self {
+    pub fn new(store: StoreRow, read_only: bool, policy: StorePolicy) -> Self {
         Attached {
             store,
             read_only,
-            policy: StorePolicy::default(),
+            policy: RwLock::new(Arc::new(policy)),
+            revoked: AtomicBool::new(false),
         }
+    }
+
+    /// A store attached with no policy (read-write, or read-only).
+    pub fn plain(store: StoreRow, read_only: bool) -> Self {
+        Attached::new(store, read_only, StorePolicy::default())
+    }
+
+    /// The policy in force now.
+    pub fn policy(&self) -> Arc<StorePolicy> {
+        self.policy
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Whether this mount may change the store now.
+    pub fn writable(&self) -> bool {
+        !self.read_only && !self.revoked.load(Ordering::Relaxed)
     }
 }
 
@@ -199,6 +233,16 @@ impl MemFs {
         &self.attached
     }
 
+    /// Applies a store's changed settings to this mount: the new policy, and
+    /// whether its identity may still write the store (a mount cannot lose a
+    /// store it attached, but it can lose the right to change it).
+    pub fn update_store(&self, store: StoreId, policy: StorePolicy, may_write: bool) {
+        if let Some(att) = self.attached.iter().find(|a| a.store.id == store) {
+            *att.policy.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(policy);
+            att.revoked.store(!may_write, Ordering::Relaxed);
+        }
+    }
+
     fn new_fh(&self) -> u64 {
         self.next_fh.fetch_add(1, Ordering::Relaxed)
     }
@@ -251,7 +295,7 @@ impl MemFs {
         if dir.kind != NodeKind::Dir {
             return Err(FsError::NotDir);
         }
-        if att.read_only {
+        if !att.writable() {
             return Err(FsError::ReadOnly("store attached read-only"));
         }
         if dir.nlink == 0 {
@@ -270,13 +314,13 @@ impl MemFs {
         path: &str,
         access: Access,
     ) -> FsResult<()> {
-        if att.read_only {
+        if !att.writable() {
             return Err(FsError::ReadOnly("store attached read-only"));
         }
         if tx.store_archived(att.store.id)? {
             return Err(FsError::ReadOnly("store is archived"));
         }
-        att.policy.check(&self.who.agent, path, access)
+        att.policy().check(&self.who.agent, path, access)
     }
 
     /// Every store-relative path of `ino` (one per hard link).
@@ -320,7 +364,7 @@ impl MemFs {
 
     /// Refuses a new entry beyond the store's file quota.
     fn check_file_quota(&self, tx: &Txn<'_>, att: &Attached) -> FsResult<()> {
-        if let Some(max) = att.policy.quota.max_files {
+        if let Some(max) = att.policy().quota.max_files {
             let (live, _) = tx.store_usage(att.store.id)?;
             // The store's root directory does not count.
             if live.saturating_sub(1) >= max {

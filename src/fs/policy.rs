@@ -32,7 +32,7 @@ pub struct StorePolicy {
 }
 
 /// The PII and secret scanning policy of a store (see [`crate::scan::pii`]).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PiiMode {
     /// No scanning.

@@ -40,7 +40,7 @@ impl MemFs {
         old_path: &str,
         new_path: &str,
     ) -> FsResult<()> {
-        let policy = &att.policy;
+        let policy = att.policy();
         let guarded = !policy.read_only.is_empty() || !policy.append_only.is_empty();
         let longer = new_path.len() > old_path.len();
         if !guarded && !longer {

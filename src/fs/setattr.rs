@@ -144,7 +144,7 @@ impl MemFs {
     fn truncate(&self, ino: Ino, size: u64, fh: Option<u64>) -> FsResult<()> {
         let row = self.db.read(|tx| {
             let (row, att) = self.inode(tx, ino)?;
-            if size > att.policy.max_file_bytes(self.opts.max_file_bytes) {
+            if size > att.policy().max_file_bytes(self.opts.max_file_bytes) {
                 return Err(FsError::TooBig);
             }
             match row.kind {

@@ -26,7 +26,7 @@ pub use leases::{ttl_ns, HolderInfo, LeaseRow, LockRow, LockSpec};
 pub use namespace::{InodeRow, NewInode, NodeKind};
 pub use redact::{Forgotten, Removal};
 pub use scrub::Scrub;
-pub use stores::{validate_store_name, Scope, StoreRow};
+pub use stores::{new_api_id, validate_store_name, Scope, StoreInfo, StoreRow};
 
 pub use batch::BatchPolicy;
 pub use crypto::{Key, UnlockInfo};

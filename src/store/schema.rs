@@ -188,6 +188,38 @@ const MIGRATIONS: &[&str] = &[
     DROP INDEX audit_by_version;
     CREATE INDEX audit_by_version ON audit(version) WHERE version IS NOT NULL;
     "#,
+    // 8: the service. Stores get an API id (`memstore_...`), a display title and
+    // metadata (the memory-store API's `name` and `metadata`), update and archive
+    // times, and their settings (allow-lists, policies, quotas, content rules) as
+    // JSON, so every daemon, the server and memfsctl enforce the same rules.
+    // Versions get the SHA-256 of their content (the API's `content_sha256`),
+    // filled at commit (NULL for versions from before: computed once on demand).
+    // API keys are kept as a blake3 hash of the secret only.
+    r#"
+    ALTER TABLE stores ADD COLUMN api_id TEXT;
+    UPDATE stores SET api_id = 'memstore_' || lower(hex(randomblob(12)));
+    CREATE UNIQUE INDEX stores_by_api_id ON stores(api_id);
+    ALTER TABLE stores ADD COLUMN title TEXT;
+    ALTER TABLE stores ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE stores ADD COLUMN updated_ns INTEGER;
+    ALTER TABLE stores ADD COLUMN archived_ns INTEGER;
+    ALTER TABLE stores ADD COLUMN settings TEXT;
+    UPDATE stores SET updated_ns = created_ns;
+    ALTER TABLE versions ADD COLUMN sha256 BLOB;
+    CREATE INDEX versions_by_store ON versions(store_id, id);
+    CREATE TABLE api_keys (
+        id           TEXT PRIMARY KEY,
+        name         TEXT NOT NULL,
+        secret_hash  BLOB NOT NULL UNIQUE,
+        role         TEXT NOT NULL CHECK (role IN ('admin', 'writer', 'reader')),
+        agent        TEXT NOT NULL,
+        user         TEXT,
+        stores       TEXT,
+        created_ns   INTEGER NOT NULL,
+        revoked_ns   INTEGER,
+        last_used_ns INTEGER
+    );
+    "#,
 ];
 
 /// Applies every migration newer than the database's `user_version`, all in one

@@ -5,6 +5,7 @@ use super::Txn;
 use crate::error::{StoreError, StoreResult};
 use crate::ids::{Identity, Ino, StoreId};
 use rusqlite::{params, OptionalExtension};
+use std::collections::BTreeMap;
 
 /// Who a store belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -49,6 +50,25 @@ pub struct StoreRow {
     pub encrypted: bool,
     /// Its key was destroyed: its content is unrecoverable.
     pub shredded: bool,
+    /// The id the HTTP API knows it by (`memstore_...`), stable for its life.
+    pub api_id: String,
+    /// A display name (the API's `name`); `None` shows the slug.
+    pub title: Option<String>,
+    /// Free key-value pairs for the platform (the API's `metadata`).
+    pub metadata: BTreeMap<String, String>,
+    /// When its name, description, metadata, settings or archive state last changed.
+    pub updated_ns: i64,
+    /// When it was archived, if it is.
+    pub archived_ns: Option<i64>,
+}
+
+/// A new random API id with `prefix` (`memstore_`, `apikey_`...): 96 random
+/// bits in hex.
+pub fn new_api_id(prefix: &str) -> StoreResult<String> {
+    let mut b = [0u8; 12];
+    getrandom::fill(&mut b).map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    Ok(format!("{prefix}{hex}"))
 }
 
 /// Store names are slugs: `[a-z0-9][a-z0-9-]{0,62}`.
@@ -69,6 +89,7 @@ pub fn validate_store_name(name: &str) -> StoreResult<()> {
 }
 
 fn store_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(StoreRow, String)> {
+    let metadata: String = r.get(13)?;
     Ok((
         StoreRow {
             id: StoreId(r.get(0)?),
@@ -81,6 +102,12 @@ fn store_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(StoreRow, String)>
             archived: r.get(7)?,
             encrypted: r.get(8)?,
             shredded: r.get(9)?,
+            api_id: r.get(10)?,
+            title: r.get(11)?,
+            updated_ns: r.get::<_, Option<i64>>(12)?.unwrap_or(0),
+            // A column only memfs writes, always from a map: corrupt if not one.
+            metadata: serde_json::from_str(&metadata).unwrap_or_default(),
+            archived_ns: r.get(14)?,
         },
         r.get(2)?,
     ))
@@ -93,7 +120,16 @@ fn finish(raw: (StoreRow, String)) -> StoreResult<StoreRow> {
 }
 
 const STORE_COLS: &str = "id, name, scope, owner, description, root_ino, created_ns, archived, \
-     encrypted, encrypted AND NOT EXISTS (SELECT 1 FROM store_keys k WHERE k.store_id = stores.id)";
+     encrypted, encrypted AND NOT EXISTS (SELECT 1 FROM store_keys k WHERE k.store_id = stores.id), \
+     api_id, title, updated_ns, metadata, archived_ns";
+
+/// What an update of a store's descriptive fields sets (`None`: unchanged).
+#[derive(Debug, Default, Clone)]
+pub struct StoreInfo {
+    pub title: Option<Option<String>>,
+    pub description: Option<String>,
+    pub metadata: Option<BTreeMap<String, String>>,
+}
 
 impl Txn<'_> {
     /// Creates a store with an empty root directory, audited as `store-create`.
@@ -119,10 +155,17 @@ impl Txn<'_> {
         // filled in once the root inode exists, inside the same transaction.
         self.conn
             .prepare_cached(
-                "INSERT INTO stores (name, scope, owner, description, root_ino, created_ns) \
-                 VALUES (?1, ?2, ?3, ?4, 0, ?5)",
+                "INSERT INTO stores (name, scope, owner, description, root_ino, created_ns, \
+                 api_id, updated_ns) VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?5)",
             )?
-            .execute(params![name, scope.as_str(), owner, description, now_ns])?;
+            .execute(params![
+                name,
+                scope.as_str(),
+                owner,
+                description,
+                now_ns,
+                new_api_id("memstore_")?
+            ])?;
         let id = StoreId(self.conn.last_insert_rowid());
         let encrypted = self.init_store_key(id, now_ns)?;
         let root = self.insert_inode(&NewInode {
@@ -186,8 +229,11 @@ impl Txn<'_> {
         now_ns: i64,
     ) -> StoreResult<()> {
         self.conn
-            .prepare_cached("UPDATE stores SET archived = ?2 WHERE id = ?1")?
-            .execute(params![id.0, archived])?;
+            .prepare_cached(
+                "UPDATE stores SET archived = ?2, updated_ns = ?3, \
+                 archived_ns = CASE WHEN ?2 THEN coalesce(archived_ns, ?3) END WHERE id = ?1",
+            )?
+            .execute(params![id.0, archived, now_ns])?;
         let op = if archived {
             "store-archive"
         } else {
@@ -281,6 +327,111 @@ impl Txn<'_> {
             },
         )?;
         Ok(())
+    }
+
+    /// Changes a store's title, description or metadata, audited as `store-update`.
+    pub fn update_store_info(
+        &self,
+        id: StoreId,
+        info: &StoreInfo,
+        who: &Identity,
+        now_ns: i64,
+    ) -> StoreResult<()> {
+        let mut detail = serde_json::Map::new();
+        if let Some(t) = &info.title {
+            self.conn
+                .prepare_cached("UPDATE stores SET title = ?2 WHERE id = ?1")?
+                .execute(params![id.0, t])?;
+            detail.insert("title".into(), t.clone().into());
+        }
+        if let Some(d) = &info.description {
+            self.conn
+                .prepare_cached("UPDATE stores SET description = ?2 WHERE id = ?1")?
+                .execute(params![id.0, d])?;
+            detail.insert("description".into(), d.clone().into());
+        }
+        if let Some(m) = &info.metadata {
+            let text = serde_json::to_string(m)
+                .map_err(|e| StoreError::Invalid(format!("metadata: {e}")))?;
+            self.conn
+                .prepare_cached("UPDATE stores SET metadata = ?2 WHERE id = ?1")?
+                .execute(params![id.0, text])?;
+            detail.insert("metadata".into(), serde_json::to_value(m).unwrap_or_default());
+        }
+        self.conn
+            .prepare_cached("UPDATE stores SET updated_ns = ?2 WHERE id = ?1")?
+            .execute(params![id.0, now_ns])?;
+        self.record(
+            who,
+            now_ns,
+            &super::Change {
+                store: Some(id),
+                op: "store-update",
+                path: Some(""),
+                detail: Some(serde_json::Value::Object(detail)),
+                ..Default::default()
+            },
+        )?;
+        Ok(())
+    }
+
+    /// A store's settings as stored (JSON), or `None` if never set.
+    pub fn store_settings(&self, id: StoreId) -> StoreResult<Option<String>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT settings FROM stores WHERE id = ?1")?
+            .query_row([id.0], |r| r.get(0))
+            .optional()?
+            .flatten())
+    }
+
+    /// Replaces a store's settings (JSON), audited as `store-settings` with the
+    /// new settings. The change feed carries a store-level row, on which running
+    /// mounts reload them.
+    pub fn set_store_settings(
+        &self,
+        id: StoreId,
+        settings: &str,
+        who: &Identity,
+        now_ns: i64,
+    ) -> StoreResult<()> {
+        let detail: serde_json::Value = serde_json::from_str(settings)
+            .map_err(|e| StoreError::Invalid(format!("settings: {e}")))?;
+        self.conn
+            .prepare_cached("UPDATE stores SET settings = ?2, updated_ns = ?3 WHERE id = ?1")?
+            .execute(params![id.0, settings, now_ns])?;
+        self.record(
+            who,
+            now_ns,
+            &super::Change {
+                store: Some(id),
+                op: "store-settings",
+                path: Some(""),
+                detail: Some(detail),
+                ..Default::default()
+            },
+        )?;
+        Ok(())
+    }
+
+    pub fn store_by_id(&self, id: StoreId) -> StoreResult<Option<StoreRow>> {
+        let sql = format!("SELECT {STORE_COLS} FROM stores WHERE id = ?1");
+        let raw = self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row([id.0], store_from_row)
+            .optional()?;
+        raw.map(finish).transpose()
+    }
+
+    pub fn store_by_api_id(&self, api_id: &str) -> StoreResult<Option<StoreRow>> {
+        let sql = format!("SELECT {STORE_COLS} FROM stores WHERE api_id = ?1");
+        let raw = self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row([api_id], store_from_row)
+            .optional()?;
+        raw.map(finish).transpose()
     }
 
     pub fn store_by_name(&self, name: &str) -> StoreResult<Option<StoreRow>> {

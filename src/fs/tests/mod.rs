@@ -825,8 +825,8 @@ fn a_mount_does_not_hear_its_own_changes_from_the_feed() {
 /// Mounts (one per agent) of one store with `policy`, over one database.
 fn with_policy(policy: StorePolicy, agents: &[&str]) -> (Vec<MemFs>, Ino) {
     let (base, root) = setup();
-    let mut att = base.attached()[0].clone();
-    att.policy = policy;
+    let old = &base.attached()[0];
+    let att = Attached::new(old.store.clone(), old.read_only, policy);
     let mounts = agents
         .iter()
         .map(|agent| {
