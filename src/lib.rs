@@ -3,6 +3,7 @@
 
 pub mod attach;
 pub mod config;
+pub mod digest;
 pub mod ctl;
 pub mod daemon;
 pub mod error;

@@ -5,6 +5,7 @@ use super::guard::{self, Verdict};
 use super::policy::Access;
 use super::staging::Staging;
 use super::{Attr, MemFs};
+use crate::digest::ContentHasher;
 use crate::error::{FsError, FsResult};
 use crate::ids::{now_ns, Ino, StoreId, VersionId};
 use crate::store::{chunk_reader, Change, Extent, Extents, NewVersion, NodeKind, Txn};
@@ -77,7 +78,7 @@ pub(super) struct Handle {
 enum Outcome {
     /// The new version, its content map, the hash state, and whether this
     /// mount's kernel cache may disagree with it.
-    Committed(VersionId, Extents, Box<blake3::Hasher>, bool),
+    Committed(VersionId, Extents, Box<ContentHasher>, bool),
     Conflict {
         kept: VersionId,
         head: Option<VersionId>,
@@ -86,9 +87,9 @@ enum Outcome {
     Unlinked,
 }
 
-/// blake3 state after all of a version's bytes (when no cached state exists).
-fn hash_extents(tx: &Txn<'_>, ext: &Extents) -> FsResult<blake3::Hasher> {
-    let mut h = blake3::Hasher::new();
+/// Digest state after all of a version's bytes (when no cached state exists).
+fn hash_extents(tx: &Txn<'_>, ext: &Extents) -> FsResult<ContentHasher> {
+    let mut h = ContentHasher::new();
     let mut pos = 0;
     while pos < ext.size() {
         let piece = tx.read_extents(ext, pos, 1 << 20)?;
@@ -533,7 +534,8 @@ impl MemFs {
                     len: zeros,
                 });
             }
-            let hash = h.finalize();
+            let digests = h.finalize();
+            let hash = digests.blake3;
             let kernel_may_differ = base != st_ref.base || st_ref.appends_only;
             let vop = if conflict { "conflict" } else { op };
             let att = self.attached_by_id(store)?;
@@ -547,6 +549,7 @@ impl MemFs {
                 base_len,
                 tail: tail.clone(),
                 hash,
+                sha256: Some(digests.sha256),
                 op: vop,
                 path: &path,
                 who: &self.who,

@@ -24,7 +24,7 @@ impl MemFs {
             if row.kind != NodeKind::File {
                 return Err(FsError::Invalid("not a regular file"));
             }
-            let (ext, hash) = match target {
+            let (ext, hash, sha256) = match target {
                 Some(v) => {
                     let vr = tx.version(v)?;
                     if vr.ino != ino {
@@ -32,9 +32,13 @@ impl MemFs {
                     }
                     let hash = blake3::Hash::from_hex(&vr.hash)
                         .map_err(|_| FsError::Invalid("bad stored hash"))?;
-                    (tx.extents(v)?, hash)
+                    (tx.extents(v)?, hash, tx.version_sha256(v)?)
                 }
-                None => (Default::default(), blake3::hash(b"")),
+                None => (
+                    Default::default(),
+                    blake3::hash(b""),
+                    Some(crate::digest::sha256(b"")),
+                ),
             };
             if let Some(head) = row.head {
                 if tx.version(head)?.hash == hash.to_hex().as_str() {
@@ -52,6 +56,7 @@ impl MemFs {
                 base_len: 0,
                 tail: ext.items().to_vec(),
                 hash,
+                sha256,
                 op: "rollback",
                 path: &path,
                 who: &self.who,

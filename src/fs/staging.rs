@@ -331,8 +331,12 @@ impl Staging {
     }
 
     /// Base bytes `[0, len)`, for hashing when no cached hash state exists.
-    pub fn hash_base_prefix(&mut self, db: &Db, len: u64) -> FsResult<blake3::Hasher> {
-        let mut h = blake3::Hasher::new();
+    pub fn hash_base_prefix(
+        &mut self,
+        db: &Db,
+        len: u64,
+    ) -> FsResult<crate::digest::ContentHasher> {
+        let mut h = crate::digest::ContentHasher::new();
         let mut pos = 0u64;
         let mut buf = vec![0u8; 1 << 20];
         while pos < len {

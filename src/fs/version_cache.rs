@@ -3,6 +3,7 @@
 //! only a batch that failed to commit can take version ids back, and then every
 //! cache empties itself (see [`Db::rollbacks`]).
 
+use crate::digest::ContentHasher;
 use crate::ids::VersionId;
 use crate::store::{Db, Extents};
 use std::collections::HashMap;
@@ -72,7 +73,7 @@ impl<T: Clone> VersionCache<T> {
 
 /// blake3 states at the end of recent versions, so that the content hash of an
 /// appended version costs the appended bytes, not a re-read of the whole file.
-pub(super) type HashCache = VersionCache<(u64, blake3::Hasher)>;
+pub(super) type HashCache = VersionCache<(u64, ContentHasher)>;
 
 impl HashCache {
     /// The hasher state after the first `len` bytes of `version`, if cached.
@@ -81,9 +82,9 @@ impl HashCache {
         db: &Db,
         version: Option<VersionId>,
         len: u64,
-    ) -> Option<blake3::Hasher> {
+    ) -> Option<ContentHasher> {
         if len == 0 {
-            return Some(blake3::Hasher::new());
+            return Some(ContentHasher::new());
         }
         match self.get(db, version?) {
             Some((size, h)) if size == len => Some(h),

@@ -474,6 +474,8 @@ fn build(
                 base_len: 0,
                 tail: c.extents.clone(),
                 hash: blake3::Hash::from_hex(&v.hash).map_err(|_| bad_hash(&v.hash))?,
+                // Computed once on first use (`Txn::version_sha256`).
+                sha256: None,
                 op: &v.op,
                 path: &v.path,
                 who: &ident(&v.agent, &v.session, v.user.as_deref()),
@@ -497,6 +499,7 @@ fn build(
                 base_len: 0,
                 tail: c.extents.clone(),
                 hash: blake3::Hash::from_hex(hash).map_err(|_| bad_hash(hash))?,
+                sha256: None,
                 op: &h.op,
                 path: &h.path,
                 who: &ident(&h.agent, &h.session, h.user.as_deref()),

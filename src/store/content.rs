@@ -113,6 +113,10 @@ pub struct VersionRow {
     pub session: String,
     pub user: Option<String>,
     pub at_ns: i64,
+    /// SHA-256 of the content (hex), kept since migration 8; `None` for an
+    /// older version until [`Txn::version_sha256`] computes it once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 /// A version about to be committed: `base`'s first `base_len` bytes, then `tail`.
@@ -123,6 +127,8 @@ pub struct NewVersion<'a> {
     pub base_len: u64,
     pub tail: Vec<Extent>,
     pub hash: blake3::Hash,
+    /// SHA-256 of the whole content, when the writer computed it.
+    pub sha256: Option<[u8; 32]>,
     pub op: &'a str,
     pub path: &'a str,
     pub who: &'a Identity,
@@ -196,8 +202,8 @@ pub(super) fn decode_extents(blob: &[u8]) -> StoreResult<Vec<Extent>> {
     Ok(out)
 }
 
-const VERSION_COLS: &str =
-    "id, ino, store_id, size, base, base_len, depth, hash, op, path, agent, session, user, at_ns";
+const VERSION_COLS: &str = "id, ino, store_id, size, base, base_len, depth, hash, op, path, \
+     agent, session, user, at_ns, sha256";
 
 fn version_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(VersionRow, i64, i64, Vec<u8>)> {
     let hash: Vec<u8> = r.get(7)?;
@@ -217,6 +223,9 @@ fn version_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(VersionRow, i64,
             session: r.get(11)?,
             user: r.get(12)?,
             at_ns: r.get(13)?,
+            sha256: r
+                .get::<_, Option<Vec<u8>>>(14)?
+                .map(|b| crate::digest::hex(&b)),
         },
         r.get(3)?,
         r.get(5)?,
@@ -539,6 +548,40 @@ impl Txn<'_> {
         Ok(out)
     }
 
+    /// The SHA-256 of a version's content: as stored at commit, or (for a
+    /// version from before migration 8) computed from its content once and
+    /// stored. `None` for a redacted version.
+    pub fn version_sha256(&self, id: VersionId) -> StoreResult<Option<[u8; 32]>> {
+        let (stored, redacted): (Option<Vec<u8>>, Option<i64>) = self
+            .conn
+            .prepare_cached("SELECT sha256, redacted_ns FROM versions WHERE id = ?1")?
+            .query_row([id.0], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(format!("version {id}")))?;
+        if redacted.is_some() {
+            return Ok(None);
+        }
+        if let Some(b) = stored.and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok()) {
+            return Ok(Some(b));
+        }
+        let ext = self.extents(id)?;
+        let mut h = crate::digest::ContentHasher::new();
+        let mut pos = 0;
+        while pos < ext.size() {
+            let piece = self.read_extents(&ext, pos, 1 << 20)?;
+            if piece.is_empty() {
+                break;
+            }
+            h.update(&piece);
+            pos += piece.len() as u64;
+        }
+        let sha = h.finalize().sha256;
+        self.conn
+            .prepare_cached("UPDATE versions SET sha256 = ?2 WHERE id = ?1")?
+            .execute(params![id.0, sha.as_slice()])?;
+        Ok(Some(sha))
+    }
+
     /// Inserts a new version row (the caller points the inode's head at it).
     /// Returns its id and size.
     pub fn insert_version(&self, nv: &NewVersion<'_>) -> StoreResult<(VersionId, u64)> {
@@ -573,8 +616,8 @@ impl Txn<'_> {
         self.conn
             .prepare_cached(
                 "INSERT INTO versions (ino, store_id, size, base, base_len, depth, extents, hash, \
-                 op, path, agent, session, user, at_ns) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                 op, path, agent, session, user, at_ns, sha256) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             )?
             .execute(params![
                 nv.ino.0,
@@ -591,6 +634,7 @@ impl Txn<'_> {
                 nv.who.session,
                 nv.who.user,
                 nv.at_ns,
+                nv.sha256.as_ref().map(<[u8; 32]>::as_slice),
             ])?;
         Ok((VersionId(self.conn.last_insert_rowid()), size))
     }

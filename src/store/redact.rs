@@ -307,7 +307,7 @@ impl Txn<'_> {
             self.conn
                 .prepare_cached(
                     "UPDATE versions SET size = 0, base = NULL, base_len = 0, depth = 0, \
-                     extents = X'', hash = X'', path = '', \
+                     extents = X'', hash = X'', sha256 = NULL, path = '', \
                      redacted_ns = coalesce(redacted_ns, ?2) WHERE id = ?1",
                 )?
                 .execute(params![id.0, now_ns])?;
@@ -504,6 +504,7 @@ mod tests {
                         base_len,
                         tail,
                         hash: blake3::hash(&full),
+                        sha256: None,
                         op: "write",
                         path: "f.txt",
                         who: &who(),
