@@ -4,9 +4,9 @@
 //! store gets.
 
 use crate::config::StoreDecl;
-use crate::settings::{self, StoreSettings};
 use crate::fs::{matches_any, Attached, Caller, FsOptions, MemFs, OpenMode};
 use crate::ids::{Identity, Ino};
+use crate::settings::{self, StoreSettings};
 use crate::store::{Db, Scope, StoreRow};
 use anyhow::{bail, Context, Result};
 use std::sync::Arc;
@@ -284,8 +284,8 @@ mod tests {
         let err =
             resolve_stores(&db, &who("team-1", None), &["kb:rw".parse().unwrap()]).unwrap_err();
         assert!(err.to_string().contains("may only read"), "{err}");
-        let err = resolve_stores(&db, &who("x", Some("bob")), &["alice".parse().unwrap()])
-            .unwrap_err();
+        let err =
+            resolve_stores(&db, &who("x", Some("bob")), &["alice".parse().unwrap()]).unwrap_err();
         assert!(err.to_string().contains("private to user 'alice'"), "{err}");
         let err = resolve_stores(&db, &who("x", None), &["nope".parse().unwrap()]).unwrap_err();
         assert!(err.to_string().contains("no store named 'nope'"), "{err}");

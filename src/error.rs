@@ -221,17 +221,11 @@ impl OpError {
         match self {
             OpError::NotFound(_) => class(404, "not_found_error", "not_found"),
             OpError::Invalid(_) => class(400, "invalid_request_error", "invalid_request"),
-            OpError::InvalidMetadata(_) => {
-                class(400, "invalid_request_error", "invalid_metadata")
-            }
-            OpError::Unauthenticated(_) => {
-                class(401, "authentication_error", "invalid_api_key")
-            }
+            OpError::InvalidMetadata(_) => class(400, "invalid_request_error", "invalid_metadata"),
+            OpError::Unauthenticated(_) => class(401, "authentication_error", "invalid_api_key"),
             OpError::Forbidden(_) => class(403, "permission_error", "forbidden"),
             OpError::Conflict(_) => class(409, "conflict_error", "conflict"),
-            OpError::PathConflict(_) => {
-                class(409, "memory_path_conflict_error", "path_exists")
-            }
+            OpError::PathConflict(_) => class(409, "memory_path_conflict_error", "path_exists"),
             OpError::Precondition(_) => class(
                 409,
                 "memory_precondition_failed_error",
@@ -334,7 +328,9 @@ mod tests {
         };
         assert_eq!((rule.to_errno(), rule.http().status), (libc::EACCES, 400));
         assert_eq!(
-            FsError::Store(StoreError::Corrupt("x".into())).http().status,
+            FsError::Store(StoreError::Corrupt("x".into()))
+                .http()
+                .status,
             500
         );
         let op = OpError::fs("writing /a", FsError::ReadOnly("store attached read-only"));

@@ -3,9 +3,9 @@
 
 pub mod attach;
 pub mod config;
-pub mod digest;
 pub mod ctl;
 pub mod daemon;
+pub mod digest;
 pub mod error;
 pub mod fs;
 pub mod fuse;

@@ -98,7 +98,11 @@ impl StoreSettings {
                     "tag" => PiiMode::Tag,
                     "redact" => PiiMode::Redact,
                     "block" => PiiMode::Block,
-                    _ => return Err(format!("pii must be off, tag, redact or block, not '{value}'")),
+                    _ => {
+                        return Err(format!(
+                            "pii must be off, tag, redact or block, not '{value}'"
+                        ))
+                    }
                 }
             }
             "max_file_bytes" => self.quota.max_file_bytes = parse_amount(key, value, true)?,
@@ -248,7 +252,13 @@ mod tests {
         assert_eq!(s.writers, None);
         assert!(s.policy.validate.is_empty());
         assert_eq!(s.quota.max_file_bytes, None);
-        for bad in ["colour=red", "pii=maybe", "max_files=1K", "max_bytes=lots", "novalue"] {
+        for bad in [
+            "colour=red",
+            "pii=maybe",
+            "max_files=1K",
+            "max_bytes=lots",
+            "novalue",
+        ] {
             assert!(s.set(bad).is_err(), "{bad}");
         }
         let back = StoreSettings::from_json(&s.to_json()).unwrap();

@@ -6,7 +6,7 @@ use super::policy::{check_new_name, check_path_len, Access};
 use super::{check_name, touch_dir, Attr, Caller, MemFs};
 use crate::error::{FsError, FsResult};
 use crate::ids::{now_ns, Ino, StoreId};
-use crate::store::{Change, InodeRow, NewInode, NodeKind};
+use crate::store::{Change, InodeRow, NewInode, NodeKind, Txn};
 
 /// Longest symlink target accepted (PATH_MAX).
 const TARGET_MAX: usize = 4096;
@@ -30,44 +30,80 @@ impl MemFs {
     ) -> FsResult<(InodeRow, StoreId, Option<i64>)> {
         check_name(name)?;
         self.db.write(|tx| {
-            let (mut dir, att) = self.writable_dir(tx, parent)?;
-            if tx.lookup(parent, name)?.is_some() {
-                return Err(FsError::Exists);
-            }
-            check_new_name(name)?;
-            let path = self.child_path(tx, parent, name)?;
-            check_path_len(&path)?;
-            self.check_change(tx, att, &path, Access::Create)?;
-            self.check_file_quota(tx, att)?;
-            let store = att.store.id;
-            let now = now_ns();
-            // BSD group semantics under a setgid directory, as Linux does it.
-            let (gid, perm) = if dir.perm & S_ISGID != 0 {
-                let perm = if kind == NodeKind::Dir {
-                    perm | S_ISGID
-                } else {
-                    perm
-                };
-                (dir.gid, perm)
+            let (ino, store, now) =
+                self.make_node_in(tx, parent, name, kind, perm, rdev, target, caller, op)?;
+            // A file created to be written takes its lease in the same transaction:
+            // no other mount can open it for writing in between.
+            let token = if lease {
+                let ttl = crate::store::ttl_ns(self.opts.lease_ttl);
+                match tx.try_lease(ino, store, &self.holder, &self.who, now, ttl)? {
+                    Ok(t) => Some(t),
+                    Err(_) => return Err(FsError::Busy("new file already leased".into())),
+                }
             } else {
-                (caller.gid, perm)
+                None
             };
-            let ino = tx.insert_inode(&NewInode {
-                store,
-                kind,
-                perm,
-                uid: caller.uid,
-                gid,
-                rdev,
-                nlink: if kind == NodeKind::Dir { 2 } else { 1 },
-                now_ns: now,
-                target: target.map(<[u8]>::to_vec),
-            })?;
-            tx.insert_dentry(parent, name, ino)?;
-            if kind == NodeKind::Dir {
-                dir.nlink += 1;
-            }
-            touch_dir(tx, &mut dir, now)?;
+            let row = tx.inode(ino)?.ok_or(FsError::NotFound)?;
+            Ok((row, store, token))
+        })
+    }
+
+    /// The body of [`make_node`](Self::make_node) inside the caller's
+    /// transaction: checks, the inode and its entry, the audit entry (unless
+    /// `op` is empty: then the caller records the creation in its own entry).
+    /// Returns the new inode, its store and the time of the change.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn make_node_in(
+        &self,
+        tx: &Txn<'_>,
+        parent: Ino,
+        name: &[u8],
+        kind: NodeKind,
+        perm: u16,
+        rdev: u32,
+        target: Option<&[u8]>,
+        caller: Caller,
+        op: &str,
+    ) -> FsResult<(Ino, StoreId, i64)> {
+        let (mut dir, att) = self.writable_dir(tx, parent)?;
+        if tx.lookup(parent, name)?.is_some() {
+            return Err(FsError::Exists);
+        }
+        check_new_name(name)?;
+        let path = self.child_path(tx, parent, name)?;
+        check_path_len(&path)?;
+        self.check_change(tx, att, &path, Access::Create)?;
+        self.check_file_quota(tx, att)?;
+        let store = att.store.id;
+        let now = now_ns();
+        // BSD group semantics under a setgid directory, as Linux does it.
+        let (gid, perm) = if dir.perm & S_ISGID != 0 {
+            let perm = if kind == NodeKind::Dir {
+                perm | S_ISGID
+            } else {
+                perm
+            };
+            (dir.gid, perm)
+        } else {
+            (caller.gid, perm)
+        };
+        let ino = tx.insert_inode(&NewInode {
+            store,
+            kind,
+            perm,
+            uid: caller.uid,
+            gid,
+            rdev,
+            nlink: if kind == NodeKind::Dir { 2 } else { 1 },
+            now_ns: now,
+            target: target.map(<[u8]>::to_vec),
+        })?;
+        tx.insert_dentry(parent, name, ino)?;
+        if kind == NodeKind::Dir {
+            dir.nlink += 1;
+        }
+        touch_dir(tx, &mut dir, now)?;
+        if !op.is_empty() {
             let mut detail = serde_json::json!({ "mode": format!("{perm:o}") });
             if let Some(t) = target {
                 detail["target"] = String::from_utf8_lossy(t).into();
@@ -85,20 +121,8 @@ impl MemFs {
                     ..Default::default()
                 },
             )?;
-            // A file created to be written takes its lease in the same transaction:
-            // no other mount can open it for writing in between.
-            let token = if lease {
-                let ttl = crate::store::ttl_ns(self.opts.lease_ttl);
-                match tx.try_lease(ino, store, &self.holder, &self.who, now, ttl)? {
-                    Ok(t) => Some(t),
-                    Err(_) => return Err(FsError::Busy("new file already leased".into())),
-                }
-            } else {
-                None
-            };
-            let row = tx.inode(ino)?.ok_or(FsError::NotFound)?;
-            Ok((row, store, token))
-        })
+        }
+        Ok((ino, store, now))
     }
 
     /// create(2) / open(O_CREAT) of a new regular file, returning an open handle.

@@ -702,21 +702,7 @@ impl MemFs {
             Verdict::Reject { error, detail } => {
                 tracing::warn!(path, %detail, "commit rejected by the store's content rules");
                 let (ino, store) = (of.ino, of.store);
-                let now = now_ns();
-                self.db.write(|tx| {
-                    self.record(
-                        tx,
-                        now,
-                        Change {
-                            store: Some(store),
-                            op: "rejected",
-                            path: Some(&path),
-                            ino: Some(ino),
-                            detail: Some(detail),
-                            ..Default::default()
-                        },
-                    )
-                })?;
+                self.record_rejection(store, Some(ino), &path, detail)?;
                 let (base, ext) = (of.staging.base, of.staging.base_ext.clone());
                 of.staging.rebase(base, ext);
                 self.forget_kernel_view(store, ino);

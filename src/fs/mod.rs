@@ -13,6 +13,7 @@ mod io;
 mod leases;
 mod locks;
 mod policy;
+mod put;
 mod remove;
 mod rename;
 mod restore;
@@ -29,6 +30,7 @@ pub use policy::{
     check_new_name, check_path_len, glob_match, matches_any, Access, PiiMode, Quota, StorePolicy,
     PATH_MAX,
 };
+pub use put::{Expect, Written};
 pub use rename::RenameMode;
 pub use setattr::{SetAttr, TimeSpec};
 pub use virt::{MEMFS_DIR, VIRT_BASE};

@@ -356,7 +356,10 @@ impl Txn<'_> {
             self.conn
                 .prepare_cached("UPDATE stores SET metadata = ?2 WHERE id = ?1")?
                 .execute(params![id.0, text])?;
-            detail.insert("metadata".into(), serde_json::to_value(m).unwrap_or_default());
+            detail.insert(
+                "metadata".into(),
+                serde_json::to_value(m).unwrap_or_default(),
+            );
         }
         self.conn
             .prepare_cached("UPDATE stores SET updated_ns = ?2 WHERE id = ?1")?

@@ -1013,3 +1013,5 @@ fn read_only_truncating_opens_are_refused_and_change_nothing() {
     assert_eq!(fs.open(ino, ro_trunc).unwrap_err().to_errno(), libc::EINVAL);
     assert_eq!(read_all(&fs, ino), b"#!/bin/sh\n");
 }
+
+mod put;
