@@ -13,6 +13,7 @@ pub mod history;
 pub mod ids;
 pub mod interchange;
 pub mod keys;
+pub mod ops;
 pub mod scan;
 pub mod settings;
 pub mod store;

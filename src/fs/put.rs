@@ -293,12 +293,7 @@ impl MemFs {
 
     /// Creates the missing directories of `parts[..len-1]` under `root`.
     /// Returns the last one and the entries it made.
-    fn parents_in(
-        &self,
-        tx: &Txn<'_>,
-        root: Ino,
-        parts: &[&str],
-    ) -> FsResult<(Ino, Vec<Entry>)> {
+    fn parents_in(&self, tx: &Txn<'_>, root: Ino, parts: &[&str]) -> FsResult<(Ino, Vec<Entry>)> {
         let mut cur = root;
         let mut made = Vec::new();
         for part in &parts[..parts.len() - 1] {

@@ -35,6 +35,9 @@ impl MemFs {
                     ino: Some(row.ino),
                     version: row.head,
                     entries: vec![(parent, name.to_vec())],
+                    // Names left: 0 means the file itself is gone (a deleted
+                    // memory, for the API's version list).
+                    detail: Some(serde_json::json!({ "nlink": row.nlink })),
                     ..Default::default()
                 },
             )

@@ -9,7 +9,9 @@ mod audit;
 pub mod batch;
 mod content;
 pub mod crypto;
+mod file_versions;
 pub mod keyring;
+mod keys;
 mod leases;
 mod namespace;
 mod redact;
@@ -22,8 +24,10 @@ pub use content::{
     chunk_bytes, chunk_reader, Extent, Extents, NewVersion, VersionRow, AVG_CHUNK, MAX_CHUNK,
     MIN_CHUNK,
 };
+pub use file_versions::{FileVersion, FileVersionFilter, FileVersionKind};
+pub use keys::KeyRow;
 pub use leases::{ttl_ns, HolderInfo, LeaseRow, LockRow, LockSpec};
-pub use namespace::{InodeRow, NewInode, NodeKind};
+pub use namespace::{FileRow, InodeRow, NewInode, NodeKind};
 pub use redact::{Forgotten, Removal};
 pub use scrub::Scrub;
 pub use stores::{new_api_id, validate_store_name, Scope, StoreInfo, StoreRow};

@@ -83,24 +83,29 @@ const INODE_COLS: &str = "ino, store_id, kind, perm, uid, gid, nlink, size, rdev
      atime_ns, mtime_ns, ctime_ns, crtime_ns, head, target";
 
 fn inode_from_row(r: &Row<'_>) -> rusqlite::Result<(InodeRowRaw, i64)> {
+    inode_from_row_at(r, 0)
+}
+
+/// An inode's columns ([`INODE_COLS`]) starting at column `o`.
+fn inode_from_row_at(r: &Row<'_>, o: usize) -> rusqlite::Result<(InodeRowRaw, i64)> {
     Ok((
         InodeRowRaw {
-            ino: r.get(0)?,
-            store: r.get(1)?,
-            perm: r.get(3)?,
-            uid: r.get(4)?,
-            gid: r.get(5)?,
-            nlink: r.get(6)?,
-            size: r.get(7)?,
-            rdev: r.get(8)?,
-            atime_ns: r.get(9)?,
-            mtime_ns: r.get(10)?,
-            ctime_ns: r.get(11)?,
-            crtime_ns: r.get(12)?,
-            head: r.get(13)?,
-            target: r.get(14)?,
+            ino: r.get(o)?,
+            store: r.get(o + 1)?,
+            perm: r.get(o + 3)?,
+            uid: r.get(o + 4)?,
+            gid: r.get(o + 5)?,
+            nlink: r.get(o + 6)?,
+            size: r.get(o + 7)?,
+            rdev: r.get(o + 8)?,
+            atime_ns: r.get(o + 9)?,
+            mtime_ns: r.get(o + 10)?,
+            ctime_ns: r.get(o + 11)?,
+            crtime_ns: r.get(o + 12)?,
+            head: r.get(o + 13)?,
+            target: r.get(o + 14)?,
         },
-        r.get(2)?,
+        r.get(o + 2)?,
     ))
 }
 
@@ -145,7 +150,98 @@ impl InodeRowRaw {
     }
 }
 
+/// A regular file of a store with its path and the SHA-256 of its head (when
+/// stored), as a listing of the whole store returns it.
+#[derive(Clone, Debug)]
+pub struct FileRow {
+    /// Store-relative, `/`-separated.
+    pub path: String,
+    pub inode: InodeRow,
+    pub sha256: Option<[u8; 32]>,
+}
+
 impl Txn<'_> {
+    /// Every live regular file of `store` with its path (one row per name),
+    /// sorted by path. Names that are not UTF-8 cannot be shown as paths and
+    /// are left out, with everything below them.
+    pub fn store_files(&self, store: StoreId, root: Ino) -> StoreResult<Vec<FileRow>> {
+        let sql = format!(
+            "SELECT d.parent, d.name, v.sha256, {} FROM inodes i \
+             JOIN dentries d ON d.ino = i.ino LEFT JOIN versions v ON v.id = i.head \
+             WHERE i.store_id = ?1 AND i.nlink > 0 AND i.kind IN (1, 2)",
+            INODE_COLS
+                .split(", ")
+                .map(|c| format!("i.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map([store.0], |r| {
+            let parent: i64 = r.get(0)?;
+            let name: Vec<u8> = r.get(1)?;
+            let sha: Option<Vec<u8>> = r.get(2)?;
+            let (raw, kind) = inode_from_row_at(r, 3)?;
+            Ok((parent, name, sha, raw, kind))
+        })?;
+        let mut dirs: std::collections::HashMap<i64, (i64, Option<String>)> = Default::default();
+        let mut files = Vec::new();
+        for row in rows {
+            let (parent, name, sha, raw, kind) = row?;
+            let name = String::from_utf8(name).ok();
+            let inode = raw.check(kind)?;
+            if inode.kind == NodeKind::Dir {
+                dirs.insert(inode.ino.0, (parent, name));
+            } else {
+                files.push((parent, name, sha, inode));
+            }
+        }
+        // Each directory's path, resolved once.
+        let mut paths: std::collections::HashMap<i64, Option<String>> = Default::default();
+        paths.insert(root.0, Some(String::new()));
+        fn path_of_dir(
+            d: i64,
+            dirs: &std::collections::HashMap<i64, (i64, Option<String>)>,
+            paths: &mut std::collections::HashMap<i64, Option<String>>,
+            depth: usize,
+        ) -> Option<String> {
+            if let Some(p) = paths.get(&d) {
+                return p.clone();
+            }
+            let out = match dirs.get(&d) {
+                Some((parent, Some(name))) if depth < 4096 => {
+                    path_of_dir(*parent, dirs, paths, depth + 1).map(|p| {
+                        if p.is_empty() {
+                            name.clone()
+                        } else {
+                            format!("{p}/{name}")
+                        }
+                    })
+                }
+                _ => None,
+            };
+            paths.insert(d, out.clone());
+            out
+        }
+        let mut out = Vec::with_capacity(files.len());
+        for (parent, name, sha, inode) in files {
+            let (Some(name), Some(dir)) = (name, path_of_dir(parent, &dirs, &mut paths, 0)) else {
+                continue;
+            };
+            let path = if dir.is_empty() {
+                name
+            } else {
+                format!("{dir}/{name}")
+            };
+            out.push(FileRow {
+                path,
+                inode,
+                sha256: sha.and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok()),
+            });
+        }
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(out)
+    }
+
     /// One inode, or `None` if no such inode exists.
     pub fn inode(&self, ino: Ino) -> StoreResult<Option<InodeRow>> {
         let sql = format!("SELECT {INODE_COLS} FROM inodes WHERE ino = ?1");

@@ -1,0 +1,131 @@
+//! Who is asking, and what they may do: a principal (the identity changes are
+//! attributed to, its role, and the stores it is limited to) and its rights
+//! on a store. memfsctl on the database's host acts as an admin operator; an
+//! API key as the identity and role it was made with.
+
+use crate::attach::{right, Right};
+use crate::error::{OpError, OpResult};
+use crate::ids::Identity;
+use crate::settings::StoreSettings;
+use crate::store::{KeyRow, StoreRow};
+
+/// What a principal may do at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Read what its identity may attach.
+    Reader,
+    /// Also write it.
+    Writer,
+    /// Also manage stores, settings and keys, and redact, purge, forget and roll back.
+    Admin,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> OpResult<Role> {
+        match s {
+            "admin" => Ok(Role::Admin),
+            "writer" => Ok(Role::Writer),
+            "reader" => Ok(Role::Reader),
+            _ => Err(OpError::Invalid(format!(
+                "role must be admin, writer or reader, not '{s}'"
+            ))),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Writer => "writer",
+            Role::Reader => "reader",
+        }
+    }
+}
+
+/// Who is asking.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Principal {
+    /// What changes are attributed to (a key's session is its id).
+    pub who: Identity,
+    pub role: Role,
+    /// Store names it is limited to; `None`: every store it may otherwise see.
+    pub stores: Option<Vec<String>>,
+    /// The API key it authenticated with, if any.
+    pub key_id: Option<String>,
+    /// The key's name, for people.
+    pub key_name: Option<String>,
+}
+
+impl Principal {
+    /// The operator on the database's host (memfsctl): an admin over everything.
+    pub fn operator(who: Identity) -> Principal {
+        Principal {
+            who,
+            role: Role::Admin,
+            stores: None,
+            key_id: None,
+            key_name: None,
+        }
+    }
+
+    /// What an API key acts as.
+    pub fn from_key(k: &KeyRow) -> OpResult<Principal> {
+        Ok(Principal {
+            who: Identity::new(&k.agent, &k.id, k.user.as_deref()),
+            role: Role::parse(&k.role)?,
+            stores: k.stores.clone(),
+            key_id: Some(k.id.clone()),
+            key_name: Some(k.name.clone()),
+        })
+    }
+
+    fn in_scope(&self, store: &StoreRow) -> bool {
+        self.stores
+            .as_ref()
+            .is_none_or(|l| l.contains(&store.name))
+    }
+
+    /// Whether the store exists for this principal (otherwise it is 404: its
+    /// existence does not leak).
+    pub fn may_see(&self, store: &StoreRow, set: &StoreSettings) -> bool {
+        self.in_scope(store)
+            && (self.role == Role::Admin
+                || !matches!(right(store, set, &self.who), Right::Denied(_)))
+    }
+
+    /// Whether it may change the store's memory (archived stores aside).
+    pub fn may_write(&self, store: &StoreRow, set: &StoreSettings) -> bool {
+        self.in_scope(store)
+            && match self.role {
+                Role::Admin => true,
+                Role::Writer => right(store, set, &self.who) == Right::Write,
+                Role::Reader => false,
+            }
+    }
+
+    /// Refuses unless an admin: `what` says what was refused.
+    pub fn require_admin(&self, what: &str) -> OpResult<()> {
+        if self.role == Role::Admin {
+            Ok(())
+        } else {
+            Err(OpError::Forbidden(format!(
+                "only an admin key may {what} (this key's role is {})",
+                self.role.as_str()
+            )))
+        }
+    }
+
+    /// Refuses writing `store` unless allowed, saying why.
+    pub fn require_write(&self, store: &StoreRow, set: &StoreSettings) -> OpResult<()> {
+        if self.may_write(store, set) {
+            return Ok(());
+        }
+        Err(OpError::Forbidden(match self.role {
+            Role::Reader => "this key may only read (role reader)".to_string(),
+            _ => format!(
+                "agent '{}' may only read store '{}' (see its writers)",
+                self.who.agent, store.name
+            ),
+        }))
+    }
+}
