@@ -4,12 +4,38 @@
 //! store gets.
 
 use crate::config::StoreDecl;
+use crate::error::{OpError, OpResult, StoreError};
 use crate::fs::{matches_any, Attached, Caller, FsOptions, MemFs, OpenMode};
 use crate::ids::{Identity, Ino};
 use crate::settings::{self, StoreSettings};
 use crate::store::{Db, Scope, StoreRow};
-use anyhow::{bail, Context, Result};
 use std::sync::Arc;
+
+/// Why stores cannot be attached as asked.
+#[derive(Debug, thiserror::Error)]
+pub enum AttachError {
+    #[error("{0}")]
+    NotFound(String),
+    /// The identity may not attach the store, or not that way.
+    #[error("{0}")]
+    Denied(String),
+    /// The request itself is wrong (a store named twice, nothing visible).
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<AttachError> for OpError {
+    fn from(e: AttachError) -> Self {
+        match e {
+            AttachError::NotFound(m) => OpError::NotFound(m),
+            AttachError::Denied(m) => OpError::Forbidden(m),
+            AttachError::Invalid(m) => OpError::Invalid(m),
+            AttachError::Store(s) => OpError::Store(s),
+        }
+    }
+}
 
 /// A store requested on the command line: `NAME` (as allowed), `NAME:ro`, or
 /// `NAME:rw` (write access required).
@@ -87,12 +113,16 @@ pub fn right(store: &StoreRow, settings: &StoreSettings, who: &Identity) -> Righ
 /// Decides which stores a mount attaches: the requested ones (each checked), or
 /// every store the identity may see. Agents that may only read get read-only
 /// attachments.
-pub fn resolve_stores(db: &Db, who: &Identity, wanted: &[StoreSpec]) -> Result<Vec<Attached>> {
+pub fn resolve_stores(
+    db: &Db,
+    who: &Identity,
+    wanted: &[StoreSpec],
+) -> Result<Vec<Attached>, AttachError> {
     let all: Vec<(StoreRow, StoreSettings)> = db.read(|tx| {
         tx.stores()?
             .into_iter()
             .map(|s| settings::load(tx, s.id).map(|set| (s, set)))
-            .collect::<crate::error::StoreResult<Vec<_>>>()
+            .collect::<Result<Vec<_>, StoreError>>()
     })?;
     let attach = |(store, set): &(StoreRow, StoreSettings), read_only: bool| {
         Attached::new(store.clone(), read_only, set.policy())
@@ -108,36 +138,44 @@ pub fn resolve_stores(db: &Db, who: &Identity, wanted: &[StoreSpec]) -> Result<V
             })
             .collect();
         if out.is_empty() {
-            bail!("no store is visible to this identity (create one with `memfsctl store create`)");
+            return Err(AttachError::Invalid(
+                "no store is visible to this identity (create one with `memfsctl store create`)"
+                    .into(),
+            ));
         }
         return Ok(out);
     }
     let mut out: Vec<Attached> = Vec::new();
     for w in wanted {
         if out.iter().any(|a| a.store.name == w.name) {
-            bail!("store '{}' is named twice", w.name);
+            return Err(AttachError::Invalid(format!(
+                "store '{}' is named twice",
+                w.name
+            )));
         }
         let Some(entry) = all.iter().find(|(s, _)| s.name == w.name) else {
-            bail!("no store named '{}' (see `memfsctl store list`)", w.name);
+            return Err(AttachError::NotFound(format!(
+                "no store named '{}' (see `memfsctl store list`)",
+                w.name
+            )));
         };
         let store = &entry.0;
         let read_only = match right(store, &entry.1, who) {
-            Right::Denied(why) => bail!("{why}"),
-            Right::Read if w.require_write => bail!(
-                "agent '{}' may only read store '{}' (attach it as {}:ro)",
-                who.agent,
-                w.name,
-                w.name
-            ),
+            Right::Denied(why) => return Err(AttachError::Denied(why)),
+            Right::Read if w.require_write => {
+                return Err(AttachError::Denied(format!(
+                    "agent '{}' may only read store '{}' (attach it as {}:ro)",
+                    who.agent, w.name, w.name
+                )))
+            }
             Right::Read => true,
             Right::Write => w.read_only,
         };
         if store.archived && !w.read_only {
-            bail!(
+            return Err(AttachError::Denied(format!(
                 "store '{}' is archived: attach it read-only ({}:ro) or unarchive it",
-                w.name,
-                w.name
-            );
+                w.name, w.name
+            )));
         }
         out.push(attach(entry, read_only || store.archived));
     }
@@ -147,14 +185,14 @@ pub fn resolve_stores(db: &Db, who: &Identity, wanted: &[StoreSpec]) -> Result<V
 /// Reloads the settings of `store` into a running mount (after the change
 /// feed reported a store-level change): the new policy, and whether the
 /// mount's identity may still write the store.
-pub fn refresh_settings(fs: &MemFs, store: crate::ids::StoreId) -> Result<()> {
+pub fn refresh_settings(fs: &MemFs, store: crate::ids::StoreId) -> Result<(), StoreError> {
     let Some(att) = fs.attached().iter().find(|a| a.store.id == store) else {
         return Ok(());
     };
     let (row, set) = fs.db().read(|tx| {
         let row = tx.store_by_id(store)?;
         let set = settings::load(tx, store)?;
-        Ok::<_, crate::error::StoreError>((row, set))
+        Ok::<_, StoreError>((row, set))
     })?;
     let Some(row) = row else {
         return Ok(());
@@ -171,7 +209,7 @@ pub fn apply_template(
     store: &StoreRow,
     decl: &StoreDecl,
     who: &Identity,
-) -> Result<()> {
+) -> OpResult<()> {
     if decl.template.is_empty() && decl.seed.is_empty() {
         return Ok(());
     }
@@ -182,14 +220,14 @@ pub fn apply_template(
         FsOptions::default(),
     );
     let me = Caller::default();
-    let mkdir_p = |path: &str| -> Result<Ino> {
+    let mkdir_p = |path: &str| -> OpResult<Ino> {
         let mut cur = store.root;
         for part in path.split('/').filter(|p| !p.is_empty()) {
             cur = match fs.lookup(cur, part.as_bytes()) {
                 Ok(a) => a.ino,
                 Err(_) => {
                     fs.mkdir(cur, part.as_bytes(), 0o755, 0, me)
-                        .with_context(|| format!("template directory '{path}'"))?
+                        .map_err(|e| OpError::fs(format!("template directory '{path}'"), e))?
                         .ino
                 }
             };
@@ -209,12 +247,12 @@ pub fn apply_template(
         };
         let (_, o) = fs
             .create(parent, name.as_bytes(), 0o644, 0, mode, me)
-            .with_context(|| format!("seed file '{path}'"))?;
+            .map_err(|e| OpError::fs(format!("seed file '{path}'"), e))?;
         let written = fs.write(o.fh, 0, content.as_bytes());
         let released = fs.release(o.fh);
         written
             .and(released.map(|_| 0))
-            .with_context(|| format!("seed file '{path}'"))?;
+            .map_err(|e| OpError::fs(format!("seed file '{path}'"), e))?;
     }
     Ok(())
 }

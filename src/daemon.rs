@@ -72,8 +72,32 @@ pub struct MountRequest {
     pub stores: Vec<StoreSpec>,
 }
 
+/// Refuses a mount identity that would pass for another kind of actor (see
+/// `ops/actor.rs`): a session named like an API key's (`apikey_...`) would
+/// attribute the mount's changes to that key, and an agent name memfs's own
+/// tools use (`console`, `memfs*`) would attribute them to a person.
+pub fn check_mount_identity(who: &Identity) -> Result<()> {
+    use crate::ops::actor::{is_operator_agent, KEY_SESSION_PREFIX};
+    if who.session.starts_with(KEY_SESSION_PREFIX) {
+        bail!(
+            "--session '{}' is refused: session names starting with '{KEY_SESSION_PREFIX}' \
+             belong to API keys, and changes made under one would be attributed to a key",
+            who.session
+        );
+    }
+    if is_operator_agent(&who.agent) {
+        bail!(
+            "--agent '{}' is refused: 'console' and names starting with 'memfs' are reserved \
+             for memfs's own tools, and changes made under one would be attributed to a person",
+            who.agent
+        );
+    }
+    Ok(())
+}
+
 /// Builds the filesystem for a mount (used by the daemon and by in-process tests).
 pub fn build_fs(config: &Config, req: &MountRequest) -> Result<MemFs> {
+    check_mount_identity(&req.who)?;
     let db = open_db(config, false)?;
     // A declared store without settings in the database (one from before they
     // lived there) gets them from this config, once.

@@ -190,6 +190,35 @@ enum Cmd {
         #[command(subcommand)]
         cmd: Option<LeaseCmd>,
     },
+    /// Keys for the HTTP API (`memfs serve`).
+    #[command(subcommand)]
+    Apikey(ApikeyCmd),
+}
+
+#[derive(Subcommand)]
+enum ApikeyCmd {
+    /// Make a key; prints its secret, once, as the only line on stdout.
+    Create {
+        name: String,
+        /// The user it acts for (that user's private stores).
+        #[arg(long)]
+        user: Option<String>,
+        /// The agent it acts as, for allow-lists and attribution (default: NAME).
+        #[arg(long)]
+        agent: Option<String>,
+        /// reader (read only), writer (also write) or admin (also manage
+        /// stores and keys, redact, purge, forget, roll back).
+        #[arg(long, default_value = "reader")]
+        role: String,
+        /// Limit it to this store; repeatable (default: every store its
+        /// identity may see).
+        #[arg(long = "store")]
+        stores: Vec<String>,
+    },
+    /// List keys (never their secrets).
+    List,
+    /// Revoke a key by id or name; it is refused from then on.
+    Revoke { key: String },
 }
 
 #[derive(Subcommand)]
@@ -215,10 +244,21 @@ enum StoreCmd {
         #[arg(long, default_value = "")]
         description: String,
     },
-    /// List stores.
+    /// List stores (with --json: every field, the API id included).
     List,
-    /// A store's details, usage and policies.
+    /// A store's details, usage and settings.
     Show { name: String },
+    /// Change a store's settings (audited; running mounts apply them at once):
+    /// readers, writers, read_only, read_only_writers, append_only (comma-separated
+    /// globs; `-` removes an allow-list), pii (off|tag|redact|block),
+    /// max_file_bytes, max_bytes, max_files (a number, K/M/G, or none),
+    /// validate.GLOB (json|jsonl|toml|yaml, or empty to remove).
+    Set {
+        name: String,
+        /// KEY=VALUE, one or more.
+        #[arg(required = true, value_name = "KEY=VALUE")]
+        settings: Vec<String>,
+    },
     /// Make a store read-only for everyone; it cannot be newly attached read-write.
     Archive { name: String },
     /// Undo `archive`.
@@ -272,12 +312,7 @@ fn run(cli: Cli) -> Result<()> {
         return ctl::key::generate(path, cli.json);
     }
     let db = memfs::daemon::open_db(&config, false)?;
-    let ctx = Ctx {
-        config: config.clone(),
-        db: std::sync::Arc::new(db),
-        json: cli.json,
-        who: ctl::operator(as_user)?,
-    };
+    let ctx = Ctx::new(db, config, cli.json, ctl::operator(as_user)?);
     match cli.cmd {
         Cmd::Store(StoreCmd::Create {
             name,
@@ -287,6 +322,7 @@ fn run(cli: Cli) -> Result<()> {
         }) => ctl::store::create(&ctx, &name, &scope, owner.as_deref(), &description),
         Cmd::Store(StoreCmd::List) => ctl::store::list(&ctx),
         Cmd::Store(StoreCmd::Show { name }) => ctl::store::show(&ctx, &name),
+        Cmd::Store(StoreCmd::Set { name, settings }) => ctl::store::set(&ctx, &name, &settings),
         Cmd::Store(StoreCmd::Archive { name }) => ctl::store::set_archived(&ctx, &name, true),
         Cmd::Store(StoreCmd::Unarchive { name }) => ctl::store::set_archived(&ctx, &name, false),
         Cmd::Store(StoreCmd::Delete { name, yes }) => ctl::store::delete(&ctx, &name, yes),
@@ -366,6 +402,24 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Leases {
             cmd: Some(LeaseCmd::Break { target }),
         } => ctl::leases::break_lease(&ctx, &target),
+        Cmd::Apikey(ApikeyCmd::Create {
+            name,
+            user,
+            agent,
+            role,
+            stores,
+        }) => ctl::apikey::create(
+            &ctx,
+            &memfs::ops::keys::NewKey {
+                name,
+                user,
+                agent,
+                role: ctl::apikey::role(&role)?,
+                stores,
+            },
+        ),
+        Cmd::Apikey(ApikeyCmd::List) => ctl::apikey::list(&ctx),
+        Cmd::Apikey(ApikeyCmd::Revoke { key }) => ctl::apikey::revoke(&ctx, &key),
     }
 }
 

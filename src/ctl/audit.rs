@@ -4,19 +4,20 @@ use super::Ctx;
 use anyhow::{bail, Result};
 
 pub fn verify(ctx: &Ctx) -> Result<()> {
-    let result = ctx.db.read(|tx| tx.verify_audit())?;
-    match result {
-        Ok(n) => ctx.emit(&serde_json::json!({"ok": true, "entries": n}), || {
-            format!("audit chain intact: {n} entries verified")
-        }),
-        Err(b) => {
+    let check = ctx.ops.verify_audit(&ctx.p)?;
+    match (check.first_bad_entry, &check.reason) {
+        (Some(id), Some(reason)) => {
+            // The JSON goes to stdout for scripts; the error line to stderr.
             if ctx.json {
-                println!(
-                    "{}",
-                    serde_json::json!({"ok": false, "first_bad_entry": b.id.0, "reason": b.reason})
-                );
+                println!("{}", serde_json::to_string(&check)?);
             }
-            bail!("audit chain broken at entry {}: {}", b.id.0, b.reason)
+            bail!("audit chain broken at entry {id}: {reason}")
         }
+        _ => ctx.emit(&check, || {
+            format!(
+                "audit chain intact: {} entries verified",
+                check.entries.unwrap_or(0)
+            )
+        }),
     }
 }

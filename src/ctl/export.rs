@@ -1,7 +1,7 @@
 //! `memfsctl export STORE -o FILE [--history]` and `memfsctl export STORE --git DIR`.
 
 use super::Ctx;
-use crate::interchange::{export::write_archive, git::export_git, progress::Progress};
+use crate::interchange::progress::Progress;
 use anyhow::{bail, Context, Result};
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -17,7 +17,7 @@ pub fn run(
     let started = Instant::now();
     let mut progress = Progress::new("export");
     if let Some(dir) = git {
-        let done = export_git(&ctx.db, store, dir, &mut progress)?;
+        let done = ctx.ops.export_git(&ctx.p, store, dir, &mut progress)?;
         progress.finish();
         return ctx.emit(&done, || {
             format!(
@@ -38,7 +38,9 @@ pub fn run(
     };
     if output == Path::new("-") {
         let out = BufWriter::new(std::io::stdout().lock());
-        let (_, mut out) = write_archive(&ctx.db, store, history, out, &mut progress)?;
+        let (_, mut out) = ctx
+            .ops
+            .export_archive(&ctx.p, store, history, out, &mut progress)?;
         out.flush()?;
         progress.finish();
         return Ok(());
@@ -52,7 +54,9 @@ pub fn run(
     let tmp = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("cannot create a file in {}", dir.display()))?;
     let out = BufWriter::new(tmp.as_file().try_clone()?);
-    let (manifest, out) = write_archive(&ctx.db, store, history, out, &mut progress)?;
+    let (manifest, out) = ctx
+        .ops
+        .export_archive(&ctx.p, store, history, out, &mut progress)?;
     out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     tmp.persist(output)
         .with_context(|| format!("cannot write {}", output.display()))?;

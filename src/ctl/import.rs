@@ -2,7 +2,7 @@
 //! a new store, all or nothing.
 
 use super::Ctx;
-use crate::interchange::{import::import_archive, progress::Progress};
+use crate::interchange::progress::Progress;
 use anyhow::{Context, Result};
 use std::io::BufReader;
 use std::path::Path;
@@ -18,15 +18,10 @@ pub fn run(ctx: &Ctx, file: &Path, as_name: Option<&str>) -> Result<()> {
             std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
         Box::new(BufReader::with_capacity(1 << 20, f))
     };
-    let done = import_archive(
-        &ctx.db,
-        &ctx.config,
-        input,
-        as_name,
-        &ctx.who,
-        &mut progress,
-    )
-    .with_context(|| format!("importing {} (nothing was imported)", file.display()))?;
+    let done = ctx
+        .ops
+        .import_archive(&ctx.p, &ctx.config, input, as_name, &mut progress)
+        .with_context(|| format!("importing {} (nothing was imported)", file.display()))?;
     progress.finish();
     let secs = started.elapsed().as_secs_f64();
     ctx.emit(&done, || {

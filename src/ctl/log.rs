@@ -1,10 +1,9 @@
 //! `memfsctl log`: audit entries, newest first, with filters.
 
 use super::Ctx;
-use crate::ids::now_ns;
-use crate::store::{AuditEntry, AuditFilter};
-use crate::timefmt::parse_time;
-use anyhow::{anyhow, bail, Result};
+use crate::ops::log::LogQuery;
+use crate::store::AuditEntry;
+use anyhow::{bail, Result};
 
 /// The filters of `memfsctl log`, as given on the command line.
 #[derive(Debug, Default, Clone)]
@@ -20,15 +19,9 @@ pub struct LogArgs {
     pub limit: Option<u64>,
 }
 
-/// Turns command-line filters into a store filter (resolving names and times).
-pub fn filter(ctx: &Ctx, a: &LogArgs) -> Result<AuditFilter> {
-    let now = now_ns();
-    let time = |s: &Option<String>| -> Result<Option<i64>> {
-        s.as_deref()
-            .map(|t| parse_time(t, now).map_err(|e| anyhow!(e)))
-            .transpose()
-    };
-    // `--path STORE/PATH` names the store too.
+/// The query the command line asks for: `--path STORE/PATH` names the store
+/// too.
+pub fn query(a: &LogArgs) -> Result<LogQuery> {
     let (store, path) = match (&a.store, &a.path) {
         (None, Some(p)) if p.contains('/') => {
             let (s, rest) = p.split_once('/').unwrap_or((p, ""));
@@ -36,27 +29,19 @@ pub fn filter(ctx: &Ctx, a: &LogArgs) -> Result<AuditFilter> {
         }
         (s, p) => (s.clone(), p.clone()),
     };
-    let store = match store {
-        None => None,
-        Some(name) => match ctx.db.read(|tx| tx.store_by_name(&name))? {
-            Some(s) => Some(s.id),
-            None => bail!("no store named '{name}'"),
-        },
-    };
     if path.is_some() && store.is_none() {
         bail!("--path needs a store: --store NAME, or --path STORE/PATH");
     }
-    Ok(AuditFilter {
+    Ok(LogQuery {
         store,
         path,
         agent: a.agent.clone(),
         session: a.session.clone(),
         user: a.user.clone(),
         op: a.op.clone(),
-        since_ns: time(&a.since)?,
-        until_ns: time(&a.until)?,
+        since: a.since.clone(),
+        until: a.until.clone(),
         limit: a.limit,
-        ..Default::default()
     })
 }
 
@@ -82,8 +67,7 @@ pub fn line(e: &AuditEntry) -> String {
 }
 
 pub fn run(ctx: &Ctx, args: &LogArgs) -> Result<()> {
-    let f = filter(ctx, args)?;
-    let entries = ctx.db.read(|tx| tx.audit_entries(&f))?;
+    let entries = ctx.ops.log(&ctx.p, &query(args)?)?;
     ctx.emit(&entries, || {
         entries.iter().map(|e| line(e) + "\n").collect::<String>()
     })

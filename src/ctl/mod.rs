@@ -1,6 +1,10 @@
-//! memfsctl subcommands, one file each. They work on the database directly, safely
-//! beside running daemons. Every command can print JSON (`--json`).
+//! memfsctl subcommands, one file each, as thin adapters over the operations
+//! core (`ops/`): parse what the command line says, call one operation as
+//! the operator (`Principal::operator`, an admin over every store), and
+//! render its result as text or JSON (`--json`), with the exit code. They
+//! work on the database directly, safely beside running daemons.
 
+pub mod apikey;
 pub mod audit;
 pub mod export;
 pub mod forget;
@@ -17,18 +21,30 @@ pub mod rollback;
 pub mod store;
 
 use crate::ids::Identity;
+use crate::ops::{Ops, Principal};
 use anyhow::{bail, Result};
 use serde::Serialize;
 
-/// What every subcommand gets: the database, output mode and the operator identity.
+/// What every subcommand gets: the operations core, the config, the output
+/// mode and the operator.
 pub struct Ctx {
-    pub db: std::sync::Arc<crate::store::Db>,
+    pub ops: Ops,
     pub config: crate::config::Config,
     pub json: bool,
-    pub who: Identity,
+    /// The operator every change is attributed to.
+    pub p: Principal,
 }
 
 impl Ctx {
+    pub fn new(db: crate::store::Db, config: crate::config::Config, json: bool, who: Identity) -> Ctx {
+        Ctx {
+            ops: Ops::new(std::sync::Arc::new(db)),
+            config,
+            json,
+            p: Principal::operator(who),
+        }
+    }
+
     /// Prints `value` as pretty JSON, or `human()` otherwise.
     pub fn emit<T: Serialize>(&self, value: &T, human: impl FnOnce() -> String) -> Result<()> {
         if self.json {
@@ -43,22 +59,19 @@ impl Ctx {
     }
 }
 
-/// Splits `STORE/PATH` and resolves it to the store and the inode.
-pub fn resolve(
-    db: &crate::store::Db,
-    spec: &str,
-) -> Result<(crate::store::StoreRow, String, crate::ids::Ino)> {
+/// Splits `STORE/PATH` into the store and the path in it (`""` for none).
+pub fn split_spec(spec: &str) -> (&str, &str) {
     let (store, path) = spec.split_once('/').unwrap_or((spec, ""));
-    let path = path.trim_matches('/').to_string();
-    let row = match db.read(|tx| tx.store_by_name(store))? {
-        Some(r) => r,
-        None => bail!("no store named '{store}'"),
-    };
-    let ino = match db.read(|tx| tx.resolve_path(row.root, &path))? {
-        Some(i) => i,
-        None => bail!("no file '{path}' in store '{store}'"),
-    };
-    Ok((row, path, ino))
+    (store, path.trim_matches('/'))
+}
+
+/// Splits `STORE/PATH`, refusing a bare store.
+pub fn file_spec(spec: &str) -> Result<(&str, &str)> {
+    let (store, path) = split_spec(spec);
+    if path.is_empty() {
+        bail!("give a file as STORE/PATH, not just a store");
+    }
+    Ok((store, path))
 }
 
 /// The operator identity from `--as user:NAME` (default: the Unix user).

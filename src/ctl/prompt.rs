@@ -1,26 +1,10 @@
 //! `memfsctl prompt`: a short note for an agent's system prompt saying where its
-//! memory is mounted and what it may do there.
+//! memory is mounted and what it may do there (the data from `ops/prompt.rs`,
+//! the wording here).
 
 use super::Ctx;
-use crate::attach::{resolve_stores, StoreSpec};
-use crate::ids::Identity;
+use crate::attach::StoreSpec;
 use anyhow::Result;
-
-#[derive(serde::Serialize)]
-struct StoreNote {
-    name: String,
-    path: String,
-    mode: &'static str,
-    scope: &'static str,
-    owner: Option<String>,
-    description: String,
-    read_only_paths: Vec<String>,
-    read_only_writers: Vec<String>,
-    append_only_paths: Vec<String>,
-    max_file_bytes: Option<u64>,
-    max_bytes: Option<u64>,
-    max_files: Option<u64>,
-}
 
 fn human_bytes(n: u64) -> String {
     match n {
@@ -38,37 +22,14 @@ pub fn run(
     stores: &[StoreSpec],
     mountpoint: &str,
 ) -> Result<()> {
-    let who = Identity::new(agent, "-", user);
-    let attached = resolve_stores(&ctx.db, &who, stores)?;
-    let mp = mountpoint.trim_end_matches('/');
-    let notes: Vec<StoreNote> = attached
-        .iter()
-        .map(|a| (a, a.policy()))
-        .map(|(a, policy)| StoreNote {
-            name: a.store.name.clone(),
-            path: format!("{mp}/{}/", a.store.name),
-            mode: if a.read_only {
-                "read-only"
-            } else {
-                "read-write"
-            },
-            scope: a.store.scope.as_str(),
-            owner: a.store.owner.clone(),
-            description: a.store.description.clone(),
-            read_only_paths: policy.read_only.clone(),
-            read_only_writers: policy.read_only_writers.clone(),
-            append_only_paths: policy.append_only.clone(),
-            max_file_bytes: policy.quota.max_file_bytes,
-            max_bytes: policy.quota.max_bytes,
-            max_files: policy.quota.max_files,
-        })
-        .collect();
-    let json = serde_json::json!({"mountpoint": mp, "agent": agent, "user": user, "stores": notes});
-    ctx.emit(&json, || {
+    let note = ctx.ops.prompt(&ctx.p, agent, user, stores, mountpoint)?;
+    let mp = note.mountpoint.as_str();
+    let notes = &note.stores;
+    ctx.emit(&note, || {
         let mut out = format!(
             "Your persistent memory is mounted at {mp}/. Use ordinary file tools on it (cat, grep -r, echo >>, sed -i, mv); every change is kept as a version and attributed to you (agent {agent}).\n"
         );
-        for n in &notes {
+        for n in notes {
             let private = n.owner.as_ref().map_or(String::new(), |o| format!(", private to user {o}"));
             let desc = if n.description.is_empty() { String::new() } else { format!(": {}", n.description) };
             out.push_str(&format!("- {} ({}{private}){desc}\n", n.path, n.mode));

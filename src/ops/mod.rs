@@ -11,11 +11,24 @@
 
 pub mod access;
 pub mod actor;
+pub mod check;
+pub mod files;
+pub mod history;
+pub mod interchange;
 pub mod keys;
+pub mod leases;
+pub mod log;
 pub mod memories;
 pub mod page;
 pub mod paths;
+pub mod prompt;
+pub mod removal;
+pub mod rollback;
+pub mod store_admin;
 pub mod stores;
+#[cfg(test)]
+mod tests;
+pub mod time;
 pub mod versions;
 
 pub use access::{Principal, Role};

@@ -9,8 +9,8 @@ use super::actor::Actor;
 use super::memories::Unavailable;
 use super::page::{self, Page};
 use super::{Ops, Principal};
-use crate::error::{OpError, OpResult, StoreError};
-use crate::ids::{now_ns, Ino, VersionId};
+use crate::error::{OpError, OpResult};
+use crate::ids::{Ino, VersionId};
 use crate::store::{FileVersion, FileVersionFilter, FileVersionKind};
 
 /// One memory version.
@@ -250,13 +250,12 @@ impl Ops {
             )));
         }
         if v.entry.redacted_ns.is_none() {
-            let id = VersionId(v.entry.id);
-            self.db()
-                .write(|tx| tx.redact_version(id, &p.who, now_ns()))
-                .map_err(|e| match e {
-                    StoreError::Invalid(m) => OpError::Conflict(m),
-                    e => e.into(),
-                })?;
+            // The one redaction path (memfsctl redact takes it too): secure
+            // delete, then the database files scrubbed of the removed bytes.
+            let done = self.redact(p, VersionId(v.entry.id))?;
+            if let Some(problem) = super::removal::scrub_problem(&done.scrub) {
+                tracing::warn!(version = %version, "{problem}");
+            }
         }
         self.get_version(p, store_id, version, false)
     }

@@ -58,6 +58,9 @@ pub struct FeedRow {
 #[derive(Debug, Default, Clone)]
 pub struct AuditFilter {
     pub store: Option<StoreId>,
+    /// Only entries of one of these stores (entries about no store are left
+    /// out): what a principal limited to some stores may see.
+    pub stores: Option<Vec<StoreId>>,
     /// Entries whose path or second path is this path or lies below it.
     pub path: Option<String>,
     pub ino: Option<Ino>,
@@ -69,6 +72,8 @@ pub struct AuditFilter {
     pub until_ns: Option<i64>,
     /// Only entries after this id (for replaying from a point).
     pub after_id: Option<i64>,
+    /// Only entries before this id (the next page of a newest-first listing).
+    pub before_id: Option<i64>,
     pub limit: Option<u64>,
     /// Oldest first instead of newest first.
     pub ascending: bool,
@@ -315,6 +320,19 @@ impl Txn<'_> {
         }
         if let Some(v) = f.after_id {
             push("a.id > ?", v.into());
+        }
+        if let Some(v) = f.before_id {
+            push("a.id < ?", v.into());
+        }
+        if let Some(ids) = &f.stores {
+            if ids.is_empty() {
+                conds.push("0".into());
+            } else {
+                let list: Vec<String> = ids.iter().map(|s| s.0.to_string()).collect();
+                // Integers formatted by us: no injection, and one statement
+                // shape per set of stores for the statement cache.
+                conds.push(format!("a.store_id IN ({})", list.join(",")));
+            }
         }
         if let Some(p) = &f.path {
             // `p` itself, or anything below it: the range ["p/", "p0") holds exactly

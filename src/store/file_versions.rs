@@ -85,11 +85,14 @@ impl Txn<'_> {
     ) -> StoreResult<Vec<FileVersion>> {
         let mut conds: Vec<String> = Vec::new();
         let mut args: Vec<Value> = vec![store.0.into()];
+        // Each `?` of `cond` becomes the number of its value. (Replacing the
+        // first `?` again and again would find the number just written.)
         let mut push = |cond: &str, vals: Vec<Value>| {
-            let mut c = cond.to_string();
-            for v in vals {
+            let mut parts = cond.split('?');
+            let mut c = parts.next().unwrap_or_default().to_string();
+            for (part, v) in parts.zip(vals) {
                 args.push(v);
-                c = c.replacen('?', &format!("?{}", args.len()), 1);
+                c.push_str(&format!("?{}{part}", args.len()));
             }
             conds.push(c);
         };
