@@ -175,9 +175,18 @@ fn api_keys_are_made_listed_and_revoked() {
         Some("reader")
     );
     for (args, want) in [
-        (&["apikey", "create", "x", "--agent", "memfs-x"][..], "reserved"),
-        (&["apikey", "create", "x", "--role", "boss"][..], "role must be"),
-        (&["apikey", "create", "x", "--store", "nope"][..], "no store named"),
+        (
+            &["apikey", "create", "x", "--agent", "memfs-x"][..],
+            "reserved",
+        ),
+        (
+            &["apikey", "create", "x", "--role", "boss"][..],
+            "role must be",
+        ),
+        (
+            &["apikey", "create", "x", "--store", "nope"][..],
+            "no store named",
+        ),
         (&["apikey", "revoke", "nope"][..], "no API key"),
     ] {
         let err = ctl_fails(&env, args);
@@ -195,7 +204,11 @@ fn api_keys_are_made_listed_and_revoked() {
 fn mount_refuses_sessions_of_keys_and_agents_of_memfs_tools() {
     let env = Env::new();
     for (agent, session, want) in [
-        ("bot", "apikey_0123abcd", "--session 'apikey_0123abcd' is refused"),
+        (
+            "bot",
+            "apikey_0123abcd",
+            "--session 'apikey_0123abcd' is refused",
+        ),
         ("memfs-helper", "s1", "--agent 'memfs-helper' is refused"),
         ("memfsctl", "s1", "--agent 'memfsctl' is refused"),
         ("console", "s1", "--agent 'console' is refused"),

@@ -36,7 +36,12 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    pub fn new(db: crate::store::Db, config: crate::config::Config, json: bool, who: Identity) -> Ctx {
+    pub fn new(
+        db: crate::store::Db,
+        config: crate::config::Config,
+        json: bool,
+        who: Identity,
+    ) -> Ctx {
         Ctx {
             ops: Ops::new(std::sync::Arc::new(db)),
             config,

@@ -107,7 +107,10 @@ pub fn diff_texts(a: &[u8], b: &[u8], a_name: &str, b_name: &str) -> (String, Ve
         return (String::new(), Vec::new());
     }
     if is_binary(a) || is_binary(b) {
-        return (format!("Binary files {a_name} and {b_name} differ\n"), vec![]);
+        return (
+            format!("Binary files {a_name} and {b_name} differ\n"),
+            vec![],
+        );
     }
     let (a, b) = (String::from_utf8_lossy(a), String::from_utf8_lossy(b));
     let diff = similar::TextDiff::from_lines(a.as_ref(), b.as_ref());

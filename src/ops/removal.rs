@@ -110,9 +110,7 @@ impl Ops {
         p.require_admin("redact versions")?;
         let none = || OpError::NotFound(format!("no version {id}"));
         let v = self.read(|tx| tx.version(id)).map_err(|_| none())?;
-        let store = self
-            .read(|tx| tx.store_by_id(v.store))?
-            .ok_or_else(none)?;
+        let store = self.read(|tx| tx.store_by_id(v.store))?.ok_or_else(none)?;
         // A version in a store the principal may not see does not exist for it.
         self.visible_store(p, &store.name).map_err(|_| none())?;
         let (removal, scrub) = self.removing(|| {

@@ -324,9 +324,7 @@ impl<'a> Run<'a> {
                     None => {}
                 }
                 let (dir, name) = parent_of(path)?;
-                self.fs
-                    .relink(ino, dir, name.as_bytes())
-                    .map_err(fs_text)?;
+                self.fs.relink(ino, dir, name.as_bytes()).map_err(fs_text)?;
             }
             "rename" => {
                 let back_to = to.unwrap_or_default();

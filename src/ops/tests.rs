@@ -145,7 +145,10 @@ fn readers_and_writers_are_refused_admin_operations() {
             "import",
         );
         // Reading the past of a visible store is allowed.
-        assert_eq!(ops.file_history(&p, "kb", "f.md").unwrap().versions.len(), 2);
+        assert_eq!(
+            ops.file_history(&p, "kb", "f.md").unwrap().versions.len(),
+            2
+        );
     }
     // The API's redaction and memfsctl's are one path: the same refusal.
     let writer = principal(Role::Writer, "bot", "s1", None);
@@ -193,10 +196,7 @@ fn invisible_stores_do_not_exist_for_a_principal() {
     assert!(ops.file_history(&alice, "alice", "diary.md").is_ok());
     let mut scoped = admin();
     scoped.stores = Some(vec!["kb".into()]);
-    not_found(
-        ops.purge_plan(&scoped, "alice", "diary.md"),
-        "scoped purge",
-    );
+    not_found(ops.purge_plan(&scoped, "alice", "diary.md"), "scoped purge");
     let v = versions(&ops, "alice", "diary.md")[0];
     not_found(ops.redact(&scoped, v), "scoped redact");
     // A version in a store one may not see is "no version", not forbidden.
@@ -260,7 +260,10 @@ fn the_log_pages_by_audit_id_and_refuses_foreign_cursors() {
         ..q
     };
     assert_eq!(
-        ops.log_page(&admin(), &huge, None).unwrap_err().http().status,
+        ops.log_page(&admin(), &huge, None)
+            .unwrap_err()
+            .http()
+            .status,
         400
     );
     // A path filter without a store is a client error.
@@ -271,6 +274,9 @@ fn the_log_pages_by_audit_id_and_refuses_foreign_cursors() {
     assert_eq!(ops.log(&admin(), &pathless).unwrap_err().http().status, 400);
 }
 
+/// A diff line as a tuple: kind, old and new line numbers, text, no newline.
+type Line<'a> = (LineKind, Option<usize>, Option<usize>, &'a str, bool);
+
 #[test]
 fn diffs_are_hunks_and_unified_text() {
     let ops = setup();
@@ -278,7 +284,10 @@ fn diffs_are_hunks_and_unified_text() {
     put(&ops, &admin(), "kb", "/f.md", "a\nB\nc\nd");
     let v = versions(&ops, "kb", "f.md");
     let d = ops.diff(&admin(), "kb", "f.md", v[0], Some(v[1])).unwrap();
-    assert_eq!((d.from, d.to, d.same, d.binary), (Some(v[0]), Some(v[1]), false, false));
+    assert_eq!(
+        (d.from, d.to, d.same, d.binary),
+        (Some(v[0]), Some(v[1]), false, false)
+    );
     assert!(
         d.diff.contains(&format!("--- kb/f.md@v{}", v[0]))
             && d.diff.contains(&format!("+++ kb/f.md@v{}", v[1]))
@@ -293,10 +302,18 @@ fn diffs_are_hunks_and_unified_text() {
         (h.old_start, h.old_lines, h.new_start, h.new_lines),
         (1, 3, 1, 4)
     );
-    let got: Vec<(LineKind, Option<usize>, Option<usize>, &str, bool)> = h
+    let got: Vec<Line<'_>> = h
         .lines
         .iter()
-        .map(|l| (l.kind, l.old_line, l.new_line, l.text.as_str(), l.no_newline))
+        .map(|l| {
+            (
+                l.kind,
+                l.old_line,
+                l.new_line,
+                l.text.as_str(),
+                l.no_newline,
+            )
+        })
         .collect();
     assert_eq!(
         got,
@@ -354,7 +371,10 @@ fn a_session_rollback_plans_first_then_undoes_with_conflicts_left_alone() {
     let before = ops.log(&a, &LogQuery::default()).unwrap().len();
     let plan = ops.rollback(&a, &what, true).unwrap();
     assert!(plan.dry_run && !plan.forced);
-    assert!(plan.steps.iter().all(|s| s.outcome == "dry-run"), "{plan:#?}");
+    assert!(
+        plan.steps.iter().all(|s| s.outcome == "dry-run"),
+        "{plan:#?}"
+    );
     let steps: Vec<(&str, &str)> = plan
         .steps
         .iter()
@@ -374,7 +394,11 @@ fn a_session_rollback_plans_first_then_undoes_with_conflicts_left_alone() {
     assert_eq!(plan.conflicts.len(), 1, "{plan:#?}");
     let c = &plan.conflicts[0];
     assert_eq!(
-        (c.path.as_str(), c.later_session.as_str(), c.later_agent.as_str()),
+        (
+            c.path.as_str(),
+            c.later_session.as_str(),
+            c.later_agent.as_str()
+        ),
         ("contested.md", "sess-c", "agent-c")
     );
     // A dry run changes nothing.
@@ -407,7 +431,10 @@ fn a_session_rollback_plans_first_then_undoes_with_conflicts_left_alone() {
         store: None,
         force: false,
     };
-    assert_eq!(ops.rollback(&a, &none, true).unwrap_err().http().status, 404);
+    assert_eq!(
+        ops.rollback(&a, &none, true).unwrap_err().http().status,
+        404
+    );
 }
 
 #[test]
@@ -497,7 +524,10 @@ fn store_settings_change_by_assignments_all_or_none() {
     // Archiving is strict here (the API's archive is idempotent).
     ops.change_archived(&a, "kb", true).unwrap();
     assert_eq!(
-        ops.change_archived(&a, "kb", true).unwrap_err().http().status,
+        ops.change_archived(&a, "kb", true)
+            .unwrap_err()
+            .http()
+            .status,
         409
     );
 }
