@@ -562,7 +562,7 @@ fn remount_and_new_daemon_keep_content_and_history() {
     let before = env.log();
     let mount_entries: Vec<&Value> = before
         .iter()
-        .filter(|e| s(e, "op") != Some("store-create"))
+        .filter(|e| !made_by_init(e))
         .collect();
     assert!(mount_entries.len() >= 20, "{before:#?}");
     for e in &mount_entries {
@@ -650,7 +650,7 @@ rmdir a1/tmp
     let mut count2 = 0;
     for e in &log {
         let who = (s(e, "agent"), s(e, "session"), s(e, "user"));
-        if s(e, "op") == Some("store-create") {
+        if made_by_init(e) {
             continue;
         }
         let path = s(e, "path").unwrap_or("");
@@ -987,4 +987,10 @@ for p in $pids; do wait "$p"; done
         "concurrent appends were lost:\n{}",
         problems.join("\n")
     );
+}
+
+/// Whether an audit entry is `memfs init`'s: creating a declared store, and
+/// saving the settings memfs.toml declares for it.
+fn made_by_init(e: &Value) -> bool {
+    matches!(s(e, "op"), Some("store-create" | "store-settings"))
 }
