@@ -80,9 +80,7 @@ impl Principal {
     }
 
     fn in_scope(&self, store: &StoreRow) -> bool {
-        self.stores
-            .as_ref()
-            .is_none_or(|l| l.contains(&store.name))
+        self.stores.as_ref().is_none_or(|l| l.contains(&store.name))
     }
 
     /// Whether the store exists for this principal (otherwise it is 404: its

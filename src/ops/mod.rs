@@ -11,6 +11,7 @@
 
 pub mod access;
 pub mod actor;
+pub mod events;
 pub mod keys;
 pub mod memories;
 pub mod page;

@@ -167,10 +167,7 @@ impl Txn<'_> {
     }
 
     /// Who redacted version `id`, and when: (agent, session, user, at_ns).
-    pub fn redacted_by(
-        &self,
-        id: crate::ids::VersionId,
-    ) -> StoreResult<Option<Attribution>> {
+    pub fn redacted_by(&self, id: crate::ids::VersionId) -> StoreResult<Option<Attribution>> {
         use rusqlite::OptionalExtension;
         Ok(self
             .conn

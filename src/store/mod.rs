@@ -159,6 +159,18 @@ impl Db {
         self.batch.set(policy).is_ok()
     }
 
+    /// Makes every commit durable before it returns (`synchronous=FULL`: the
+    /// WAL is fsynced at each commit), as `memfs serve` needs: its answers
+    /// promise the change is committed. Daemons keep `NORMAL`, whose commits
+    /// survive a crash of the process but not of the machine.
+    pub fn set_durable(&self) -> StoreResult<()> {
+        let mut g = self.lock();
+        g.end_read();
+        g.commit()?;
+        g.conn.pragma_update(None, "synchronous", "FULL")?;
+        Ok(())
+    }
+
     /// How many batches were lost to a failed commit. Caches of anything keyed by
     /// ids empty themselves when this changes.
     pub fn rollbacks(&self) -> u64 {
