@@ -174,6 +174,11 @@ pub async fn create(
     Body(b): Body<serde_json::Value>,
 ) -> Result<Json<MemoryOut>, ApiError> {
     let full = full_view(v.view.as_deref(), false)?;
+    if !b.is_object() {
+        return Err(ApiError::invalid(
+            "invalid request body: expected a JSON object with path and content",
+        ));
+    }
     if b.get("content").is_none() {
         return Err(ApiError::invalid("content: this field is required"));
     }

@@ -85,11 +85,13 @@ impl Txn<'_> {
     ) -> StoreResult<Vec<FileVersion>> {
         let mut conds: Vec<String> = Vec::new();
         let mut args: Vec<Value> = vec![store.0.into()];
+        // Numbers each `?` of `cond` after the arguments before it.
         let mut push = |cond: &str, vals: Vec<Value>| {
-            let mut c = cond.to_string();
-            for v in vals {
+            let mut pieces = cond.split('?');
+            let mut c = pieces.next().unwrap_or_default().to_string();
+            for (piece, v) in pieces.zip(vals) {
                 args.push(v);
-                c = c.replacen('?', &format!("?{}", args.len()), 1);
+                c.push_str(&format!("?{}{piece}", args.len()));
             }
             conds.push(c);
         };
