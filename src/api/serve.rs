@@ -151,7 +151,12 @@ pub fn serve(config: &Config, args: &ServeArgs, ready: impl FnOnce(&str)) -> Res
     );
     crate::settings::seed_from_config(&db, config, &who)?;
     db.set_durable()?;
-    let mut ops = Ops::new(Arc::new(db));
+    // Reads get connections of their own: they neither wait for a write's
+    // commit nor see a batch that is not committed yet.
+    let readers = (0..config.server.threads.max(2))
+        .map(|_| crate::daemon::open_db(config, false).map(Arc::new))
+        .collect::<Result<Vec<_>>>()?;
+    let mut ops = Ops::new(Arc::new(db)).with_readers(readers);
     ops.max_content_bytes = config.server.max_content_bytes;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut draining = stop_rx.clone();
