@@ -17,6 +17,7 @@ pub struct Config {
     pub keyring: Option<PathBuf>,
     pub cache: CacheConfig,
     pub daemon: DaemonConfig,
+    pub server: ServerConfig,
     /// Stores that `memfs init` creates if they do not exist.
     pub stores: Vec<StoreDecl>,
 }
@@ -55,6 +56,40 @@ pub struct DaemonConfig {
     /// Kernel readahead for the mount, in KiB (the FUSE default is 128): larger
     /// means fewer, larger READ requests for big sequential reads. 0 leaves it.
     pub read_ahead_kb: u64,
+}
+
+/// `memfs serve`: the HTTP API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// `HOST:PORT`, or `unix:PATH` for a unix socket (its file mode is the
+    /// access control). Overridden by `memfs serve --listen`.
+    pub listen: String,
+    /// PEM certificate chain and private key: serve HTTPS. Needed to listen
+    /// on anything but loopback or a unix socket (or `--insecure-plain-http`).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Largest request body, in bytes (413 beyond).
+    pub max_body_bytes: usize,
+    /// Largest content the API shows as text, in bytes; larger memories are
+    /// listed with `content: null` and `memfs.content_unavailable`.
+    pub max_content_bytes: u64,
+    /// Worker threads of the async runtime (database work runs on a
+    /// separate blocking pool).
+    pub threads: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8420".into(),
+            tls_cert: None,
+            tls_key: None,
+            max_body_bytes: 8 << 20,
+            max_content_bytes: 1 << 20,
+            threads: 2,
+        }
+    }
 }
 
 /// A store declared in the config.
@@ -175,6 +210,7 @@ impl Default for Config {
             keyring: None,
             cache: CacheConfig::default(),
             daemon: DaemonConfig::default(),
+            server: ServerConfig::default(),
             stores: Vec::new(),
         }
     }

@@ -1,6 +1,7 @@
 //! memfs: persistent, shared, versioned and audited memory for AI agents, mounted
 //! as a FUSE filesystem. See README.md for the architecture.
 
+pub mod api;
 pub mod attach;
 pub mod config;
 pub mod ctl;

@@ -48,6 +48,17 @@ enum Cmd {
     },
     /// Unmount MOUNTPOINT, also when its daemon died.
     Umount { mountpoint: PathBuf },
+    /// Serve the HTTP API (the memory-store API and memfs's own endpoints)
+    /// until SIGTERM/SIGINT.
+    Serve {
+        /// HOST:PORT or unix:PATH (default: [server] listen, 127.0.0.1:8420).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Allow plain HTTP on a non-loopback address (keys cross the network
+        /// in the clear).
+        #[arg(long)]
+        insecure_plain_http: bool,
+    },
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -83,6 +94,22 @@ fn run(cli: Cli) -> Result<()> {
             daemon::mount(&config, req)
         }
         Cmd::Umount { ref mountpoint } => daemon::umount(mountpoint),
+        Cmd::Serve {
+            ref listen,
+            insecure_plain_http,
+        } => {
+            let config = config()?;
+            let args = memfs::api::serve::ServeArgs {
+                listen: listen.clone(),
+                insecure_plain_http,
+            };
+            memfs::api::serve::serve(&config, &args, |url| {
+                eprintln!(
+                    "memfs: serving {url} (API under /v1/, OpenAPI at /v1/openapi.json); \
+                     stop with Ctrl-C"
+                );
+            })
+        }
     }
 }
 

@@ -12,6 +12,7 @@
 pub mod access;
 pub mod actor;
 pub mod check;
+pub mod events;
 pub mod files;
 pub mod history;
 pub mod interchange;
@@ -45,6 +46,10 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct Ops {
     db: Arc<Db>,
+    /// Extra connections for reads (a server's): reads do not queue behind
+    /// writes and run on both cores. Empty: reads use `db`.
+    readers: Arc<Vec<Arc<Db>>>,
+    next_reader: Arc<std::sync::atomic::AtomicUsize>,
     fs_opts: FsOptions,
     /// Largest content shown as text by reads (the API's `content`).
     pub max_content_bytes: u64,
@@ -54,9 +59,19 @@ impl Ops {
     pub fn new(db: Arc<Db>) -> Ops {
         Ops {
             db,
+            readers: Arc::new(Vec::new()),
+            next_reader: Default::default(),
             fs_opts: FsOptions::default(),
             max_content_bytes: 1 << 20,
         }
+    }
+
+    /// Adds connections that serve reads. They must be on the same database
+    /// file; each read is one transaction, so it sees every change committed
+    /// before it began (writes are committed before they are answered).
+    pub fn with_readers(mut self, readers: Vec<Arc<Db>>) -> Ops {
+        self.readers = Arc::new(readers);
+        self
     }
 
     pub fn with_fs_options(mut self, opts: FsOptions) -> Ops {
@@ -85,6 +100,15 @@ impl Ops {
         &self,
         f: impl FnOnce(&crate::store::Txn<'_>) -> Result<T, crate::error::StoreError>,
     ) -> OpResult<T> {
-        self.db.read(f).map_err(OpError::from)
+        let db = match self.readers.len() {
+            0 => &self.db,
+            n => {
+                let i = self
+                    .next_reader
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                &self.readers[i % n]
+            }
+        };
+        db.read(f).map_err(OpError::from)
     }
 }

@@ -56,6 +56,12 @@ pub(super) struct Inner {
     pub read_since: Option<Instant>,
     /// Counts batches rolled back whole (shared with [`super::Db::rollbacks`]).
     pub rollbacks: Arc<AtomicU64>,
+    /// Durable group commit (`memfs serve`): the number of the batch open or
+    /// last opened, the last one finished (committed or failed), and recent
+    /// failures, so each writer learns its own batch's fate.
+    pub batch_no: u64,
+    pub done_no: u64,
+    pub failed: std::collections::VecDeque<u64>,
 }
 
 impl Inner {
@@ -67,6 +73,9 @@ impl Inner {
             bytes: 0,
             changes: 0,
             read_since: None,
+            batch_no: 0,
+            done_no: 0,
+            failed: Default::default(),
         }
     }
 
@@ -374,5 +383,46 @@ mod tests {
         busy.join().unwrap();
         a.sync().unwrap();
         assert!(names(&b).contains(&"from-b".to_string()));
+    }
+
+    /// Durable mode (`memfs serve`): concurrent writers share commits, every
+    /// write returned is committed (visible to another connection at once,
+    /// and after reopening), and a failed change leaves the others alone.
+    #[test]
+    fn durable_writers_group_commit_and_each_change_is_committed_on_return() {
+        let t = TempDb::new("durable");
+        let db = Arc::new(t.open());
+        db.set_durable().unwrap();
+        let who = Identity::new("t", "t", None);
+        db.write(|tx| tx.create_store("kb", Scope::Org, None, "", &who, 1))
+            .unwrap();
+        let other = t.open();
+        let threads: Vec<_> = (0..8)
+            .map(|i| {
+                let (db, who) = (db.clone(), who.clone());
+                std::thread::spawn(move || {
+                    for j in 0..40 {
+                        let name = format!("s{i}-{j}");
+                        db.write(|tx| tx.create_store(&name, Scope::Org, None, "", &who, 1))
+                            .unwrap();
+                        if j % 10 == 0 {
+                            // A failing change in the middle of others.
+                            let r =
+                                db.write(|tx| tx.create_store("kb", Scope::Org, None, "", &who, 1));
+                            assert!(matches!(r, Err(StoreError::Exists(_))));
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let n = other.read(|tx| tx.stores()).unwrap().len();
+        assert_eq!(n, 1 + 8 * 40);
+        let batches = db.lock().batch_no;
+        assert!(batches <= 8 * 40 + 1, "{batches}");
+        drop(db);
+        assert_eq!(t.open().read(|tx| tx.stores()).unwrap().len(), 1 + 8 * 40);
     }
 }

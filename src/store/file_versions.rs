@@ -85,14 +85,13 @@ impl Txn<'_> {
     ) -> StoreResult<Vec<FileVersion>> {
         let mut conds: Vec<String> = Vec::new();
         let mut args: Vec<Value> = vec![store.0.into()];
-        // Each `?` of `cond` becomes the number of its value. (Replacing the
-        // first `?` again and again would find the number just written.)
+        // Numbers each `?` of `cond` after the arguments before it.
         let mut push = |cond: &str, vals: Vec<Value>| {
-            let mut parts = cond.split('?');
-            let mut c = parts.next().unwrap_or_default().to_string();
-            for (part, v) in parts.zip(vals) {
+            let mut pieces = cond.split('?');
+            let mut c = pieces.next().unwrap_or_default().to_string();
+            for (piece, v) in pieces.zip(vals) {
                 args.push(v);
-                c.push_str(&format!("?{}{part}", args.len()));
+                c.push_str(&format!("?{}{piece}", args.len()));
             }
             conds.push(c);
         };

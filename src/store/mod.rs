@@ -40,7 +40,7 @@ use batch::{Inner, Want};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -57,6 +57,13 @@ pub struct Db {
     rollbacks: Arc<AtomicU64>,
     /// The master key, keyring and unlocked store keys (see [`crypto`]).
     crypto: crypto::Crypto,
+    /// Every change is durable before `write` returns, group-committed with
+    /// the changes of concurrent writers ([`Db::set_durable`]).
+    durable: AtomicBool,
+    /// Writers between entering `write` and finishing their change (durable mode).
+    writers: AtomicUsize,
+    /// Wakes durable writers when a batch finishes.
+    finished: Condvar,
 }
 
 /// An open transaction. Every persistence operation is a method on it.
@@ -140,6 +147,9 @@ impl Db {
             batch: OnceLock::new(),
             rollbacks,
             crypto: crypto::Crypto::default(),
+            durable: AtomicBool::new(false),
+            writers: AtomicUsize::new(0),
+            finished: Condvar::new(),
         })
     }
 
@@ -157,6 +167,93 @@ impl Db {
             return false;
         }
         self.batch.set(policy).is_ok()
+    }
+
+    /// Makes every change durable before [`Db::write`] returns
+    /// (`synchronous=FULL`: the WAL is fsynced at each commit), as `memfs
+    /// serve` needs: its answers promise the change is committed. Concurrent
+    /// writers share commits (group commit): each change runs in a savepoint
+    /// of the open batch, and the last writer in commits for all, so N
+    /// concurrent changes cost about one fsync. Daemons keep `NORMAL`, whose
+    /// commits survive a crash of the process but not of the machine.
+    pub fn set_durable(&self) -> StoreResult<()> {
+        let mut g = self.lock();
+        g.end_read();
+        g.commit()?;
+        g.conn.pragma_update(None, "synchronous", "FULL")?;
+        self.durable.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// [`Db::write`] in durable mode: the change joins the open batch (or
+    /// opens one) and returns once that batch is committed.
+    fn write_durable<T, E>(&self, f: impl FnOnce(&Txn<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        /// A change waits at most this long for a later writer to commit its
+        /// batch before it commits the batch itself.
+        const LINGER: Duration = Duration::from_millis(2);
+        let _armed = self.arm();
+        self.writers.fetch_add(1, Ordering::SeqCst);
+        let mut g = self.lock();
+        let ran = (|| {
+            g.end_read();
+            if g.open_since.is_none() {
+                g.conn
+                    .execute_batch("BEGIN IMMEDIATE")
+                    .map_err(StoreError::from)?;
+                g.open_since = Some(Instant::now());
+                g.batch_no += 1;
+            }
+            g.conn
+                .prepare_cached("SAVEPOINT change")
+                .and_then(|mut s| s.execute([]))
+                .map_err(StoreError::from)?;
+            let out = f(&Txn::new(&g.conn, &self.crypto));
+            let end = if out.is_ok() {
+                "RELEASE change"
+            } else {
+                "ROLLBACK TO change; RELEASE change"
+            };
+            if let Err(e) = g.conn.execute_batch(end) {
+                tracing::error!(error = %e, "cannot end a change; aborting its batch");
+                let _ = g.commit();
+                return Err(E::from(StoreError::from(e)));
+            }
+            out
+        })();
+        self.writers.fetch_sub(1, Ordering::SeqCst);
+        let mine = g.batch_no;
+        let out = ran?;
+        let since = Instant::now();
+        loop {
+            if g.done_no >= mine {
+                if g.failed.contains(&mine) {
+                    return Err(E::from(StoreError::Corrupt(
+                        "the change could not be committed (its batch was rolled back)".into(),
+                    )));
+                }
+                return Ok(out);
+            }
+            if self.writers.load(Ordering::SeqCst) == 0 || since.elapsed() >= LINGER {
+                let r = g.commit();
+                g.done_no = mine;
+                if r.is_err() {
+                    g.failed.push_back(mine);
+                    if g.failed.len() > 64 {
+                        g.failed.pop_front();
+                    }
+                }
+                self.finished.notify_all();
+                continue;
+            }
+            g = self
+                .finished
+                .wait_timeout(g, LINGER)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
     }
 
     /// How many batches were lost to a failed commit. Caches of anything keyed by
@@ -181,6 +278,9 @@ impl Db {
     where
         E: From<StoreError>,
     {
+        if self.durable.load(Ordering::Relaxed) {
+            return self.write_durable(f);
+        }
         let _armed = self.arm();
         let mut g = self.lock();
         g.end_read();
