@@ -560,10 +560,7 @@ fn remount_and_new_daemon_keep_content_and_history() {
     assert!(listing.contains("docs/deep/er/random.bin"), "{listing}");
     m.stop();
     let before = env.log();
-    let mount_entries: Vec<&Value> = before
-        .iter()
-        .filter(|e| !made_by_init(e))
-        .collect();
+    let mount_entries: Vec<&Value> = before.iter().filter(|e| !made_by_init(e)).collect();
     assert!(mount_entries.len() >= 20, "{before:#?}");
     for e in &mount_entries {
         assert_eq!(s(e, "session"), Some("session-one"), "{e:#}");
