@@ -225,10 +225,13 @@ impl Db {
         })();
         self.writers.fetch_sub(1, Ordering::SeqCst);
         let mine = g.batch_no;
-        let out = ran?;
         let since = Instant::now();
+        // A failed change (rolled back to its savepoint) still takes part in
+        // committing the batch: when it is the last writer in, nobody else
+        // would, and the open batch would hold the write lock.
         loop {
-            if g.done_no >= mine {
+            if g.done_no >= mine || g.open_since.is_none() {
+                let out = ran?;
                 if g.failed.contains(&mine) {
                     return Err(E::from(StoreError::Corrupt(
                         "the change could not be committed (its batch was rolled back)".into(),

@@ -5,11 +5,12 @@ import json
 import os
 import re
 import signal
+import ssl
 import subprocess
 import time
 
 import anthropic
-import httpx
+import httpx2 as httpx  # the HTTP client the anthropic SDK itself uses
 import pytest
 
 from conftest import CONFIG, MEMFS, World, client
@@ -60,7 +61,7 @@ def test_tls_and_plain_http_off_loopback():
             time.sleep(0.02)
         assert url, open(log.name).read()
         c = anthropic.Anthropic(api_key=key, base_url=url, max_retries=0,
-                                http_client=httpx.Client(verify=cert))
+                                http_client=httpx.Client(verify=ssl.create_default_context(cafile=cert)))
         assert len(list(c.beta.memory_stores.list())) == 1
         # Plain HTTP to the TLS port fails; so does an unverified client.
         with pytest.raises(httpx.HTTPError):
