@@ -81,6 +81,101 @@ pub struct MemoryUpdate {
     pub expect_sha256: Option<String>,
 }
 
+/// A walk of a store's tree in order: directory by directory, each
+/// directory's entries by name (`ls -R`'s order), collecting files and, with
+/// a depth, a prefix for each directory at that depth that holds files.
+struct Walk<'t, 'c> {
+    tx: &'t crate::store::Txn<'c>,
+    depth: Option<usize>,
+    want: usize,
+    out: Vec<(String, Option<FileRow>)>,
+}
+
+impl Walk<'_, '_> {
+    /// Visits directory `dir` at store path `path` (`""` or ending in `/`),
+    /// whose entries are at `level`; `seek` (components, whether the last
+    /// names a prefix already given) skips what earlier pages gave. Returns
+    /// true once enough items are collected.
+    fn visit(
+        &mut self,
+        dir: Ino,
+        path: &str,
+        level: usize,
+        mut seek: Option<(&[String], bool)>,
+    ) -> Result<bool, StoreError> {
+        if level > 64 {
+            return Ok(false);
+        }
+        for (name, inode, sha) in self.tx.dir_listing(dir)? {
+            let Ok(name) = String::from_utf8(name) else {
+                continue;
+            };
+            let is_dir = inode.kind == crate::store::NodeKind::Dir;
+            if let Some((comps, done_dir)) = seek {
+                match name.as_str().cmp(comps[0].as_str()) {
+                    std::cmp::Ordering::Less => continue,
+                    std::cmp::Ordering::Equal => {
+                        if comps.len() > 1 && is_dir {
+                            let sub = format!("{path}{name}/");
+                            if self.visit(
+                                inode.ino,
+                                &sub,
+                                level + 1,
+                                Some((&comps[1..], done_dir)),
+                            )? {
+                                return Ok(true);
+                            }
+                        }
+                        // The item the cursor names (or what replaced it) was given.
+                        seek = None;
+                        continue;
+                    }
+                    std::cmp::Ordering::Greater => seek = None,
+                }
+            }
+            let full = format!("{path}{name}");
+            if is_dir {
+                let sub = format!("{full}/");
+                if self.depth.is_some_and(|d| level >= d) {
+                    if self.has_file(inode.ino, 0)? {
+                        self.out.push((format!("/{sub}"), None));
+                    }
+                } else if self.visit(inode.ino, &sub, level + 1, None)? {
+                    return Ok(true);
+                }
+            } else {
+                self.out.push((
+                    to_api_path(&full),
+                    Some(FileRow {
+                        path: full,
+                        inode,
+                        sha256: sha,
+                    }),
+                ));
+            }
+            if self.out.len() >= self.want {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Whether any regular file lies below `dir`.
+    fn has_file(&self, dir: Ino, level: usize) -> Result<bool, StoreError> {
+        if level > 64 {
+            return Ok(false);
+        }
+        for (_, child, kind) in self.tx.children(dir)? {
+            match kind {
+                crate::store::NodeKind::File => return Ok(true),
+                crate::store::NodeKind::Dir if self.has_file(child, level + 1)? => return Ok(true),
+                _ => {}
+            }
+        }
+        Ok(false)
+    }
+}
+
 /// `mem_<inode>`.
 pub fn memory_id(ino: Ino) -> String {
     format!("mem_{}", ino.0)
@@ -251,31 +346,49 @@ impl Ops {
             ),
             None => None,
         };
-        let files = self.read(|tx| tx.store_files(store.id, store.root))?;
-        // Items in path order: memories, and with a depth, one prefix per
-        // directory at that depth (its path ends in '/'; a memory's never does).
-        let mut items: std::collections::BTreeMap<String, Option<&FileRow>> = Default::default();
-        for f in files.iter().filter(|f| f.path.starts_with(&prefix)) {
-            let rel = &f.path[prefix.len()..];
-            match depth {
-                Some(d) if rel.split('/').count() > d => {
-                    let cut: Vec<&str> = rel.split('/').take(d).collect();
-                    items
-                        .entry(format!("/{prefix}{}/", cut.join("/")))
-                        .or_insert(None);
-                }
-                _ => {
-                    items.insert(to_api_path(&f.path), Some(f));
-                }
+        // The cursor names the last item given: a path below the prefix.
+        let seek: Option<(Vec<String>, bool)> = match &after {
+            None => None,
+            Some(a) => {
+                let rel = a
+                    .strip_prefix('/')
+                    .and_then(|r| r.strip_prefix(prefix.as_str()))
+                    .filter(|r| !r.is_empty())
+                    .ok_or_else(|| {
+                        OpError::Invalid("the page cursor is from another listing".into())
+                    })?;
+                let done_dir = rel.ends_with('/');
+                let comps = rel.trim_end_matches('/').split('/').map(str::to_string);
+                Some((comps.collect(), done_dir))
             }
-        }
-        let mut items: Vec<(String, Option<&FileRow>)> = items.into_iter().collect();
-        if let Some(after) = &after {
-            items.retain(|(p, _)| p.as_str() > after.as_str());
-        }
-        let more = items.len() > limit;
-        items.truncate(limit);
-        let rows: Vec<&FileRow> = items.iter().filter_map(|(_, f)| *f).collect();
+        };
+        let walked = self.read(|tx| {
+            let start = if prefix.is_empty() {
+                Some(store.root)
+            } else {
+                match tx.resolve_path(store.root, prefix.trim_end_matches('/'))? {
+                    Some(ino) => tx
+                        .inode(ino)?
+                        .filter(|r| r.kind == crate::store::NodeKind::Dir)
+                        .map(|r| r.ino),
+                    None => None,
+                }
+            };
+            let mut w = Walk {
+                tx,
+                depth,
+                want: limit + 1,
+                out: Vec::new(),
+            };
+            if let Some(start) = start {
+                let seek = seek.as_ref().map(|(c, d)| (c.as_slice(), *d));
+                w.visit(start, &prefix, 1, seek)?;
+            }
+            Ok(w.out)
+        })?;
+        let more = walked.len() > limit;
+        let items: Vec<(String, Option<FileRow>)> = walked.into_iter().take(limit).collect();
+        let rows: Vec<&FileRow> = items.iter().filter_map(|(_, f)| f.as_ref()).collect();
         let shas = self.shas(&rows)?;
         let mut shas = shas.into_iter();
         let mut data = Vec::with_capacity(items.len());

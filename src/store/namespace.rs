@@ -150,8 +150,11 @@ impl InodeRowRaw {
     }
 }
 
+/// An entry of a directory listing: name, inode, stored SHA-256 of its head.
+pub type ListedEntry = (Vec<u8>, InodeRow, Option<[u8; 32]>);
+
 /// A regular file of a store with its path and the SHA-256 of its head (when
-/// stored), as a listing of the whole store returns it.
+/// stored), as listings return it.
 #[derive(Clone, Debug)]
 pub struct FileRow {
     /// Store-relative, `/`-separated.
@@ -161,14 +164,14 @@ pub struct FileRow {
 }
 
 impl Txn<'_> {
-    /// Every live regular file of `store` with its path (one row per name),
-    /// sorted by path. Names that are not UTF-8 cannot be shown as paths and
-    /// are left out, with everything below them.
-    pub fn store_files(&self, store: StoreId, root: Ino) -> StoreResult<Vec<FileRow>> {
+    /// The entries of directory `dir` that are regular files or directories,
+    /// by name, with their inodes and (for files) the stored SHA-256 of their
+    /// head: one query per directory for listings.
+    pub fn dir_listing(&self, dir: Ino) -> StoreResult<Vec<ListedEntry>> {
         let sql = format!(
-            "SELECT d.parent, d.name, v.sha256, {} FROM inodes i \
-             JOIN dentries d ON d.ino = i.ino LEFT JOIN versions v ON v.id = i.head \
-             WHERE i.store_id = ?1 AND i.nlink > 0 AND i.kind IN (1, 2)",
+            "SELECT d.name, v.sha256, {} FROM dentries d JOIN inodes i ON i.ino = d.ino \
+             LEFT JOIN versions v ON v.id = i.head \
+             WHERE d.parent = ?1 AND i.kind IN (1, 2) ORDER BY d.name",
             INODE_COLS
                 .split(", ")
                 .map(|c| format!("i.{c}"))
@@ -176,69 +179,21 @@ impl Txn<'_> {
                 .join(", ")
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map([store.0], |r| {
-            let parent: i64 = r.get(0)?;
-            let name: Vec<u8> = r.get(1)?;
-            let sha: Option<Vec<u8>> = r.get(2)?;
-            let (raw, kind) = inode_from_row_at(r, 3)?;
-            Ok((parent, name, sha, raw, kind))
+        let rows = stmt.query_map([dir.0], |r| {
+            let name: Vec<u8> = r.get(0)?;
+            let sha: Option<Vec<u8>> = r.get(1)?;
+            let (raw, kind) = inode_from_row_at(r, 2)?;
+            Ok((name, sha, raw, kind))
         })?;
-        let mut dirs: std::collections::HashMap<i64, (i64, Option<String>)> = Default::default();
-        let mut files = Vec::new();
+        let mut out = Vec::new();
         for row in rows {
-            let (parent, name, sha, raw, kind) = row?;
-            let name = String::from_utf8(name).ok();
-            let inode = raw.check(kind)?;
-            if inode.kind == NodeKind::Dir {
-                dirs.insert(inode.ino.0, (parent, name));
-            } else {
-                files.push((parent, name, sha, inode));
-            }
+            let (name, sha, raw, kind) = row?;
+            out.push((
+                name,
+                raw.check(kind)?,
+                sha.and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok()),
+            ));
         }
-        // Each directory's path, resolved once.
-        let mut paths: std::collections::HashMap<i64, Option<String>> = Default::default();
-        paths.insert(root.0, Some(String::new()));
-        fn path_of_dir(
-            d: i64,
-            dirs: &std::collections::HashMap<i64, (i64, Option<String>)>,
-            paths: &mut std::collections::HashMap<i64, Option<String>>,
-            depth: usize,
-        ) -> Option<String> {
-            if let Some(p) = paths.get(&d) {
-                return p.clone();
-            }
-            let out = match dirs.get(&d) {
-                Some((parent, Some(name))) if depth < 4096 => {
-                    path_of_dir(*parent, dirs, paths, depth + 1).map(|p| {
-                        if p.is_empty() {
-                            name.clone()
-                        } else {
-                            format!("{p}/{name}")
-                        }
-                    })
-                }
-                _ => None,
-            };
-            paths.insert(d, out.clone());
-            out
-        }
-        let mut out = Vec::with_capacity(files.len());
-        for (parent, name, sha, inode) in files {
-            let (Some(name), Some(dir)) = (name, path_of_dir(parent, &dirs, &mut paths, 0)) else {
-                continue;
-            };
-            let path = if dir.is_empty() {
-                name
-            } else {
-                format!("{dir}/{name}")
-            };
-            out.push(FileRow {
-                path,
-                inode,
-                sha256: sha.and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok()),
-            });
-        }
-        out.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(out)
     }
 

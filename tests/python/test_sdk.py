@@ -84,14 +84,15 @@ def test_pagination_prefixes_and_views(served):
     for p in paths:
         ms.memories.create(store.id, path=p, content=p)
     listed = [m.path for m in ms.memories.list(store.id, limit=7)]
-    assert listed == sorted(paths)
+    # Directory by directory, each directory's entries by name.
+    assert listed == sorted(paths, key=lambda p: p.split("/"))
     full = list(ms.memories.list(store.id, view="full", limit=100))
     assert all(m.content == m.path for m in full)
     under = [m.path for m in ms.memories.list(store.id, path_prefix="/notes/")]
     assert len(under) == 46 and "/notes-archive/old.md" not in under
     top = list(ms.memories.list(store.id, depth=1))
     assert [(i.type, i.path) for i in top] == [
-        ("memory_prefix", "/notes-archive/"), ("memory_prefix", "/notes/"), ("memory", "/top.md")]
+        ("memory_prefix", "/notes/"), ("memory_prefix", "/notes-archive/"), ("memory", "/top.md")]
     page = ms.memories.list(store.id, limit=100)
     assert len(page.data) == 48
     versions = list(ms.memory_versions.list(store.id, limit=5))

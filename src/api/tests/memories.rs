@@ -171,12 +171,13 @@ async fn list_with_prefixes_depth_and_pages() {
         .collect();
     assert_eq!(
         paths,
+        // Directory by directory, each directory's entries by name.
         vec![
             "/a.md",
-            "/notes-archive/q.md",
             "/notes/deep/z.md",
             "/notes/x.md",
-            "/notes/y.md"
+            "/notes/y.md",
+            "/notes-archive/q.md",
         ]
     );
     let under = t
@@ -207,10 +208,22 @@ async fn list_with_prefixes_depth_and_pages() {
         items,
         vec![
             ("memory".into(), "/a.md".into()),
-            ("memory_prefix".into(), "/notes-archive/".into()),
             ("memory_prefix".into(), "/notes/".into()),
+            ("memory_prefix".into(), "/notes-archive/".into()),
         ]
     );
+    // Pages of one through the rolled-up listing give the same items.
+    let mut rolled = Vec::new();
+    let mut url = format!("/v1/memory_stores/{kb}/memories?depth=1&limit=1");
+    loop {
+        let r = t.get(&url).await;
+        rolled.push(r.body["data"][0]["path"].as_str().unwrap().to_string());
+        match r.body["next_page"].as_str() {
+            Some(n) => url = format!("/v1/memory_stores/{kb}/memories?depth=1&limit=1&page={n}"),
+            None => break,
+        }
+    }
+    assert_eq!(rolled, vec!["/a.md", "/notes/", "/notes-archive/"]);
     // Pages of two, to the end.
     let mut seen = Vec::new();
     let mut url = format!("/v1/memory_stores/{kb}/memories?limit=2&view=full");
