@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod attach;
+pub mod changes;
 pub mod config;
 pub mod ctl;
 pub mod daemon;
@@ -14,6 +15,7 @@ pub mod history;
 pub mod ids;
 pub mod interchange;
 pub mod keys;
+pub mod mcp;
 pub mod ops;
 pub mod scan;
 pub mod settings;

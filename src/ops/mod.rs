@@ -20,6 +20,7 @@ pub mod keys;
 pub mod leases;
 pub mod log;
 pub mod memories;
+pub mod memory_tool;
 pub mod page;
 pub mod paths;
 pub mod prompt;
@@ -30,6 +31,7 @@ pub mod stores;
 #[cfg(test)]
 mod tests;
 pub mod time;
+pub mod tree;
 pub mod versions;
 
 pub use access::{Principal, Role};
