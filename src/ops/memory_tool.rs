@@ -508,6 +508,9 @@ impl MemoryTool<'_> {
         if rel.is_empty() {
             return refuse(format!("File {path} already exists"));
         }
+        // As the reference: the parents are made first, and stay when the
+        // file then cannot be made.
+        self.make_parents(&rel, path)?;
         match self
             .ops
             .write_file(self.p, self.store, &rel, text.as_bytes(), Expect::Absent)
@@ -517,6 +520,27 @@ impl MemoryTool<'_> {
                 source: FsError::Exists | FsError::IsDir,
                 ..
             }) => refuse(format!("File {path} already exists")),
+            Err(OpError::Fs { source, .. }) if os_error_repr(&source).is_some() => {
+                refuse(os_error_repr(&source).unwrap_or_default())
+            }
+            Err(e) => Err(self.failed(path, e)),
+        }
+    }
+
+    /// Makes the parent directories of `rel`, as the reference's
+    /// `_secure_mkdir(path.parent)` does (a file in the way is Python's
+    /// `NotADirectoryError`).
+    fn make_parents(&self, rel: &str, path: &str) -> Step<()> {
+        let parent = tree::parent_of(rel);
+        if parent.is_empty() {
+            return Ok(());
+        }
+        match self.ops.make_dirs(self.p, self.store, parent) {
+            Ok(()) => Ok(()),
+            Err(OpError::Fs {
+                source: FsError::NotDir | FsError::Exists,
+                ..
+            }) => refuse("NotADirectoryError(20, 'Not a directory')"),
             Err(OpError::Fs { source, .. }) if os_error_repr(&source).is_some() => {
                 refuse(os_error_repr(&source).unwrap_or_default())
             }
@@ -642,20 +666,7 @@ impl MemoryTool<'_> {
         let expect = c.expected()?;
         // As the reference: the destination's parents are made first, also
         // when the source turns out not to exist.
-        let parent = tree::parent_of(&new);
-        if !parent.is_empty() {
-            match self.ops.make_dirs(self.p, self.store, parent) {
-                Ok(()) => {}
-                Err(OpError::Fs {
-                    source: FsError::NotDir | FsError::Exists,
-                    ..
-                }) => return refuse("NotADirectoryError(20, 'Not a directory')"),
-                Err(OpError::Fs { source, .. }) if os_error_repr(&source).is_some() => {
-                    return refuse(os_error_repr(&source).unwrap_or_default())
-                }
-                Err(e) => return Err(self.failed(new_path, e)),
-            }
-        }
+        self.make_parents(&new, new_path)?;
         match self.node(&old, old_path)? {
             Some(n) if n.is_file() || n.is_dir() => {}
             _ => return refuse(format!("The path {old_path} does not exist")),
