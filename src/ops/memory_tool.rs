@@ -567,9 +567,11 @@ impl MemoryTool<'_> {
         let new = c.string("new_str")?;
         let (content, sha) = self.text(&rel, path)?;
         match py_count(&content, old) {
-            0 => return refuse(format!(
+            0 => {
+                return refuse(format!(
                 "No replacement was performed, old_str `{old}` did not appear verbatim in {path}."
-            )),
+            ))
+            }
             1 => {}
             _ => {
                 let lines: Vec<String> = positions(&content, old)

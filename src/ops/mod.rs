@@ -26,6 +26,7 @@ pub mod paths;
 pub mod prompt;
 pub mod removal;
 pub mod rollback;
+pub mod sessions;
 pub mod store_admin;
 pub mod stores;
 #[cfg(test)]

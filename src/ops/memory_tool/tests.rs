@@ -9,7 +9,7 @@
 use super::*;
 use crate::ids::Identity;
 use crate::ops::stores::NewStore;
-use crate::ops::{Role, Principal};
+use crate::ops::{Principal, Role};
 use crate::store::{AuditFilter, Db, Scope};
 use serde_json::json;
 use std::sync::Arc;
@@ -64,8 +64,10 @@ fn expand(v: &Value) -> Value {
                 };
                 let s = match s.find("@name") {
                     Some(i) => {
-                        let digits: String =
-                            s[i + 5..].chars().take_while(char::is_ascii_digit).collect();
+                        let digits: String = s[i + 5..]
+                            .chars()
+                            .take_while(char::is_ascii_digit)
+                            .collect();
                         let n: usize = digits.parse().unwrap();
                         format!("{}{}{}", &s[..i], "n".repeat(n), &s[i + 5 + digits.len()..])
                     }
@@ -97,7 +99,12 @@ fn the_script_gives_exactly_what_the_reference_gave() {
             ));
         }
     }
-    assert!(wrong.is_empty(), "{} differences:\n{}", wrong.len(), wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "{} differences:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
 }
 
 #[test]
@@ -129,7 +136,14 @@ fn expected_sha256_guards_every_change_of_a_file() {
     let ops = setup();
     let p = agent(Role::Writer);
     let path = "/memories/a.md";
-    assert!(!run(&ops, &p, json!({"command": "create", "path": path, "file_text": "one\n"})).is_error);
+    assert!(
+        !run(
+            &ops,
+            &p,
+            json!({"command": "create", "path": path, "file_text": "one\n"})
+        )
+        .is_error
+    );
     let sha = digest::hex(&digest::sha256(b"one\n"));
     let stale = digest::hex(&digest::sha256(b"other"));
     for cmd in [
@@ -139,11 +153,22 @@ fn expected_sha256_guards_every_change_of_a_file() {
         json!({"command": "rename", "old_path": path, "new_path": "/memories/b.md", "expected_sha256": stale}),
     ] {
         let r = run(&ops, &p, cmd.clone());
-        assert!(r.is_error && r.content.contains("expected content"), "{cmd}: {r:?}");
+        assert!(
+            r.is_error && r.content.contains("expected content"),
+            "{cmd}: {r:?}"
+        );
     }
-    let r = run(&ops, &p, json!({"command": "str_replace", "path": path, "old_str": "one", "new_str": "two", "expected_sha256": "nothex"}));
+    let r = run(
+        &ops,
+        &p,
+        json!({"command": "str_replace", "path": path, "old_str": "one", "new_str": "two", "expected_sha256": "nothex"}),
+    );
     assert!(r.is_error && r.content.contains("expected_sha256"), "{r:?}");
-    let r = run(&ops, &p, json!({"command": "str_replace", "path": path, "old_str": "one", "new_str": "two", "expected_sha256": sha}));
+    let r = run(
+        &ops,
+        &p,
+        json!({"command": "str_replace", "path": path, "old_str": "one", "new_str": "two", "expected_sha256": sha}),
+    );
     assert!(!r.is_error, "{r:?}");
     let f = ops.read_file(&p, "kb", "a.md").unwrap();
     assert_eq!(f.data, b"two\n");
@@ -153,10 +178,21 @@ fn expected_sha256_guards_every_change_of_a_file() {
 fn a_reader_gets_results_not_failures_and_changes_nothing() {
     let ops = setup();
     let w = agent(Role::Writer);
-    run(&ops, &w, json!({"command": "create", "path": "/memories/a.md", "file_text": "x\n"}));
+    run(
+        &ops,
+        &w,
+        json!({"command": "create", "path": "/memories/a.md", "file_text": "x\n"}),
+    );
     let r = agent(Role::Reader);
-    let view = run(&ops, &r, json!({"command": "view", "path": "/memories/a.md"}));
-    assert!(!view.is_error && view.content.contains("     1\tx"), "{view:?}");
+    let view = run(
+        &ops,
+        &r,
+        json!({"command": "view", "path": "/memories/a.md"}),
+    );
+    assert!(
+        !view.is_error && view.content.contains("     1\tx"),
+        "{view:?}"
+    );
     for cmd in [
         json!({"command": "create", "path": "/memories/b.md", "file_text": "x"}),
         json!({"command": "str_replace", "path": "/memories/a.md", "old_str": "x", "new_str": "y"}),
@@ -165,7 +201,10 @@ fn a_reader_gets_results_not_failures_and_changes_nothing() {
         json!({"command": "rename", "old_path": "/memories/a.md", "new_path": "/memories/c.md"}),
     ] {
         let res = run(&ops, &r, cmd.clone());
-        assert!(res.is_error && res.content.contains("may only read"), "{cmd}: {res:?}");
+        assert!(
+            res.is_error && res.content.contains("may only read"),
+            "{cmd}: {res:?}"
+        );
     }
     assert_eq!(ops.read_file(&w, "kb", "a.md").unwrap().data, b"x\n");
     assert!(ops.node_at(&w, "kb", "b.md").unwrap().is_none());
