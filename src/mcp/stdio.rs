@@ -60,10 +60,13 @@ pub fn build(config: &Config, args: &McpArgs) -> Result<(Ops, Caller)> {
         key_id: None,
         key_name: None,
     };
-    let read_only = attached
+    // Stores asked for read-only (`NAME:ro`); those the identity may only
+    // read are read-only anyway, and say why in their own words.
+    let read_only = args
+        .stores
         .iter()
-        .filter(|a| a.read_only)
-        .map(|a| a.store.name.clone())
+        .filter(|s| s.read_only)
+        .map(|s| s.name.clone())
         .collect();
     let mut ops = Ops::new(Arc::new(db)).with_fs_options(FsOptions {
         max_file_bytes: config.daemon.max_file_bytes,

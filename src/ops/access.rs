@@ -149,7 +149,10 @@ impl Principal {
             return Ok(());
         }
         Err(OpError::Forbidden(match self.role {
-            Role::Reader => "this key may only read (role reader)".to_string(),
+            Role::Reader => format!(
+                "agent '{}' may only read store '{}' (a reader key, or attached read-only)",
+                self.who.agent, store.name
+            ),
             _ => format!(
                 "agent '{}' may only read store '{}' (see its writers)",
                 self.who.agent, store.name
