@@ -453,3 +453,35 @@ def test_resources_are_listed_read_and_announced(served):
                         assert str(ev.uri) == "memfs://kb/new.md"
                         break
     anyio.run(over_stdio)
+
+
+def test_the_configuration_memfsctl_prompt_prints_gives_a_working_memory(served):
+    """As a new user would: paste what `memfsctl prompt` prints into an MCP
+    client (here: its Claude Desktop / .mcp.json entries, and the HTTP one
+    with a key), and the agent has a working, versioned memory."""
+    world, url, _ = served
+    out = world.ctl_json("prompt", "--agent", "desk-agent", "--store", "kb")
+    text_out = world.ctl("prompt", "--agent", "desk-agent", "--store", "kb").stdout
+    assert "Claude Desktop (claude_desktop_config.json)" in text_out and "claude mcp add memfs" in text_out
+    desktop = out["mcp"]["claude_desktop"]["mcpServers"]["memfs"]
+    assert out["mcp"]["mcp_json"]["mcpServers"]["memfs"]["type"] == "stdio"
+    assert desktop["env"]["MEMFS_DB"] == os.path.realpath(world.db)
+    assert out["mcp"]["claude_code"].startswith("claude mcp add memfs -e MEMFS_CONFIG=")
+
+    async def main():
+        params = StdioServerParameters(command=desktop["command"], args=desktop["args"], env=desktop["env"])
+        async with Client(params) as c:
+            await ok(c, "memory", {"command": "create", "path": "/memories/prefs.md", "file_text": "tabs\n"})
+            await ok(c, "memory", {"command": "str_replace", "path": "/memories/prefs.md",
+                                   "old_str": "tabs", "new_str": "spaces"})
+            hist = (await ok(c, "file_history", {"path": "kb/prefs.md"})).structured_content
+            assert [v["agent"] for v in hist["versions"]] == ["desk-agent", "desk-agent"]
+        http_cfg = out["mcp"]["http"]["mcp_json"]["mcpServers"]["memfs"]
+        assert http_cfg["url"].endswith("/mcp")
+        key = world.key("desk-agent-http", "writer", "--agent", "desk-agent")
+        # The config names the server the config file says; this test's server
+        # listens elsewhere, so only the path is taken from it.
+        async with http(url, key) as c:
+            r = await ok(c, "read_text_file", {"path": "kb/prefs.md"})
+            assert text(r) == "spaces\n"
+    anyio.run(main)
