@@ -70,7 +70,10 @@ fn mcp_config(
         .or_else(|| std::env::var_os("MEMFS_CONFIG").map(PathBuf::from))
         .or_else(|| Some(PathBuf::from("memfs.toml")).filter(|p| p.exists()));
     if let Some(c) = config {
-        env.insert("MEMFS_CONFIG".into(), absolute(&c).display().to_string().into());
+        env.insert(
+            "MEMFS_CONFIG".into(),
+            absolute(&c).display().to_string().into(),
+        );
     }
     env.insert(
         "MEMFS_DB".into(),
@@ -80,9 +83,17 @@ fn mcp_config(
     let stdio = json!({ "command": bin, "args": args, "env": env });
     let mut mcp_json = stdio.clone();
     mcp_json["type"] = "stdio".into();
-    let mut cmd = vec!["claude".to_string(), "mcp".into(), "add".into(), "memfs".into()];
+    let mut cmd = vec![
+        "claude".to_string(),
+        "mcp".into(),
+        "add".into(),
+        "memfs".into(),
+    ];
     for (k, v) in &env {
-        cmd.extend(["-e".into(), sh(&format!("{k}={}", v.as_str().unwrap_or("")))]);
+        cmd.extend([
+            "-e".into(),
+            sh(&format!("{k}={}", v.as_str().unwrap_or(""))),
+        ]);
     }
     cmd.push("--".into());
     cmd.push(sh(&bin));
