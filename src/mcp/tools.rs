@@ -965,7 +965,7 @@ mod tests {
             None
         );
         assert_eq!(
-            apply_edit("x\n    foo(1)\ny", "  foo(1)", "bar(2)").as_deref(),
+            apply_edit("x\n    foo(1)\ny", "foo(1)  ", "bar(2)").as_deref(),
             Some("x\n    bar(2)\ny")
         );
         assert_eq!(apply_edit("abc", "zzz", "y"), None);
