@@ -101,24 +101,28 @@ pub fn run(config: &Config, args: &McpArgs) -> Result<()> {
         use tokio::signal::unix::{signal, SignalKind};
         let (stop_tx, stop_rx) = watch::channel(false);
         let server = MemfsMcp::new(ops, Some(caller), stop_rx);
-        let running = server
-            .serve(rmcp::transport::stdio())
-            .await
-            .context("the MCP client did not start a session")?;
         let mut sigterm = signal(SignalKind::terminate())?;
         let mut sigint = signal(SignalKind::interrupt())?;
-        let cancel = running.cancellation_token();
         let signalled = async {
             tokio::select! {
                 _ = sigterm.recv() => {}
                 _ = sigint.recv() => {}
             }
         };
+        tokio::pin!(signalled);
+        // A signal also ends a server whose client never started a session.
+        let running = tokio::select! {
+            r = server.serve(rmcp::transport::stdio()) => {
+                r.context("the MCP client did not start a session")?
+            }
+            _ = &mut signalled => return Ok(()),
+        };
+        let cancel = running.cancellation_token();
         tokio::select! {
             r = running.waiting() => {
                 r.context("the MCP session failed")?;
             }
-            _ = signalled => {
+            _ = &mut signalled => {
                 let _ = stop_tx.send(true);
                 cancel.cancel();
             }

@@ -485,3 +485,22 @@ def test_the_configuration_memfsctl_prompt_prints_gives_a_working_memory(served)
             r = await ok(c, "read_text_file", {"path": "kb/prefs.md"})
             assert text(r) == "spaces\n"
     anyio.run(main)
+
+
+def test_memfs_mcp_exits_0_on_sigterm(world):
+    import signal
+    import subprocess
+    log = os.path.join(world.dir, "mcp-sigterm.log")
+    with open(log, "w") as err_out:
+        p = subprocess.Popen([MEMFS, "mcp", "--agent", "quitter"], env=world.env(), stdin=subprocess.PIPE,
+                             stdout=subprocess.DEVNULL, stderr=err_out, start_new_session=True)
+    world.procs.append(p)
+    try:
+        assert wait_for(lambda: "serving MCP on stdio" in open(log).read()), open(log).read()
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=15) == 0, open(log).read()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        p.stdin.close()
