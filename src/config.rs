@@ -71,6 +71,8 @@ pub struct ServerConfig {
     pub tls_key: Option<PathBuf>,
     /// Largest request body, in bytes (413 beyond).
     pub max_body_bytes: usize,
+    /// Largest archive `POST /v1/memfs/import` accepts, in bytes.
+    pub max_import_bytes: u64,
     /// Largest content the API shows as text, in bytes; larger memories are
     /// listed with `content: null` and `memfs.content_unavailable`.
     pub max_content_bytes: u64,
@@ -86,6 +88,7 @@ impl Default for ServerConfig {
             tls_cert: None,
             tls_key: None,
             max_body_bytes: 8 << 20,
+            max_import_bytes: 4 << 30,
             max_content_bytes: 1 << 20,
             threads: 2,
         }

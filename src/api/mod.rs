@@ -6,6 +6,8 @@
 //! runs on the async runtime), and renders the result; errors are the
 //! Anthropic error envelope (`error.rs`).
 
+pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod events;
@@ -15,6 +17,7 @@ pub mod memories;
 pub mod openapi;
 pub mod serve;
 pub mod stores;
+pub mod transfer;
 pub mod versions;
 
 use crate::error::{OpError, OpResult};
@@ -37,6 +40,9 @@ pub struct AppState {
     /// Set when the server drains: long-lived streams end.
     pub shutdown: watch::Receiver<bool>,
     pub limits: Arc<Limits>,
+    /// The server's configuration (imports take their new stores' limits
+    /// from it).
+    pub config: Arc<crate::config::Config>,
 }
 
 /// Request limits.
@@ -44,12 +50,15 @@ pub struct AppState {
 pub struct Limits {
     /// Largest request body, in bytes (413 beyond).
     pub max_body_bytes: usize,
+    /// Largest archive `POST /v1/memfs/import` reads.
+    pub max_import_bytes: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_body_bytes: 8 << 20,
+            max_import_bytes: 4 << 30,
         }
     }
 }
@@ -104,6 +113,19 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(versions::retrieve))
         .routes(routes!(versions::redact))
         .merge(memfs::routes())
+        .routes(routes!(audit::log))
+        .routes(routes!(audit::history))
+        .routes(routes!(audit::diff))
+        .routes(routes!(audit::content))
+        .routes(routes!(admin::rollback_file))
+        .routes(routes!(admin::rollback_session))
+        .routes(routes!(admin::rollback_store))
+        .routes(routes!(admin::purge))
+        .routes(routes!(admin::forget))
+        .routes(routes!(admin::leases))
+        .routes(routes!(admin::break_lease))
+        .routes(routes!(transfer::export))
+        .routes(routes!(transfer::import))
         .routes(routes!(events::events))
         .with_state(state)
         .split_for_parts();

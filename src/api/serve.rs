@@ -165,7 +165,9 @@ pub fn serve(config: &Config, args: &ServeArgs, ready: impl FnOnce(&str)) -> Res
         shutdown: stop_rx,
         limits: Arc::new(Limits {
             max_body_bytes: config.server.max_body_bytes,
+            max_import_bytes: config.server.max_import_bytes,
         }),
+        config: Arc::new(config.clone()),
     };
     let (app, _) = router(state);
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -6,6 +6,7 @@ mod access;
 mod errors;
 mod memories;
 mod openapi;
+mod operator;
 mod stores;
 
 use super::{router, AppState, Limits};
@@ -72,6 +73,7 @@ pub fn setup_with(limits: Limits) -> T {
         ops: ops.clone(),
         shutdown: rx,
         limits: Arc::new(limits),
+        config: Arc::new(crate::config::Config::default()),
     };
     let (app, _) = router(state);
     T {
