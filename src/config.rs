@@ -55,6 +55,10 @@ pub struct DaemonConfig {
     /// Kernel readahead for the mount, in KiB (the FUSE default is 128): larger
     /// means fewer, larger READ requests for big sequential reads. 0 leaves it.
     pub read_ahead_kb: u64,
+    /// How often a daemon runs the retention pass (gc), in seconds; 0 never.
+    /// Daemons on one database take turns: a pass is skipped when any
+    /// process finished one less than this long ago.
+    pub gc_interval_secs: u64,
 }
 
 /// A store declared in the config.
@@ -85,6 +89,33 @@ pub struct StoreDecl {
     pub quota: QuotaDecl,
     #[serde(default)]
     pub policy: PolicyDecl,
+    /// How long history is kept (`memfsctl gc` and the daemons' gc pass).
+    #[serde(default)]
+    pub retention: RetentionDecl,
+}
+
+/// `[stores.retention]`: how long a store keeps old versions. Unset keeps
+/// everything. See [`crate::retention`] for the exact rules.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionDecl {
+    /// Keep every version that was current within this many days.
+    pub keep_days: Option<u32>,
+    /// Keep this many newest versions of each file (the head counts; at least 1).
+    pub keep_versions: Option<u32>,
+    /// Remove nothing while set.
+    #[serde(default)]
+    pub legal_hold: bool,
+}
+
+impl From<RetentionDecl> for crate::retention::Retention {
+    fn from(d: RetentionDecl) -> Self {
+        crate::retention::Retention {
+            keep_days: d.keep_days,
+            keep_versions: d.keep_versions,
+            legal_hold: d.legal_hold,
+        }
+    }
 }
 
 /// Store quotas; unset means unlimited.
@@ -168,6 +199,18 @@ impl Config {
     pub fn store(&self, name: &str) -> Option<&StoreDecl> {
         self.stores.iter().find(|s| s.name == name)
     }
+
+    /// The retention rules of every declared store that has any (the input of
+    /// [`crate::gc::collect`]).
+    pub fn retention(&self) -> Vec<(String, crate::retention::Retention)> {
+        self.stores
+            .iter()
+            .map(|s| (s.name.clone(), s.retention.into()))
+            .filter(|(_, r): &(String, crate::retention::Retention)| {
+                *r != crate::retention::Retention::default()
+            })
+            .collect()
+    }
 }
 
 fn default_scope() -> String {
@@ -208,6 +251,7 @@ impl Default for DaemonConfig {
             feed_poll_ms: 50,
             commit_interval_ms: 5,
             read_ahead_kb: 1024,
+            gc_interval_secs: 3600,
         }
     }
 }

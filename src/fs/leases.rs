@@ -42,12 +42,15 @@ impl MemFs {
     }
 
     /// Keeps this mount's leases and locks alive; forgets holders dead for a TTL.
+    /// Publishes the versions its open files read from, so retention keeps them.
     /// The daemon calls it every third of a TTL.
     pub fn renew(&self) -> FsResult<usize> {
         let ttl = ttl_ns(self.opts.lease_ttl);
         let now = now_ns();
+        let pins = self.open_versions();
         let n = self.db.write(|tx| {
             let n = tx.renew_holder(&self.holder, now, ttl)?;
+            tx.set_pins(&self.holder, &pins)?;
             tx.reap_dead_holders(now - ttl)?;
             tx.prune_changes(now - FEED_RETENTION_NS)?;
             Ok::<_, FsError>(n)

@@ -9,6 +9,7 @@ mod audit;
 pub mod batch;
 mod content;
 pub mod crypto;
+mod gc;
 pub mod keyring;
 mod leases;
 mod namespace;
@@ -22,9 +23,11 @@ pub use content::{
     chunk_bytes, chunk_reader, Extent, Extents, NewVersion, VersionRow, AVG_CHUNK, MAX_CHUNK,
     MIN_CHUNK,
 };
+pub use gc::{FileVersions, MaintenanceHolder, Space};
 pub use leases::{ttl_ns, HolderInfo, LeaseRow, LockRow, LockSpec};
 pub use namespace::{InodeRow, NewInode, NodeKind};
-pub use redact::{Forgotten, Removal};
+pub use redact::{Collect, Forgotten, Removal};
+pub use schema::SCHEMA_VERSION;
 pub use scrub::Scrub;
 pub use stores::{validate_store_name, Scope, StoreRow};
 
@@ -117,6 +120,7 @@ impl Db {
         // Migrations may need the write lock: wait for it like any writer.
         let armed = batch::arm(want.as_ref().map(Want::wait_fd));
         conn.busy_handler(Some(batch::busy_handler))?;
+        gc::prepare_new_database(&conn)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
