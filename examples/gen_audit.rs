@@ -174,7 +174,7 @@ fn main() -> Result<()> {
             Ok(())
         })?;
         done += n;
-        if done % (a.batch * 10) == 0 || done == a.entries {
+        if done.is_multiple_of(a.batch * 10) || done == a.entries {
             eprintln!(
                 "gen_audit: {done}/{} entries ({:.1}s)",
                 a.entries,
