@@ -164,6 +164,7 @@ pub fn mount(config: &Config, req: MountRequest) -> Result<()> {
     let renewer = spawn_renewer(fs.clone(), stop.clone(), secs(config.daemon.lease_ttl_secs))?;
     set_read_ahead(mp, config.daemon.read_ahead_kb);
     let committer = spawn_committer(fs.clone(), stop.clone())?;
+    let collector = spawn_collector(config, stop.clone())?;
     let follower = spawn_follower(
         fs.clone(),
         session.notifier(),
@@ -224,7 +225,7 @@ pub fn mount(config: &Config, req: MountRequest) -> Result<()> {
         }
     }
     stop.store(true, Ordering::Relaxed);
-    for t in [renewer, follower, committer] {
+    for t in [renewer, follower, committer].into_iter().chain(collector) {
         if t.join().is_err() {
             tracing::error!("a background thread panicked");
         }
@@ -287,6 +288,58 @@ fn set_read_ahead(mp: &Path, kb: u64) {
     if let Err(e) = std::fs::write(&path, kb.to_string()) {
         tracing::debug!(path, error = %e, "cannot set readahead");
     }
+}
+
+/// Runs the retention pass (gc) every `gc_interval_secs`, first a minute after
+/// mounting (sooner if the interval is shorter), on its own connection so its
+/// short transactions never join this daemon's group commit. Daemons on one
+/// database take turns (see [`crate::gc::background_pass`]). `None` when off.
+fn spawn_collector(
+    config: &Config,
+    stop: Arc<AtomicBool>,
+) -> Result<Option<std::thread::JoinHandle<()>>> {
+    if config.daemon.gc_interval_secs == 0 {
+        return Ok(None);
+    }
+    let config = config.clone();
+    let every = Duration::from_secs(config.daemon.gc_interval_secs);
+    Ok(Some(
+        std::thread::Builder::new()
+            .name("memfs-gc".into())
+            .spawn(move || {
+                let mut wait = every.min(Duration::from_secs(60));
+                while !sleep_unless_stopped(&stop, wait) {
+                    wait = every;
+                    if let Err(e) = gc_pass(&config, every) {
+                        tracing::error!(error = %format!("{e:#}"), "retention pass failed");
+                    }
+                }
+            })?,
+    ))
+}
+
+/// One background retention pass (see [`spawn_collector`]).
+fn gc_pass(config: &Config, every: Duration) -> Result<()> {
+    let rules = config.retention();
+    if !rules.iter().any(|(_, r)| r.collects()) {
+        return Ok(());
+    }
+    let db = open_db(config, false)?;
+    let who = Identity::new("memfs-gc", &format!("gc-{}", std::process::id()), None);
+    let opts = crate::gc::GcOptions::new(who, secs(config.daemon.lease_ttl_secs));
+    if let Some(r) = crate::gc::background_pass(&db, &rules, &opts, every)? {
+        tracing::info!(
+            versions_removed = r.removed(),
+            pages_vacuumed = r.pages_vacuumed,
+            file_bytes_before = r.before.file_bytes,
+            file_bytes_after = r.after.file_bytes,
+            "retention pass done"
+        );
+        for n in &r.notes {
+            tracing::warn!("{n}");
+        }
+    }
+    Ok(())
 }
 
 /// Commits group-committed changes when they fall due (see `store::batch`).

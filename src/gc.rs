@@ -33,6 +33,8 @@ pub struct GcOptions {
     pub vacuum: Vacuum,
     /// Who the `gc` audit entries are attributed to.
     pub who: Identity,
+    /// Draw progress on stderr when it is a terminal (not in a daemon).
+    pub progress: bool,
 }
 
 impl GcOptions {
@@ -44,6 +46,7 @@ impl GcOptions {
             grace: lease_ttl.saturating_mul(3),
             vacuum: Vacuum::Incremental,
             who,
+            progress: false,
         }
     }
 }
@@ -162,13 +165,17 @@ pub fn collect(
     })?
     .map_err(GcError::Busy)?;
     let run = (|| {
-        let mut progress = Progress::new("gc");
+        let mut progress = if opts.progress {
+            Progress::counting("gc", "versions")
+        } else {
+            Progress::silent()
+        };
         for (name, rules) in stores {
             let s = plan_store(db, name, rules, opts, Some((&holder, &mut progress)))?;
             report.stores.push(s);
         }
         progress.finish();
-        give_back(db, opts.vacuum, &mut report)?;
+        give_back(db, opts, &mut report)?;
         Ok::<_, GcError>(())
     })();
     let done = run.is_ok();
@@ -254,16 +261,20 @@ fn plan_store(
 
 /// Gives free pages back to the filesystem as `vacuum` says, and notes what
 /// the operator should know.
-fn give_back(db: &Db, vacuum: Vacuum, report: &mut GcReport) -> Result<(), GcError> {
+fn give_back(db: &Db, opts: &GcOptions, report: &mut GcReport) -> Result<(), GcError> {
     let space = db.space()?;
-    match vacuum {
+    match opts.vacuum {
         Vacuum::None => {}
         Vacuum::Full => {
             db.vacuum_full()?;
             report.pages_vacuumed = space.freelist_count;
         }
         Vacuum::Incremental if space.auto_vacuum == "incremental" => {
-            let mut progress = Progress::counting("vacuum", "steps");
+            let mut progress = if opts.progress {
+                Progress::counting("vacuum", "steps")
+            } else {
+                Progress::silent()
+            };
             loop {
                 let n = db.incremental_vacuum(VACUUM_STEP)?;
                 if n == 0 {
@@ -289,7 +300,7 @@ fn give_back(db: &Db, vacuum: Vacuum, report: &mut GcReport) -> Result<(), GcErr
                      `memfsctl gc --vacuum` once, with the mounts stopped, to switch it (one \
                      full rewrite)",
                     space.freelist_count,
-                    space.freelist_count * space.page_size >> 20
+                    (space.freelist_count * space.page_size) >> 20
                 ));
             }
         }

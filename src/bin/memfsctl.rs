@@ -182,6 +182,20 @@ enum Cmd {
     /// Checkpoint and truncate the WAL and vacuum the database, so removed bytes
     /// leave the files (redact/purge/forget-user do this themselves).
     Scrub,
+    /// Apply the stores' retention rules now: remove expired versions (their
+    /// audit entries are sealed, not deleted) and give the space back.
+    Gc {
+        /// Show what would be removed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Afterwards rewrite the database with a full VACUUM, switching an older
+        /// database to incremental auto-vacuum (run with the mounts stopped).
+        #[arg(long)]
+        vacuum: bool,
+        /// Only this store; repeatable (default: every store with rules).
+        #[arg(long = "store")]
+        stores: Vec<String>,
+    },
     /// Master keys for encryption at rest.
     #[command(subcommand)]
     Key(KeyCmd),
@@ -362,6 +376,18 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Purge { target, yes } => ctl::purge::run(&ctx, &target, yes),
         Cmd::ForgetUser { user, yes } => ctl::forget::run(&ctx, &user, yes),
         Cmd::Scrub => ctl::redact::scrub(&ctx),
+        Cmd::Gc {
+            dry_run,
+            vacuum,
+            stores,
+        } => ctl::gc::run(
+            &ctx,
+            &ctl::gc::GcArgs {
+                dry_run,
+                vacuum,
+                stores,
+            },
+        ),
         Cmd::Leases { cmd: None } => ctl::leases::list(&ctx),
         Cmd::Leases {
             cmd: Some(LeaseCmd::Break { target }),

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod export;
 pub mod forget;
 pub mod fsck;
+pub mod gc;
 pub mod history;
 pub mod import;
 pub mod key;

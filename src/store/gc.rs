@@ -366,7 +366,7 @@ impl Db {
             }
         }
         let after: i64 = free(&g.conn)?;
-        Ok(to_u64((before - after).max(0), "pages")?)
+        to_u64((before - after).max(0), "pages")
     }
 
     /// A WAL checkpoint that waits for nobody (`PASSIVE`): copies what no reader
