@@ -196,6 +196,22 @@ enum Cmd {
         #[arg(long = "store")]
         stores: Vec<String>,
     },
+    /// Copy the whole database to PATH, consistent as of one moment, while
+    /// mounts keep writing (SQLite's online backup). Encrypted stores also need
+    /// the key file and keyring, which are not in the database.
+    Backup {
+        /// The backup file to write (one self-contained SQLite file).
+        path: PathBuf,
+        /// Replace PATH if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Bring a backup back into a new database: the --db path (or the config's
+    /// database), which must not exist or be empty.
+    Restore {
+        /// A file written by `memfsctl backup`.
+        backup: PathBuf,
+    },
     /// Master keys for encryption at rest.
     #[command(subcommand)]
     Key(KeyCmd),
@@ -281,9 +297,15 @@ fn run(cli: Cli) -> Result<()> {
         (_, Some(n)) => Some(n),
     };
     let config = Config::load(cli.config.as_deref(), cli.db.as_deref())?;
-    // Making a key needs no database.
+    // Making a key needs no database, and a restore makes one.
     if let Cmd::Key(KeyCmd::Generate { path }) = &cli.cmd {
         return ctl::key::generate(path, cli.json);
+    }
+    if let Cmd::Restore { backup } = &cli.cmd {
+        if cli.db.is_none() && std::env::var_os("MEMFS_DB").is_none() {
+            bail!("say where to restore to: memfsctl restore BACKUP --db NEWPATH");
+        }
+        return ctl::backup::restore(&config, backup, cli.json);
     }
     let db = memfs::daemon::open_db(&config, false)?;
     let ctx = Ctx {
@@ -376,6 +398,8 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Purge { target, yes } => ctl::purge::run(&ctx, &target, yes),
         Cmd::ForgetUser { user, yes } => ctl::forget::run(&ctx, &user, yes),
         Cmd::Scrub => ctl::redact::scrub(&ctx),
+        Cmd::Backup { path, force } => ctl::backup::backup(&ctx, &path, force),
+        Cmd::Restore { .. } => bail!("restore is handled before the database is opened"),
         Cmd::Gc {
             dry_run,
             vacuum,

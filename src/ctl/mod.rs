@@ -2,6 +2,7 @@
 //! beside running daemons. Every command can print JSON (`--json`).
 
 pub mod audit;
+pub mod backup;
 pub mod export;
 pub mod forget;
 pub mod fsck;

@@ -6,6 +6,7 @@
 //! one transaction, so a crash leaves either the old or the new state.
 
 mod audit;
+pub mod backup;
 pub mod batch;
 mod content;
 pub mod crypto;
