@@ -107,9 +107,24 @@ fn secs(s: f64) -> Duration {
     Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::from_secs(1))
 }
 
+/// How a mount daemon runs besides what it mounts.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Once mounted, send stderr (logs) to this file, appending.
+    pub log_file: Option<PathBuf>,
+    /// Serve `/metrics`, `/healthz` and `/readyz` over HTTP here.
+    pub metrics: Option<std::net::SocketAddr>,
+}
+
 /// Mounts and serves until SIGINT/SIGTERM or an external unmount. Returns when the
 /// mount is gone.
 pub fn mount(config: &Config, req: MountRequest) -> Result<()> {
+    mount_with(config, req, &RunOptions::default())
+}
+
+/// [`mount`], with logging and metrics options. Says it is ready (systemd's
+/// notify socket, `memfs mount --background`) once the mount serves.
+pub fn mount_with(config: &Config, req: MountRequest, run: &RunOptions) -> Result<()> {
     let fs = build_fs(config, &req)?;
     let names: Vec<String> = fs
         .attached()
@@ -188,6 +203,12 @@ pub fn mount(config: &Config, req: MountRequest) -> Result<()> {
         req.who.session,
         mp.display()
     );
+    if let Some(log) = &run.log_file {
+        if let Err(e) = crate::notify::redirect_stderr(log) {
+            tracing::warn!(path = %log.display(), error = %e, "cannot log to file; logging to stderr");
+        }
+    }
+    crate::notify::ready(&format!("mounted {} at {}", names.join(", "), mp.display()));
     let signalled = rt.block_on(async {
         let ended = async {
             while !session.guard.is_finished() {
@@ -201,6 +222,7 @@ pub fn mount(config: &Config, req: MountRequest) -> Result<()> {
         }
     });
     if signalled {
+        crate::notify::stopping();
         tracing::info!(mountpoint = %mp.display(), "signal received, unmounting");
         unmount_path(mp, false)?;
         let deadline = std::time::Instant::now() + Duration::from_secs(10);

@@ -2,6 +2,8 @@
 //! as a FUSE filesystem. See README.md for the architecture.
 
 pub mod attach;
+pub mod background;
+pub mod cli;
 pub mod config;
 pub mod ctl;
 pub mod daemon;
@@ -13,6 +15,8 @@ pub mod history;
 pub mod ids;
 pub mod interchange;
 pub mod keys;
+pub mod mount_helper;
+pub mod notify;
 pub mod retention;
 pub mod scan;
 pub mod store;
