@@ -126,6 +126,17 @@ pub fn mount(config: &Config, req: MountRequest) -> Result<()> {
 /// notify socket, `memfs mount --background`) once the mount serves.
 pub fn mount_with(config: &Config, req: MountRequest, run: &RunOptions) -> Result<()> {
     let fs = build_fs(config, &req)?;
+    // Bound before mounting, so a taken port fails the mount, not later.
+    let metrics = match run.metrics {
+        Some(addr) => {
+            let server = crate::metrics::MetricsServer::start(addr)
+                .with_context(|| format!("cannot serve metrics on {addr}"))?;
+            crate::metrics::watch_database(config.database.clone());
+            tracing::info!(addr = %server.addr(), "serving /metrics, /healthz, /readyz");
+            Some(server)
+        }
+        None => None,
+    };
     let names: Vec<String> = fs
         .attached()
         .iter()
@@ -208,6 +219,7 @@ pub fn mount_with(config: &Config, req: MountRequest, run: &RunOptions) -> Resul
             tracing::warn!(path = %log.display(), error = %e, "cannot log to file; logging to stderr");
         }
     }
+    crate::metrics::set_ready(true);
     crate::notify::ready(&format!("mounted {} at {}", names.join(", "), mp.display()));
     let signalled = rt.block_on(async {
         let ended = async {
@@ -221,6 +233,7 @@ pub fn mount_with(config: &Config, req: MountRequest, run: &RunOptions) -> Resul
             _ = ended => false,
         }
     });
+    crate::metrics::set_ready(false);
     if signalled {
         crate::notify::stopping();
         tracing::info!(mountpoint = %mp.display(), "signal received, unmounting");
@@ -257,6 +270,9 @@ pub fn mount_with(config: &Config, req: MountRequest, run: &RunOptions) -> Resul
     }
     if let Err(e) = fs.db().sync() {
         tracing::error!(error = %e, "cannot commit the last changes at unmount");
+    }
+    if let Some(m) = metrics {
+        m.stop();
     }
     tracing::info!(mountpoint = %mp.display(), "unmounted");
     Ok(())

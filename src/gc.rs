@@ -184,6 +184,10 @@ pub fn collect(
     }
     run?;
     report.after = db.space()?;
+    crate::metrics::gc_pass(
+        report.removed(),
+        report.stores.iter().map(|s| s.chunk_bytes_freed).sum(),
+    );
     Ok(report)
 }
 

@@ -15,6 +15,7 @@ pub mod history;
 pub mod ids;
 pub mod interchange;
 pub mod keys;
+pub mod metrics;
 pub mod mount_helper;
 pub mod notify;
 pub mod retention;

@@ -638,6 +638,7 @@ impl MemFs {
                 head,
                 head_ext,
             } => {
+                crate::metrics::conflict();
                 st.rebase(head, head_ext);
                 self.forget_kernel_view(store, ino);
                 if lease_lost {

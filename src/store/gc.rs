@@ -413,3 +413,18 @@ impl Txn<'_> {
         Ok(self.conn.query_row(sql, [], |r| r.get(0))?)
     }
 }
+
+impl Txn<'_> {
+    /// Versions (all rows, and those holding content) and chunks, for metrics.
+    pub fn content_counts(&self) -> StoreResult<(u64, u64, u64)> {
+        let n = |sql: &str| -> StoreResult<u64> {
+            let v: i64 = self.conn.prepare_cached(sql)?.query_row([], |r| r.get(0))?;
+            to_u64(v, "count")
+        };
+        Ok((
+            n("SELECT count(*) FROM versions")?,
+            n("SELECT count(*) FROM versions WHERE redacted_ns IS NULL")?,
+            n("SELECT count(*) FROM chunks")?,
+        ))
+    }
+}
