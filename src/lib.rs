@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod ctl;
 pub mod daemon;
+pub mod doctor;
 pub mod error;
 pub mod fs;
 pub mod fuse;

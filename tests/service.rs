@@ -312,3 +312,84 @@ fn the_unit_files_pass_systemd_analyze_verify() {
         "systemd-analyze verify warned:\n{text}"
     );
 }
+
+#[test]
+fn doctor_passes_here_and_names_the_fix_when_something_is_wrong() {
+    let env = Env::new();
+    let out = env.run(env.memfs().args(["doctor", "--json"]));
+    assert_success("memfs doctor", &out);
+    let checks: Vec<serde_json::Value> =
+        serde_json::from_slice(&out.stdout).expect("doctor --json prints JSON");
+    for name in [
+        "/dev/fuse",
+        "config",
+        "database",
+        "schema",
+        "free space",
+        "mounts",
+    ] {
+        let c = checks
+            .iter()
+            .find(|c| c["check"] == name)
+            .unwrap_or_else(|| panic!("no {name} check in {checks:?}"));
+        assert_eq!(c["status"], "ok", "{c}");
+    }
+    // A database that does not exist, and an encrypted store without its key.
+    let out = env.run(
+        Command::new(MEMFS)
+            .arg("--config")
+            .arg(&env.config)
+            .arg("--db")
+            .arg(env.path().join("missing.db"))
+            .args(["doctor"]),
+    );
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("FAIL  database") && text.contains("fix: run `memfs init`"),
+        "{text}"
+    );
+    let keys = tempfile::tempdir().expect("key dir");
+    let key = keys.path().join("master.key");
+    assert_success(
+        "memfsctl key generate",
+        &env.run(Command::new(MEMFSCTL).args(["key", "generate"]).arg(&key)),
+    );
+    let keyed = env.path().join("keyed.toml");
+    std::fs::write(
+        &keyed,
+        format!("key_file = {:?}\n", key.display().to_string()),
+    )
+    .expect("config");
+    let ctl = |config: &Path, args: &[&str]| {
+        let mut c = Command::new(MEMFSCTL);
+        c.arg("--config")
+            .arg(config)
+            .arg("--db")
+            .arg(&env.db)
+            .args(args);
+        env.run(&mut c)
+    };
+    assert_success(
+        "store create",
+        &ctl(&keyed, &["store", "create", "secret", "--scope", "org"]),
+    );
+    let plain = env.path().join("plain.toml");
+    std::fs::write(&plain, "").expect("config");
+    let out = env.run(
+        Command::new(MEMFS)
+            .arg("--config")
+            .arg(&plain)
+            .arg("--db")
+            .arg(&env.db)
+            .args(["doctor"]),
+    );
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("FAIL  keys")
+            && text.contains("no master key configured")
+            && text.contains("set key_file"),
+        "{text}"
+    );
+}

@@ -74,6 +74,14 @@ enum Cmd {
     },
     /// Unmount MOUNTPOINT, also when its daemon died.
     Umount { mountpoint: PathBuf },
+    /// Check this host: /dev/fuse, fusermount3, permissions, the database
+    /// (reachable, schema version, integrity), key files, free space, dead
+    /// mounts; say how to fix each problem. Exits non-zero if a check fails.
+    Doctor {
+        /// Print the checks as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
     /// Write man pages (memfs.1, memfs-mount.1, ...) into DIR.
@@ -126,6 +134,7 @@ fn run(cli: Cli) -> Result<()> {
             daemon::mount_with(&config, req, &run)
         }
         Cmd::Umount { ref mountpoint } => daemon::umount(mountpoint),
+        Cmd::Doctor { json } => doctor(&cli, json),
         Cmd::Completions { shell } => {
             memfs::cli::completions(&mut command(), shell);
             Ok(())
@@ -139,6 +148,41 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `memfs doctor`: every check, then a non-zero exit if any failed.
+fn doctor(cli: &Cli, json: bool) -> Result<()> {
+    use memfs::doctor::Status;
+    let path = cli
+        .config
+        .clone()
+        .or_else(|| std::env::var_os("MEMFS_CONFIG").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("memfs.toml"));
+    let config = Config::load(cli.config.as_deref(), cli.db.as_deref()).map_err(|e| e.to_string());
+    let checks = memfs::doctor::run(
+        config.as_ref().map_err(Clone::clone),
+        &path.display().to_string(),
+    );
+    if json {
+        println!("{}", serde_json::to_string_pretty(&checks)?);
+    } else {
+        for c in &checks {
+            let tag = match c.status {
+                Status::Ok => "ok  ",
+                Status::Warn => "WARN",
+                Status::Fail => "FAIL",
+            };
+            println!("{tag}  {:<14} {}", c.check, c.detail);
+            if !c.fix.is_empty() {
+                println!("      {:<14} fix: {}", "", c.fix);
+            }
+        }
+    }
+    let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
+    if failed > 0 {
+        anyhow::bail!("{failed} check(s) failed");
+    }
+    Ok(())
 }
 
 /// The clap definition, with the version line naming the schema.

@@ -11,6 +11,7 @@ pub mod batch;
 mod content;
 pub mod crypto;
 mod gc;
+pub mod inspect;
 pub mod keyring;
 mod leases;
 mod namespace;
