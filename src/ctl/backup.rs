@@ -11,18 +11,31 @@ use std::path::Path;
 use std::time::Instant;
 
 /// Feeds page counts from the backup API into a terminal progress line.
-fn pages_progress(page_size: u64, on: bool) -> (Progress, u64, u64) {
+fn pages_progress(label: &'static str, page_size: u64, on: bool) -> (Progress, u64, u64) {
     let p = if on {
-        Progress::counting("backup", "pages")
+        Progress::counting(label, "pages")
     } else {
         Progress::silent()
     };
     (p, 0, page_size)
 }
 
+/// The page size a SQLite file's header records (bytes 16-17, big-endian;
+/// 1 means 65536), or 4096 if it cannot be read.
+fn header_page_size(path: &Path) -> u64 {
+    use std::io::Read;
+    let mut head = [0u8; 18];
+    let read = std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head));
+    match (read, u16::from_be_bytes([head[16], head[17]])) {
+        (Ok(()), 1) => 65536,
+        (Ok(()), n) if n >= 512 => u64::from(n),
+        _ => 4096,
+    }
+}
+
 pub fn backup(ctx: &Ctx, path: &Path, force: bool) -> Result<()> {
     let page_size = ctx.db.space()?.page_size;
-    let (mut progress, mut seen, page) = pages_progress(page_size, !ctx.json);
+    let (mut progress, mut seen, page) = pages_progress("backup", page_size, !ctx.json);
     let start = Instant::now();
     let copied = ctx
         .db
@@ -74,10 +87,11 @@ fn key_note(config: &Config, copied: &Copied) -> Option<String> {
 /// be new or empty, then checks it opens (and unlocks, with encrypted stores).
 pub fn restore(config: &Config, backup: &Path, json: bool) -> Result<()> {
     let target = &config.database;
-    let (mut progress, mut seen, _) = pages_progress(0, !json);
+    let (mut progress, mut seen, page) =
+        pages_progress("restore", header_page_size(backup), !json);
     let start = Instant::now();
     let copied = crate::store::backup::restore(backup, target, &mut |done, _| {
-        progress.add_many(done.saturating_sub(seen), 0);
+        progress.add_many(done.saturating_sub(seen), done.saturating_sub(seen) * page);
         seen = done;
     })
     .with_context(|| {
