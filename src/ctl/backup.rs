@@ -87,8 +87,7 @@ fn key_note(config: &Config, copied: &Copied) -> Option<String> {
 /// be new or empty, then checks it opens (and unlocks, with encrypted stores).
 pub fn restore(config: &Config, backup: &Path, json: bool) -> Result<()> {
     let target = &config.database;
-    let (mut progress, mut seen, page) =
-        pages_progress("restore", header_page_size(backup), !json);
+    let (mut progress, mut seen, page) = pages_progress("restore", header_page_size(backup), !json);
     let start = Instant::now();
     let copied = crate::store::backup::restore(backup, target, &mut |done, _| {
         progress.add_many(done.saturating_sub(seen), done.saturating_sub(seen) * page);
