@@ -235,6 +235,19 @@ impl Exposition {
         }
     }
 
+    /// A counter per member of a histogram family: its observation count.
+    pub fn counts_of(&mut self, name: &str, help: &str, f: &Family<Histogram>) {
+        self.head(name, help, "counter");
+        for (values, h) in f.sorted() {
+            let _ = writeln!(
+                self.out,
+                "{name}{} {}",
+                label_set(f.labels, &values, None),
+                h.count()
+            );
+        }
+    }
+
     pub fn gauges(&mut self, name: &str, help: &str, labels: &[&str], rows: &[(Vec<String>, f64)]) {
         self.head(name, help, "gauge");
         for (values, v) in rows {
