@@ -136,10 +136,36 @@ fn secs(s: f64) -> Duration {
     Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::from_secs(1))
 }
 
+/// How a mount daemon runs besides what it mounts.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Once mounted, send stderr (logs) to this file, appending.
+    pub log_file: Option<PathBuf>,
+    /// Serve `/metrics`, `/healthz` and `/readyz` over HTTP here.
+    pub metrics: Option<std::net::SocketAddr>,
+}
+
 /// Mounts and serves until SIGINT/SIGTERM or an external unmount. Returns when the
 /// mount is gone.
 pub fn mount(config: &Config, req: MountRequest) -> Result<()> {
+    mount_with(config, req, &RunOptions::default())
+}
+
+/// [`mount`], with logging and metrics options. Says it is ready (systemd's
+/// notify socket, `memfs mount --background`) once the mount serves.
+pub fn mount_with(config: &Config, req: MountRequest, run: &RunOptions) -> Result<()> {
     let fs = build_fs(config, &req)?;
+    // Bound before mounting, so a taken port fails the mount, not later.
+    let metrics = match run.metrics {
+        Some(addr) => {
+            let server = crate::metrics::MetricsServer::start(addr)
+                .with_context(|| format!("cannot serve metrics on {addr}"))?;
+            crate::metrics::watch_database(config.database.clone());
+            tracing::info!(addr = %server.addr(), "serving /metrics, /healthz, /readyz");
+            Some(server)
+        }
+        None => None,
+    };
     let names: Vec<String> = fs
         .attached()
         .iter()
@@ -193,6 +219,7 @@ pub fn mount(config: &Config, req: MountRequest) -> Result<()> {
     let renewer = spawn_renewer(fs.clone(), stop.clone(), secs(config.daemon.lease_ttl_secs))?;
     set_read_ahead(mp, config.daemon.read_ahead_kb);
     let committer = spawn_committer(fs.clone(), stop.clone())?;
+    let collector = spawn_collector(config, stop.clone())?;
     let follower = spawn_follower(
         fs.clone(),
         session.notifier(),
@@ -216,6 +243,13 @@ pub fn mount(config: &Config, req: MountRequest) -> Result<()> {
         req.who.session,
         mp.display()
     );
+    if let Some(log) = &run.log_file {
+        if let Err(e) = crate::notify::redirect_stderr(log) {
+            tracing::warn!(path = %log.display(), error = %e, "cannot log to file; logging to stderr");
+        }
+    }
+    crate::metrics::set_ready(true);
+    crate::notify::ready(&format!("mounted {} at {}", names.join(", "), mp.display()));
     let signalled = rt.block_on(async {
         let ended = async {
             while !session.guard.is_finished() {
@@ -228,7 +262,9 @@ pub fn mount(config: &Config, req: MountRequest) -> Result<()> {
             _ = ended => false,
         }
     });
+    crate::metrics::set_ready(false);
     if signalled {
+        crate::notify::stopping();
         tracing::info!(mountpoint = %mp.display(), "signal received, unmounting");
         unmount_path(mp, false)?;
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -253,7 +289,7 @@ pub fn mount(config: &Config, req: MountRequest) -> Result<()> {
         }
     }
     stop.store(true, Ordering::Relaxed);
-    for t in [renewer, follower, committer] {
+    for t in [renewer, follower, committer].into_iter().chain(collector) {
         if t.join().is_err() {
             tracing::error!("a background thread panicked");
         }
@@ -263,6 +299,9 @@ pub fn mount(config: &Config, req: MountRequest) -> Result<()> {
     }
     if let Err(e) = fs.db().sync() {
         tracing::error!(error = %e, "cannot commit the last changes at unmount");
+    }
+    if let Some(m) = metrics {
+        m.stop();
     }
     tracing::info!(mountpoint = %mp.display(), "unmounted");
     Ok(())
@@ -316,6 +355,58 @@ fn set_read_ahead(mp: &Path, kb: u64) {
     if let Err(e) = std::fs::write(&path, kb.to_string()) {
         tracing::debug!(path, error = %e, "cannot set readahead");
     }
+}
+
+/// Runs the retention pass (gc) every `gc_interval_secs`, first a minute after
+/// mounting (sooner if the interval is shorter), on its own connection so its
+/// short transactions never join this daemon's group commit. Daemons on one
+/// database take turns (see [`crate::gc::background_pass`]). `None` when off.
+fn spawn_collector(
+    config: &Config,
+    stop: Arc<AtomicBool>,
+) -> Result<Option<std::thread::JoinHandle<()>>> {
+    if config.daemon.gc_interval_secs == 0 {
+        return Ok(None);
+    }
+    let config = config.clone();
+    let every = Duration::from_secs(config.daemon.gc_interval_secs);
+    Ok(Some(
+        std::thread::Builder::new()
+            .name("memfs-gc".into())
+            .spawn(move || {
+                let mut wait = every.min(Duration::from_secs(60));
+                while !sleep_unless_stopped(&stop, wait) {
+                    wait = every;
+                    if let Err(e) = gc_pass(&config, every) {
+                        tracing::error!(error = %format!("{e:#}"), "retention pass failed");
+                    }
+                }
+            })?,
+    ))
+}
+
+/// One background retention pass (see [`spawn_collector`]).
+fn gc_pass(config: &Config, every: Duration) -> Result<()> {
+    let db = open_db(config, false)?;
+    let rules = crate::settings::retention_rules(&db)?;
+    if !rules.iter().any(|(_, r)| r.collects()) {
+        return Ok(());
+    }
+    let who = Identity::new("memfs-gc", &format!("gc-{}", std::process::id()), None);
+    let opts = crate::gc::GcOptions::new(who, secs(config.daemon.lease_ttl_secs));
+    if let Some(r) = crate::gc::background_pass(&db, &rules, &opts, every)? {
+        tracing::info!(
+            versions_removed = r.removed(),
+            pages_vacuumed = r.pages_vacuumed,
+            file_bytes_before = r.before.file_bytes,
+            file_bytes_after = r.after.file_bytes,
+            "retention pass done"
+        );
+        for n in &r.notes {
+            tracing::warn!("{n}");
+        }
+    }
+    Ok(())
 }
 
 /// Commits group-committed changes when they fall due (see `store::batch`).

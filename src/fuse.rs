@@ -95,12 +95,19 @@ fn caller(req: &Request) -> Caller {
 /// Maps an error to its errno; storage failures are logged once here, with context.
 fn errno(op: &str, e: FsError) -> Errno {
     let code = e.to_errno();
+    crate::metrics::fuse_error(op, code);
     if code == libc::EIO {
         tracing::error!(op, error = %e, "storage error");
     } else {
         tracing::debug!(op, error = %e, "request failed");
     }
     Errno::from_i32(code)
+}
+
+/// An error answered directly (not from the core), counted like the others.
+fn fail(op: &str, e: Errno) -> Errno {
+    crate::metrics::fuse_error(op, i32::from(e));
+    e
 }
 
 /// A lock request as the kernel describes it (`end` inclusive).
@@ -201,9 +208,11 @@ impl Filesystem for FuseFs {
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        let _timer = crate::metrics::fuse_op("lookup");
         match self.fs.lookup(ino(parent), name.as_bytes()) {
             Ok(attr) => self.reply_entry(reply, &attr),
             Err(FsError::NotFound) => {
+                crate::metrics::fuse_error("lookup", libc::ENOENT);
                 // A negative entry: repeated stats of a missing file (git, shells)
                 // cost one lookup per TTL. Our own creates invalidate it.
                 let mut none = to_fuse(&Attr {
@@ -229,6 +238,7 @@ impl Filesystem for FuseFs {
     }
 
     fn getattr(&self, _req: &Request, i: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        let _timer = crate::metrics::fuse_op("getattr");
         match self.fs.getattr(ino(i)) {
             Ok(a) => reply.attr(&self.attr_ttl(&a), &to_fuse(&a)),
             Err(e) => reply.error(errno("getattr", e)),
@@ -253,6 +263,7 @@ impl Filesystem for FuseFs {
         _flags: Option<fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
+        let _timer = crate::metrics::fuse_op("setattr");
         let s = SetAttr {
             mode,
             uid,
@@ -269,6 +280,7 @@ impl Filesystem for FuseFs {
     }
 
     fn readlink(&self, _req: &Request, i: INodeNo, reply: ReplyData) {
+        let _timer = crate::metrics::fuse_op("readlink");
         match self.fs.readlink(ino(i)) {
             Ok(t) => reply.data(&t),
             Err(e) => reply.error(errno("readlink", e)),
@@ -285,6 +297,7 @@ impl Filesystem for FuseFs {
         rdev: u32,
         reply: ReplyEntry,
     ) {
+        let _timer = crate::metrics::fuse_op("mknod");
         match self
             .fs
             .mknod(ino(parent), name.as_bytes(), mode, umask, rdev, caller(req))
@@ -303,6 +316,7 @@ impl Filesystem for FuseFs {
         umask: u32,
         reply: ReplyEntry,
     ) {
+        let _timer = crate::metrics::fuse_op("mkdir");
         match self
             .fs
             .mkdir(ino(parent), name.as_bytes(), mode, umask, caller(req))
@@ -313,6 +327,7 @@ impl Filesystem for FuseFs {
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let _timer = crate::metrics::fuse_op("unlink");
         match self.fs.unlink(ino(parent), name.as_bytes()) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno("unlink", e)),
@@ -320,6 +335,7 @@ impl Filesystem for FuseFs {
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let _timer = crate::metrics::fuse_op("rmdir");
         match self.fs.rmdir(ino(parent), name.as_bytes()) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno("rmdir", e)),
@@ -334,6 +350,7 @@ impl Filesystem for FuseFs {
         target: &Path,
         reply: ReplyEntry,
     ) {
+        let _timer = crate::metrics::fuse_op("symlink");
         match self.fs.symlink(
             ino(parent),
             link_name.as_bytes(),
@@ -355,8 +372,9 @@ impl Filesystem for FuseFs {
         flags: RenameFlags,
         reply: ReplyEmpty,
     ) {
+        let _timer = crate::metrics::fuse_op("rename");
         if flags.contains(RenameFlags::RENAME_WHITEOUT) {
-            return reply.error(Errno::EINVAL);
+            return reply.error(fail("rename", Errno::EINVAL));
         }
         let mode = RenameMode {
             noreplace: flags.contains(RenameFlags::RENAME_NOREPLACE),
@@ -382,6 +400,7 @@ impl Filesystem for FuseFs {
         newname: &OsStr,
         reply: ReplyEntry,
     ) {
+        let _timer = crate::metrics::fuse_op("link");
         match self.fs.link(ino(i), ino(newparent), newname.as_bytes()) {
             Ok(a) => self.reply_entry(reply, &a),
             Err(e) => reply.error(errno("link", e)),
@@ -389,6 +408,7 @@ impl Filesystem for FuseFs {
     }
 
     fn open(&self, _req: &Request, i: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        let _timer = crate::metrics::fuse_op("open");
         match self.fs.open(ino(i), open_mode(flags.0)) {
             Ok(o) => reply.opened(FileHandle(o.fh), fopen_flags(&o)),
             Err(e) => reply.error(errno("open", e)),
@@ -406,6 +426,7 @@ impl Filesystem for FuseFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
+        let _timer = crate::metrics::fuse_op("read");
         match self.fs.read(fh.0, offset, size) {
             Ok(d) => reply.data(&d),
             Err(e) => reply.error(errno("read", e)),
@@ -424,6 +445,7 @@ impl Filesystem for FuseFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
+        let _timer = crate::metrics::fuse_op("write");
         match self.fs.write(fh.0, offset, data) {
             Ok(n) => reply.written(n),
             Err(e) => reply.error(errno("write", e)),
@@ -438,6 +460,7 @@ impl Filesystem for FuseFs {
         lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
+        let _timer = crate::metrics::fuse_op("flush");
         // close(2) drops the closing process's POSIX locks on the file.
         if let Err(e) = self.fs.unlock_owner(ino(i), lock_owner.0) {
             return reply.error(errno("flush", e));
@@ -458,6 +481,7 @@ impl Filesystem for FuseFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
+        let _timer = crate::metrics::fuse_op("release");
         // The last close of a descriptor drops its flock lock.
         if let Some(owner) = lock_owner {
             if let Err(e) = self.fs.unlock_owner(ino(i), owner.0) {
@@ -478,6 +502,7 @@ impl Filesystem for FuseFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
+        let _timer = crate::metrics::fuse_op("fsync");
         match self.fs.fsync(fh.0) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno("fsync", e)),
@@ -485,6 +510,7 @@ impl Filesystem for FuseFs {
     }
 
     fn opendir(&self, _req: &Request, i: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        let _timer = crate::metrics::fuse_op("opendir");
         match self.fs.opendir(ino(i)) {
             Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
             Err(e) => reply.error(errno("opendir", e)),
@@ -499,6 +525,7 @@ impl Filesystem for FuseFs {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
+        let _timer = crate::metrics::fuse_op("readdir");
         let res = self.fs.readdir(fh.0, offset, |e, next| {
             reply.add(
                 INodeNo(e.ino.0 as u64),
@@ -523,6 +550,7 @@ impl Filesystem for FuseFs {
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
+        let _timer = crate::metrics::fuse_op("readdirplus");
         let res = self.fs.readdir(fh.0, offset, |e, next| {
             let attr = match self.fs.getattr(e.ino) {
                 Ok(a) => a,
@@ -552,6 +580,7 @@ impl Filesystem for FuseFs {
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
+        let _timer = crate::metrics::fuse_op("releasedir");
         self.fs.releasedir(fh.0);
         reply.ok();
     }
@@ -564,6 +593,7 @@ impl Filesystem for FuseFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
+        let _timer = crate::metrics::fuse_op("fsyncdir");
         // Directory changes are group-committed; fsync of a directory commits now.
         match self.fs.db().sync() {
             Ok(()) => reply.ok(),
@@ -572,6 +602,7 @@ impl Filesystem for FuseFs {
     }
 
     fn statfs(&self, _req: &Request, _i: INodeNo, reply: ReplyStatfs) {
+        let _timer = crate::metrics::fuse_op("statfs");
         let stats = match self.fs.stats() {
             Ok(s) => s,
             Err(e) => return reply.error(errno("statfs", e)),
@@ -606,23 +637,28 @@ impl Filesystem for FuseFs {
         _position: u32,
         reply: ReplyEmpty,
     ) {
+        let _timer = crate::metrics::fuse_op("setxattr");
         // ENOSYS once makes the kernel answer EOPNOTSUPP itself from then on.
-        reply.error(Errno::ENOSYS);
+        reply.error(fail("setxattr", Errno::ENOSYS));
     }
 
     fn getxattr(&self, _req: &Request, _i: INodeNo, _name: &OsStr, _size: u32, reply: ReplyXattr) {
-        reply.error(Errno::ENOSYS);
+        let _timer = crate::metrics::fuse_op("getxattr");
+        reply.error(fail("getxattr", Errno::ENOSYS));
     }
 
     fn listxattr(&self, _req: &Request, _i: INodeNo, _size: u32, reply: ReplyXattr) {
-        reply.error(Errno::ENOSYS);
+        let _timer = crate::metrics::fuse_op("listxattr");
+        reply.error(fail("listxattr", Errno::ENOSYS));
     }
 
     fn removexattr(&self, _req: &Request, _i: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
-        reply.error(Errno::ENOSYS);
+        let _timer = crate::metrics::fuse_op("removexattr");
+        reply.error(fail("removexattr", Errno::ENOSYS));
     }
 
     fn access(&self, _req: &Request, _i: INodeNo, _mask: fuser::AccessFlags, reply: ReplyEmpty) {
+        let _timer = crate::metrics::fuse_op("access");
         // Mounted with default_permissions: the kernel checks modes itself.
         reply.ok();
     }
@@ -637,6 +673,7 @@ impl Filesystem for FuseFs {
         flags: i32,
         reply: ReplyCreate,
     ) {
+        let _timer = crate::metrics::fuse_op("create");
         match self.fs.create(
             ino(parent),
             name.as_bytes(),
@@ -668,6 +705,7 @@ impl Filesystem for FuseFs {
         pid: u32,
         reply: ReplyLock,
     ) {
+        let _timer = crate::metrics::fuse_op("getlk");
         let spec = lock_spec(i, lock_owner, start, end, typ == libc::F_WRLCK, pid);
         match self.fs.getlk(&spec) {
             Ok(Some(l)) => {
@@ -696,16 +734,17 @@ impl Filesystem for FuseFs {
         sleep: bool,
         reply: ReplyEmpty,
     ) {
+        let _timer = crate::metrics::fuse_op("setlk");
         let kind = match typ {
             libc::F_RDLCK => Some(false),
             libc::F_WRLCK => Some(true),
             libc::F_UNLCK => None,
-            _ => return reply.error(Errno::EINVAL),
+            _ => return reply.error(fail("setlk", Errno::EINVAL)),
         };
         let spec = lock_spec(i, lock_owner, start, end, kind == Some(true), pid);
         match self.fs.setlk(&spec, kind) {
             Ok(true) => reply.ok(),
-            Ok(false) if !sleep => reply.error(Errno::EAGAIN),
+            Ok(false) if !sleep => reply.error(fail("setlk", Errno::EAGAIN)),
             Ok(false) => {
                 // F_SETLKW/flock: wait on a thread of its own, so dispatch threads
                 // stay free to serve the unlock that will end the wait.
@@ -731,13 +770,14 @@ impl Filesystem for FuseFs {
         mode: i32,
         reply: ReplyEmpty,
     ) {
+        let _timer = crate::metrics::fuse_op("fallocate");
         // Plain preallocation only extends the size; hole punching is not supported.
         if mode != 0 {
-            return reply.error(Errno::from_i32(libc::EOPNOTSUPP));
+            return reply.error(fail("fallocate", Errno::from_i32(libc::EOPNOTSUPP)));
         }
         let end = match offset.checked_add(length) {
             Some(e) => e,
-            None => return reply.error(Errno::EFBIG),
+            None => return reply.error(fail("fallocate", Errno::EFBIG)),
         };
         let res = self.fs.getattr(ino(i)).and_then(|a| {
             if end > a.size {
@@ -764,14 +804,14 @@ fn wait_for_lock(fs: &MemFs, spec: LockSpec, reply: ReplyEmpty) {
     loop {
         match fs.setlk_wait(&spec) {
             Ok(LockStep::Granted) => return reply.ok(),
-            Ok(LockStep::Deadlock) => return reply.error(Errno::EDEADLK),
+            Ok(LockStep::Deadlock) => return reply.error(fail("setlk", Errno::EDEADLK)),
             Ok(LockStep::Blocked) => {
                 // fuser answers FUSE_INTERRUPT itself, so a signal to the waiter is
                 // seen here: a thread that is gone or has a deliverable signal
                 // pending gets EINTR, as a local lock wait would.
                 if !waiter_may_wait(spec.pid) {
                     fs.stop_waiting(spec.owner);
-                    return reply.error(Errno::EINTR);
+                    return reply.error(fail("setlk", Errno::EINTR));
                 }
             }
             Err(e) => {

@@ -3,18 +3,26 @@
 
 pub mod api;
 pub mod attach;
+pub mod background;
+pub mod cli;
 pub mod config;
 pub mod ctl;
 pub mod daemon;
 pub mod digest;
+pub mod doctor;
 pub mod error;
 pub mod fs;
 pub mod fuse;
+pub mod gc;
 pub mod history;
 pub mod ids;
 pub mod interchange;
 pub mod keys;
+pub mod metrics;
+pub mod mount_helper;
+pub mod notify;
 pub mod ops;
+pub mod retention;
 pub mod scan;
 pub mod settings;
 pub mod store;

@@ -140,7 +140,9 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         )
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes))
-        .layer(axum::middleware::from_fn(request_id));
+        .layer(axum::middleware::from_fn(request_id))
+        // Prometheus metrics and health checks, without a key (no memory in them).
+        .merge(crate::metrics::router());
     (router, api)
 }
 
@@ -165,6 +167,10 @@ async fn request_id(req: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
     let mut resp = error::REQUEST_ID
         .scope(
             id.clone(),
@@ -187,6 +193,7 @@ async fn request_id(req: Request, next: Next) -> Response {
     }
     tracing::debug!(request_id = %id, %method, path, status = status.as_u16(),
         ms = started.elapsed().as_millis() as u64, "request");
+    crate::metrics::http_request(&route, resp.status().as_u16(), started.elapsed());
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert("request-id", v);
     }

@@ -151,6 +151,7 @@ pub fn serve(config: &Config, args: &ServeArgs, ready: impl FnOnce(&str)) -> Res
     );
     crate::settings::seed_from_config(&db, config, &who)?;
     db.set_durable()?;
+    crate::metrics::watch_database(config.database.clone());
     // Reads get connections of their own: they neither wait for a write's
     // commit nor see a batch that is not committed yet.
     let readers = (0..config.server.threads.max(2))
@@ -187,6 +188,8 @@ pub fn serve(config: &Config, args: &ServeArgs, ready: impl FnOnce(&str)) -> Res
                 _ = sigint.recv() => {}
             }
             tracing::info!("signal received: draining");
+            crate::metrics::set_ready(false);
+            crate::notify::stopping();
             let _ = stop_tx.send(true);
         };
         let (url, served): (
@@ -231,6 +234,8 @@ pub fn serve(config: &Config, args: &ServeArgs, ready: impl FnOnce(&str)) -> Res
             }
         };
         tracing::info!(%url, "serving");
+        crate::metrics::set_ready(true);
+        crate::notify::ready(&format!("serving {url}"));
         ready(&url);
         // Requests in flight get 10 s after the drain starts.
         let mut served = served;

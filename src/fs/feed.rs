@@ -32,7 +32,9 @@ impl MemFs {
             .read(|tx| tx.changes_since(*since, &self.holder, 10_000))?;
         *since = last;
         let mut out = Vec::new();
+        let now = crate::ids::now_ns();
         for r in rows {
+            crate::metrics::feed_change(now - r.at_ns);
             let attached = r.store.is_some_and(|s| self.attached_by_id(s).is_ok());
             if !attached {
                 continue;

@@ -641,6 +641,7 @@ impl MemFs {
                 head,
                 head_ext,
             } => {
+                crate::metrics::conflict();
                 st.rebase(head, head_ext);
                 self.forget_kernel_view(store, ino);
                 if lease_lost {
@@ -775,5 +776,23 @@ impl MemFs {
     /// Number of open handles (for tests and shutdown logging).
     pub fn open_handles(&self) -> usize {
         self.lock_open().handles.len()
+    }
+
+    /// The committed versions this mount's open files read from and build on:
+    /// retention must keep them (the renewer publishes them as pins).
+    pub fn open_versions(&self) -> Vec<VersionId> {
+        let files: Vec<Arc<Mutex<OpenFile>>> = self
+            .lock_open()
+            .files
+            .values()
+            .map(|(_, f)| f.clone())
+            .collect();
+        let mut out: Vec<VersionId> = files
+            .iter()
+            .filter_map(|f| lock_file(f).staging.base)
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 }

@@ -212,8 +212,8 @@ impl MemFs {
             dirs: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             // About 2 MB of hasher states and 6 MB of extent lists at most.
-            hashes: version_cache::HashCache::new(1024, |_| 1),
-            extents: version_cache::ExtentCache::new(256 << 10, |e| e.items().len()),
+            hashes: version_cache::HashCache::new("hashes", 1024, |_| 1),
+            extents: version_cache::ExtentCache::new("extents", 256 << 10, |e| e.items().len()),
             mounted_ns: now_ns(),
             holder: leases::new_holder_id(),
             locked: Mutex::new(Default::default()),

@@ -48,6 +48,8 @@ pub struct AuditEntry {
 /// directory entry whose meaning changed.
 #[derive(Debug, Clone)]
 pub struct FeedRow {
+    /// When the change was committed (its transaction's time).
+    pub at_ns: i64,
     pub store: Option<StoreId>,
     pub ino: Option<Ino>,
     pub parent: Option<Ino>,
@@ -550,7 +552,7 @@ impl Txn<'_> {
         limit: u32,
     ) -> StoreResult<(Vec<FeedRow>, i64)> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT seq, store_id, ino, parent, name, origin FROM changes \
+            "SELECT seq, store_id, ino, parent, name, origin, at_ns FROM changes \
              WHERE seq > ?1 ORDER BY seq LIMIT ?2",
         )?;
         let mut rows = stmt.query(params![seq, limit])?;
@@ -563,6 +565,7 @@ impl Txn<'_> {
                 continue;
             }
             out.push(FeedRow {
+                at_ns: r.get(6)?,
                 store: r.get::<_, Option<i64>>(1)?.map(StoreId),
                 ino: r.get::<_, Option<i64>>(2)?.map(Ino),
                 parent: r.get::<_, Option<i64>>(3)?.map(Ino),

@@ -96,13 +96,18 @@ impl Inner {
         }
         let changes = std::mem::take(&mut self.changes);
         self.bytes = 0;
+        let start = Instant::now();
         match self.conn.execute_batch("COMMIT") {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                crate::metrics::batch_commit(changes, start.elapsed());
+                Ok(())
+            }
             Err(e) => {
                 if !self.conn.is_autocommit() {
                     let _ = self.conn.execute_batch("ROLLBACK");
                 }
                 self.rollbacks.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::batch_rollback();
                 tracing::error!(changes, error = %e, "a batch of changes could not be committed and was rolled back");
                 Err(e)
             }

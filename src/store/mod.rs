@@ -6,10 +6,13 @@
 //! one transaction, so a crash leaves either the old or the new state.
 
 mod audit;
+pub mod backup;
 pub mod batch;
 mod content;
 pub mod crypto;
 mod file_versions;
+mod gc;
+pub mod inspect;
 pub mod keyring;
 mod keys;
 mod leases;
@@ -25,10 +28,12 @@ pub use content::{
     MIN_CHUNK,
 };
 pub use file_versions::{FileVersion, FileVersionFilter, FileVersionKind};
+pub use gc::{FileVersions, MaintenanceHolder, Space};
 pub use keys::KeyRow;
 pub use leases::{ttl_ns, HolderInfo, LeaseRow, LockRow, LockSpec};
-pub use namespace::{FileRow, InodeRow, NewInode, NodeKind};
-pub use redact::{Forgotten, Removal};
+pub use namespace::{FileRow, InodeRow, ListedEntry, NewInode, NodeKind};
+pub use redact::{Collect, Forgotten, Removal};
+pub use schema::SCHEMA_VERSION;
 pub use scrub::Scrub;
 pub use stores::{new_api_id, validate_store_name, Scope, StoreInfo, StoreRow};
 
@@ -128,6 +133,7 @@ impl Db {
         // Migrations may need the write lock: wait for it like any writer.
         let armed = batch::arm(want.as_ref().map(Want::wait_fd));
         conn.busy_handler(Some(batch::busy_handler))?;
+        gc::prepare_new_database(&conn)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;

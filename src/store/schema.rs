@@ -220,7 +220,29 @@ const MIGRATIONS: &[&str] = &[
         last_used_ns INTEGER
     );
     "#,
+    // 9 (retention): a live mount lists the versions its open files
+    // read from (`pins`, rewritten by its renewer), so gc keeps them; one
+    // collector at a time holds the `maintenance` row named 'gc' (`done_ns`:
+    // when a pass last finished, so many daemons do not each run one).
+    r#"
+    CREATE TABLE pins (
+        holder  TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        PRIMARY KEY (holder, version)
+    ) WITHOUT ROWID;
+    CREATE TABLE maintenance (
+        name       TEXT PRIMARY KEY,
+        holder     TEXT NOT NULL,
+        pid        INTEGER NOT NULL,
+        started_ns INTEGER NOT NULL,
+        expires_ns INTEGER NOT NULL,
+        done_ns    INTEGER
+    );
+    "#,
 ];
+
+/// The schema version this memfs writes (the number of migrations).
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Applies every migration newer than the database's `user_version`, all in one
 /// exclusive transaction. Refuses a database from a newer memfs.
