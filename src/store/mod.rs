@@ -15,8 +15,10 @@ mod keys;
 mod leases;
 mod namespace;
 mod redact;
+mod reviews;
 mod schema;
 mod scrub;
+mod search;
 mod stores;
 
 pub use audit::{AuditEntry, AuditFilter, ChainBreak, Change, FeedRow};
@@ -30,6 +32,7 @@ pub use leases::{ttl_ns, HolderInfo, LeaseRow, LockRow, LockSpec};
 pub use namespace::{FileRow, InodeRow, NewInode, NodeKind};
 pub use redact::{Forgotten, Removal};
 pub use scrub::Scrub;
+pub use search::SearchRow;
 pub use stores::{new_api_id, validate_store_name, Scope, StoreInfo, StoreRow};
 
 pub use batch::BatchPolicy;
