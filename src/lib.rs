@@ -4,6 +4,7 @@
 pub mod api;
 pub mod attach;
 pub mod config;
+pub mod console;
 pub mod ctl;
 pub mod daemon;
 pub mod digest;

@@ -72,6 +72,7 @@ pub fn setup_with(limits: Limits) -> T {
         ops: ops.clone(),
         shutdown: rx,
         limits: Arc::new(limits),
+        console: Arc::new(crate::console::Console::new("root", false)),
     };
     let (app, _) = router(state);
     T {
