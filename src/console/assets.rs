@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 
 const CSS: &str = include_str!("assets/console.css");
 const JS: &str = include_str!("assets/console.js");
+const ICON: &str = include_str!("assets/favicon.svg");
 
 fn version(bytes: &str) -> String {
     blake3::hash(bytes.as_bytes()).to_hex()[..12].to_string()
@@ -37,6 +38,7 @@ pub async fn asset(Path(name): Path<String>) -> Response {
     let (body, kind, v) = match name.as_str() {
         "console.css" => (CSS, "text/css; charset=utf-8", css_version()),
         "console.js" => (JS, "text/javascript; charset=utf-8", js_version()),
+        "favicon.svg" => (ICON, "image/svg+xml", "1"),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     let mut r = body.into_response();

@@ -225,7 +225,7 @@ impl Console {
     }
 
     /// The `Set-Cookie` value starting a session.
-    fn cookie(&self, value: &str) -> String {
+    pub(crate) fn cookie(&self, value: &str) -> String {
         format!(
             "{COOKIE}={value}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={}{}",
             SESSION_TTL_NS / 1_000_000_000,

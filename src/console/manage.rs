@@ -76,26 +76,28 @@ pub async fn admin(State(st): State<AppState>, Who(s): Who) -> Response {
                 }
             }
             h3 { "Create a key" }
-            form method="post" action="/console/admin/keys" class="grid" {
+            form method="post" action="/console/admin/keys" class="fields" {
                 (csrf(&s))
-                label for="kname" { "Name" } input #kname name="name" required;
-                label for="krole" { "Role" }
-                select #krole name="role" {
-                    option value="reader" { "reader" } option value="writer" { "writer" } option value="admin" { "admin" }
+                div.field { label for="kname" { "Name" } input #kname name="name" required; }
+                div.field {
+                    label for="krole" { "Role" }
+                    select #krole name="role" {
+                        option value="reader" { "reader" } option value="writer" { "writer" } option value="admin" { "admin" }
+                    }
                 }
-                label for="kuser" { "User (their private stores)" } input #kuser name="user";
-                label for="kagent" { "Agent (default: the name)" } input #kagent name="agent";
-                label for="kstores" { "Limit to stores (comma-separated)" } input #kstores name="stores";
+                div.field { label for="kuser" { "User (their private stores)" } input #kuser name="user"; }
+                div.field { label for="kagent" { "Agent (default: the name)" } input #kagent name="agent"; }
+                div.field { label for="kstores" { "Limit to stores (comma-separated)" } input #kstores name="stores"; }
                 div { button type="submit" { "Create key" } }
             }
         }
         section {
             h2 { "Forget a user" }
             p { "Deletes every store the user owns, with all versions, and seals those stores' audit entries. It cannot be undone." }
-            form method="post" action="/console/admin/forget" class="grid" {
+            form method="post" action="/console/admin/forget" class="fields" {
                 (csrf(&s))
-                label for="fuser" { "User" } input #fuser name="user" required autocomplete="off";
-                label for="fconfirm" { "Type the user's name again to confirm" } input #fconfirm name="confirm" required autocomplete="off";
+                div.field { label for="fuser" { "User" } input #fuser name="user" required autocomplete="off"; }
+                div.field { label for="fconfirm" { "Type the user's name again to confirm" } input #fconfirm name="confirm" required autocomplete="off"; }
                 div { button.danger type="submit" { "Forget this user" } }
             }
         }

@@ -75,7 +75,9 @@ pub fn router(state: AppState) -> Router {
         .route("/console/admin/forget", post(manage::forget))
         .route("/console/admin/keys", post(manage::create_key))
         .route("/console/admin/keys/revoke", post(manage::revoke_key))
-        .fallback(page::not_found)
+        // Unknown console paths get the console's own 404 page (with its
+        // headers), not the API's JSON one.
+        .route("/console/{*rest}", get(page::not_found).post(page::not_found))
         .layer(axum::middleware::from_fn(headers))
         .with_state(state)
 }

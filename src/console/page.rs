@@ -83,6 +83,7 @@ impl<'a> Frame<'a> {
                     meta name="viewport" content="width=device-width, initial-scale=1";
                     title { (self.title) " · memfs console" }
                     link rel="stylesheet" href=(assets::css_url());
+                    link rel="icon" href="/console/assets/favicon.svg" type="image/svg+xml";
                     script src=(assets::js_url()) defer {}
                 }
                 body data-live=[live] {
@@ -145,6 +146,7 @@ pub fn bare(title: &str, head: Markup, body: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · memfs console" }
                 link rel="stylesheet" href=(assets::css_url());
+                link rel="icon" href="/console/assets/favicon.svg" type="image/svg+xml";
                 (head)
             }
             body {

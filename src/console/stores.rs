@@ -85,20 +85,22 @@ pub async fn list(State(st): State<AppState>, Who(s): Who, h: HeaderMap) -> Resp
         @if s.is_admin() {
             section {
                 h2 { "Create a store" }
-                form method="post" action="/console/stores" class="grid" {
+                form method="post" action="/console/stores" class="fields" {
                     (csrf(&s))
-                    label for="name" { "Name" }
-                    input #name name="name" required pattern="[a-z0-9][a-z0-9-]{0,62}" aria-describedby="name-hint";
-                    span #name-hint.hint { "Lowercase letters, digits and -, e.g. team-kb" }
-                    label for="scope" { "Scope" }
-                    select #scope name="scope" {
-                        option value="org" { "org (shared by agents the allow-lists admit)" }
-                        option value="user" { "user (private to its owner)" }
+                    div.field {
+                        label for="name" { "Name" }
+                        input #name name="name" required pattern="[a-z0-9][a-z0-9-]{0,62}" aria-describedby="name-hint";
+                        span #name-hint.hint { "Lowercase letters, digits and -, e.g. team-kb" }
                     }
-                    label for="owner" { "Owner (user stores)" }
-                    input #owner name="owner";
-                    label for="description" { "Description" }
-                    input #description name="description";
+                    div.field {
+                        label for="scope" { "Scope" }
+                        select #scope name="scope" {
+                            option value="org" { "org (shared by agents the allow-lists admit)" }
+                            option value="user" { "user (private to its owner)" }
+                        }
+                    }
+                    div.field { label for="owner" { "Owner (user stores)" } input #owner name="owner"; }
+                    div.field { label for="description" { "Description" } input #description name="description"; }
                     div { button type="submit" { "Create" } }
                 }
             }
