@@ -61,6 +61,9 @@ impl Session {
     }
 }
 
+/// Live sessions by the hash of their cookie, each with its pending message.
+type Sessions = HashMap<[u8; 32], (Session, Option<String>)>;
+
 struct SignIn {
     hash: [u8; 32],
     expires_ns: i64,
@@ -68,7 +71,7 @@ struct SignIn {
 
 /// The console's own state: sessions and sign-in tokens.
 pub struct Console {
-    sessions: Mutex<HashMap<[u8; 32], (Session, Option<String>)>>,
+    sessions: Mutex<Sessions>,
     signins: Mutex<Vec<SignIn>>,
     /// Cookies get `Secure` (the server speaks TLS).
     pub secure: bool,
@@ -147,9 +150,9 @@ impl Console {
     /// Prints a fresh sign-in URL on standard error.
     pub fn announce(&self) {
         match self.signin_url() {
-            Ok(url) => eprintln!(
-                "memfs: console: open {url} to sign in (works once, for 15 minutes)"
-            ),
+            Ok(url) => {
+                eprintln!("memfs: console: open {url} to sign in (works once, for 15 minutes)")
+            }
             Err(e) => tracing::error!(error = %e, "cannot make a console sign-in token"),
         }
     }
@@ -305,12 +308,17 @@ pub struct Who(pub Session);
 async fn session_of(parts: &Parts, st: &AppState) -> Result<Session, Response> {
     let found = cookie_of(&parts.headers).and_then(|c| st.console.session(&c));
     let Some(s) = found else {
-        return Err(if parts.method == Method::GET || parts.method == Method::HEAD {
-            Redirect::to("/console/signin").into_response()
-        } else {
-            Fail::new(401, "You are not signed in (or your session ended). Sign in again.")
+        return Err(
+            if parts.method == Method::GET || parts.method == Method::HEAD {
+                Redirect::to("/console/signin").into_response()
+            } else {
+                Fail::new(
+                    401,
+                    "You are not signed in (or your session ended). Sign in again.",
+                )
                 .into_response()
-        });
+            },
+        );
     };
     if let Some(id) = s.key_id.clone() {
         let ops = st.ops.clone();
@@ -339,10 +347,13 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for Posted<T> {
     type Rejection = Response;
 
     async fn from_request(req: Request, st: &AppState) -> Result<Self, Response> {
-        let (mut parts, body) = req.into_parts();
+        let (parts, body) = req.into_parts();
         if !same_origin(&parts.headers) {
-            return Err(Fail::new(403, "Refused: this request did not come from a console page.")
-                .into_response());
+            return Err(Fail::new(
+                403,
+                "Refused: this request did not come from a console page.",
+            )
+            .into_response());
         }
         let s = session_of(&parts, st).await?;
         let req = Request::from_parts(parts.clone(), body);
@@ -363,7 +374,6 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for Posted<T> {
             )
             .into_response());
         }
-        let _ = &mut parts;
         let t = serde_urlencoded::from_bytes::<T>(&bytes)
             .map_err(|e| Fail::new(400, format!("Malformed form: {e}")).into_response())?;
         Ok(Posted(s, t))
@@ -377,23 +387,16 @@ pub struct SignInQuery {
 
 /// `GET /console/signin`: with `?token=`, signs the operator in (once); else
 /// the sign-in page.
-pub async fn signin_page(
-    State(st): State<AppState>,
-    Query(q): Query<SignInQuery>,
-) -> Response {
+pub async fn signin_page(State(st): State<AppState>, Query(q): Query<SignInQuery>) -> Response {
     if let Some(token) = q.token.filter(|t| !t.is_empty()) {
         if st.console.take_signin(&token) {
             let op = st.console.operator.clone();
-            let ops = st.ops.clone();
             return match st.console.start(
                 Principal::operator(Identity::new("console", "console", Some(&op))),
                 &op,
                 "operator".into(),
             ) {
-                Ok(cookie) => {
-                    let _ = ops;
-                    signed_in(&st, &cookie)
-                }
+                Ok(cookie) => signed_in(&st, &cookie),
                 Err(e) => Fail::from(e).into_response(),
             };
         }
@@ -460,8 +463,11 @@ pub struct KeyForm {
 /// `POST /console/signin`: sign in with an API key.
 pub async fn signin_key(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     if !same_origin(&headers) {
-        return Fail::new(403, "Refused: this request did not come from a console page.")
-            .into_response();
+        return Fail::new(
+            403,
+            "Refused: this request did not come from a console page.",
+        )
+        .into_response();
     }
     let Ok(f) = serde_urlencoded::from_bytes::<KeyForm>(&body) else {
         return signin_form(StatusCode::BAD_REQUEST, Some("Give an API key."));

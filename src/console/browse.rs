@@ -84,7 +84,9 @@ pub async fn tree(
         Ok(v) => v,
         Err(e) => return Fail::from(e).into_response(),
     };
-    let flash = (!is_refresh(&h)).then(|| st.console.take_flash(&s)).flatten();
+    let flash = (!is_refresh(&h))
+        .then(|| st.console.take_flash(&s))
+        .flatten();
     let name = row.name.clone();
     let body = html! {
         h1 { "Files" }
@@ -167,7 +169,9 @@ pub async fn file(
         let (row, set) = ops.store(&p, &st2)?;
         let pick = at.map_or(Pick::Head, |v| Pick::Version(VersionId(v)));
         let content = ops.file_content(&p, &st2, &path2, &pick)?;
-        let live = ops.live_file(&p, &st2, &path2)?.is_some_and(|f| f.ino == content.file.ino);
+        let live = ops
+            .live_file(&p, &st2, &path2)?
+            .is_some_and(|f| f.ino == content.file.ino);
         let history = ops.file_history(&p, &st2, &path2)?;
         let head = if live {
             Some(ops.get_memory(&p, &row.api_id, &memory_id(content.file.ino), false)?)
@@ -186,9 +190,12 @@ pub async fn file(
         Ok(v) => v,
         Err(e) => return Fail::from(e).into_response(),
     };
-    let flash = (!is_refresh(&h)).then(|| st.console.take_flash(&s)).flatten();
+    let flash = (!is_refresh(&h))
+        .then(|| st.console.take_flash(&s))
+        .flatten();
     let name = row.name.clone();
-    let at_head = q.version.is_none() || head.as_ref().and_then(|m| m.version).map(|v| v.0) == q.version;
+    let at_head =
+        q.version.is_none() || head.as_ref().and_then(|m| m.version).map(|v| v.0) == q.version;
     let text = std::str::from_utf8(&content.data).ok();
     let sha = match (&content.version, &head) {
         (_, Some(m)) if at_head => Some(crate::digest::hex(&m.sha256)),
@@ -290,7 +297,9 @@ pub async fn raw(
 ) -> Response {
     let path = q.path.trim_matches('/').to_string();
     let (ops, p, path2) = (st.ops.clone(), s.principal.clone(), path.clone());
-    let pick = q.version.map_or(Pick::Head, |v| Pick::Version(VersionId(v)));
+    let pick = q
+        .version
+        .map_or(Pick::Head, |v| Pick::Version(VersionId(v)));
     let got = run(move || ops.file_content(&p, &store, &path2, &pick)).await;
     let content = match got {
         Ok(c) => c,
@@ -300,7 +309,13 @@ pub async fn raw(
     // The name as plain ASCII (quoted) plus its UTF-8 form (RFC 6266).
     let ascii: String = base
         .chars()
-        .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let utf8 = render::query(&[("x", base)]);
     let utf8 = utf8.trim_start_matches("x=").replace('+', "%20");
@@ -314,7 +329,10 @@ pub async fn raw(
     if let Ok(v) = HeaderValue::from_str(&disp) {
         hd.insert(header::CONTENT_DISPOSITION, v);
     } else {
-        hd.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment"));
+        hd.insert(
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_static("attachment"),
+        );
     }
     r
 }

@@ -109,9 +109,9 @@ fn load(
     path: &str,
 ) -> crate::error::OpResult<(String, Memory)> {
     let (row, _) = ops.store(p, store)?;
-    let f = ops.live_file(p, store, path)?.ok_or_else(|| {
-        OpError::NotFound(format!("no file '{path}' in store '{store}'"))
-    })?;
+    let f = ops
+        .live_file(p, store, path)?
+        .ok_or_else(|| OpError::NotFound(format!("no file '{path}' in store '{store}'")))?;
     let m = ops.get_memory(p, &row.api_id, &memory_id(f.ino), true)?;
     Ok((row.api_id, m))
 }
@@ -124,7 +124,12 @@ pub async fn form(
     Query(q): Query<EditQuery>,
 ) -> Response {
     let path = q.path.trim_matches('/').to_string();
-    let (ops, p, st2, path2) = (st.ops.clone(), s.principal.clone(), store.clone(), path.clone());
+    let (ops, p, st2, path2) = (
+        st.ops.clone(),
+        s.principal.clone(),
+        store.clone(),
+        path.clone(),
+    );
     let from = q.from;
     let got = run(move || {
         let (row, set) = ops.store(&p, &st2)?;
@@ -226,7 +231,11 @@ pub async fn save(
                 crlf: !f.crlf.is_empty(),
             };
             let status = StatusCode::from_u16(fail.status).unwrap_or(StatusCode::BAD_REQUEST);
-            (status, edit_page(&s, &d, Some(&format!("Not saved: {}", fail.message)))).into_response()
+            (
+                status,
+                edit_page(&s, &d, Some(&format!("Not saved: {}", fail.message))),
+            )
+                .into_response()
         }
     }
 }
@@ -342,7 +351,13 @@ fn gone(s: &Session, store: &str, f: &SaveForm, mine: &str) -> Response {
     (StatusCode::CONFLICT, page).into_response()
 }
 
-fn new_form_markup(s: &Session, store: &str, path: &str, text: &str, problem: Option<&str>) -> Markup {
+fn new_form_markup(
+    s: &Session,
+    store: &str,
+    path: &str,
+    text: &str,
+    problem: Option<&str>,
+) -> Markup {
     html! {
         @if let Some(p) = problem { p.problem role="alert" { (p) } }
         form method="post" action=(store_url(store, "new", &[])) class="stack" {
@@ -379,13 +394,20 @@ pub async fn new_form(
         return Fail::from(e).into_response();
     }
     let dir = q.dir.trim_matches('/');
-    let start = if dir.is_empty() { String::new() } else { format!("{dir}/") };
+    let start = if dir.is_empty() {
+        String::new()
+    } else {
+        format!("{dir}/")
+    };
     let body = html! {
         (crumbs(&store, dir))
         h1 { "New file" }
         (new_form_markup(&s, &store, &start, "", None))
     };
-    Frame::new("New file", &s).store(&store, "tree").render(body).into_response()
+    Frame::new("New file", &s)
+        .store(&store, "tree")
+        .render(body)
+        .into_response()
 }
 
 #[derive(Deserialize)]
@@ -402,7 +424,13 @@ pub async fn create(
 ) -> Response {
     let text = line_ends(&f.content, false);
     let rel = f.path.trim().trim_matches('/').to_string();
-    let (ops, p, st2, t2, r2) = (st.ops.clone(), s.principal.clone(), store.clone(), text.clone(), rel.clone());
+    let (ops, p, st2, t2, r2) = (
+        st.ops.clone(),
+        s.principal.clone(),
+        store.clone(),
+        text.clone(),
+        rel.clone(),
+    );
     let made = run(move || {
         let (row, _) = ops.store(&p, &st2)?;
         ops.create_memory(&p, &row.api_id, &format!("/{r2}"), &t2, false)
@@ -420,7 +448,13 @@ pub async fn create(
                 (new_form_markup(&s, &store, &rel, &text, Some(&format!("Not created: {}", fail.message))))
             };
             let status = StatusCode::from_u16(fail.status).unwrap_or(StatusCode::BAD_REQUEST);
-            (status, Frame::new("New file", &s).store(&store, "tree").render(body)).into_response()
+            (
+                status,
+                Frame::new("New file", &s)
+                    .store(&store, "tree")
+                    .render(body),
+            )
+                .into_response()
         }
     }
 }
@@ -439,7 +473,12 @@ pub async fn rename(
     Posted(s, f): Posted<RenameForm>,
 ) -> Response {
     let to = f.new_path.trim().trim_matches('/').to_string();
-    let (ops, p, st2, to2) = (st.ops.clone(), s.principal.clone(), store.clone(), to.clone());
+    let (ops, p, st2, to2) = (
+        st.ops.clone(),
+        s.principal.clone(),
+        store.clone(),
+        to.clone(),
+    );
     let path = f.path.trim_matches('/').to_string();
     let done = run(move || {
         let (api, m) = load(&ops, &p, &st2, &path)?;
@@ -483,7 +522,12 @@ pub async fn delete(
         return Fail::new(400, "Tick the box to confirm the delete.").into_response();
     }
     let path = f.path.trim_matches('/').to_string();
-    let (ops, p, st2, p2) = (st.ops.clone(), s.principal.clone(), store.clone(), path.clone());
+    let (ops, p, st2, p2) = (
+        st.ops.clone(),
+        s.principal.clone(),
+        store.clone(),
+        path.clone(),
+    );
     let done = run(move || {
         let (api, m) = load(&ops, &p, &st2, &p2)?;
         ops.delete_memory(&p, &api, &memory_id(m.ino), Some(&f.sha))
@@ -491,7 +535,8 @@ pub async fn delete(
     .await;
     match done {
         Ok(()) => {
-            st.console.flash(&s, format!("Deleted {path}; its history stays."));
+            st.console
+                .flash(&s, format!("Deleted {path}; its history stays."));
             Redirect::to(&store_url(&store, "", &[("dir", dir_of(&path))])).into_response()
         }
         Err(OpError::Precondition(_)) => Fail::new(

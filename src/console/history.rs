@@ -6,7 +6,9 @@
 use super::auth::{run, Posted, Who};
 use super::browse::crumbs;
 use super::page::{csrf, Fail, Frame};
-use super::render::{actor, diff_table, dir_of, file_url, query, size, store_url, time, version_url};
+use super::render::{
+    actor, diff_table, dir_of, file_url, query, size, store_url, time, version_url,
+};
 use super::stores::is_refresh;
 use crate::api::AppState;
 use crate::ids::VersionId;
@@ -70,7 +72,9 @@ pub async fn timeline(
         Ok(v) => v,
         Err(e) => return Fail::from(e).into_response(),
     };
-    let flash = (!is_refresh(&h)).then(|| st.console.take_flash(&s)).flatten();
+    let flash = (!is_refresh(&h))
+        .then(|| st.console.take_flash(&s))
+        .flatten();
     let content: Vec<i64> = versions
         .data
         .iter()
@@ -169,7 +173,12 @@ pub async fn diff(
         Some(t) if t < q.from => (t, Some(q.from)),
         t => (q.from, t),
     };
-    let (ops, p, st2, p2) = (st.ops.clone(), s.principal.clone(), store.clone(), path.clone());
+    let (ops, p, st2, p2) = (
+        st.ops.clone(),
+        s.principal.clone(),
+        store.clone(),
+        path.clone(),
+    );
     let got = run(move || ops.diff(&p, &st2, &p2, VersionId(from), to.map(VersionId))).await;
     let d = match got {
         Ok(d) => d,
@@ -290,11 +299,18 @@ pub async fn restore(
     let (ops, p) = (st.ops.clone(), s.principal.clone());
     match run(move || ops.rollback(&p, &what, false)).await {
         Ok(r) => {
-            let outcome = r.steps.first().map(|x| x.outcome.clone()).unwrap_or_default();
+            let outcome = r
+                .steps
+                .first()
+                .map(|x| x.outcome.clone())
+                .unwrap_or_default();
             let msg = if outcome == "unchanged" {
                 format!("{path} already had the content of version {}.", f.version)
             } else {
-                format!("Restored version {} of {path} as its newest version.", f.version)
+                format!(
+                    "Restored version {} of {path} as its newest version.",
+                    f.version
+                )
             };
             st.console.flash(&s, msg);
             Redirect::to(&file_url(&store, &path)).into_response()

@@ -105,7 +105,12 @@ fn field(id: &str, label: &str, value: &str, hint: &str) -> Markup {
 }
 
 /// `GET /console/log?store=&path=&agent=&session=&user=&op=&since=&until=&page=`.
-pub async fn log(State(st): State<AppState>, Who(s): Who, Query(f): Query<LogForm>, h: HeaderMap) -> Response {
+pub async fn log(
+    State(st): State<AppState>,
+    Who(s): Who,
+    Query(f): Query<LogForm>,
+    h: HeaderMap,
+) -> Response {
     let q = LogQuery {
         store: opt(&f.store),
         path: opt(&f.path),
@@ -119,7 +124,9 @@ pub async fn log(State(st): State<AppState>, Who(s): Who, Query(f): Query<LogFor
     };
     let (ops, p, page) = (st.ops.clone(), s.principal.clone(), f.page.clone());
     let got = run(move || ops.log_page(&p, &q, page.as_deref())).await;
-    let flash = (!is_refresh(&h)).then(|| st.console.take_flash(&s)).flatten();
+    let flash = (!is_refresh(&h))
+        .then(|| st.console.take_flash(&s))
+        .flatten();
     let filters = [
         ("store", f.store.as_str()),
         ("path", f.path.as_str()),
@@ -130,11 +137,15 @@ pub async fn log(State(st): State<AppState>, Who(s): Who, Query(f): Query<LogFor
         ("since", f.since.as_str()),
         ("until", f.until.as_str()),
     ];
-    let next_url = got.as_ref().ok().and_then(|pg| pg.next_page.as_ref()).map(|next| {
-        let mut pairs: Vec<(&str, &str)> = filters.to_vec();
-        pairs.push(("page", next.as_str()));
-        format!("/console/log?{}", query(&pairs))
-    });
+    let next_url = got
+        .as_ref()
+        .ok()
+        .and_then(|pg| pg.next_page.as_ref())
+        .map(|next| {
+            let mut pairs: Vec<(&str, &str)> = filters.to_vec();
+            pairs.push(("page", next.as_str()));
+            format!("/console/log?{}", query(&pairs))
+        });
     let body = html! {
         h1 { "Audit log" }
         form method="get" action="/console/log" class="filters" aria-label="Filter the log" {
@@ -237,8 +248,17 @@ fn rollback_form(s: &Session, id: &str, store: &str, r: &RollbackReport) -> Mark
 }
 
 /// `GET /console/session?id=[&store=]`.
-pub async fn session(State(st): State<AppState>, Who(s): Who, Query(q): Query<SessionQuery>) -> Response {
-    let (ops, p, id, store) = (st.ops.clone(), s.principal.clone(), q.id.clone(), opt(&q.store));
+pub async fn session(
+    State(st): State<AppState>,
+    Who(s): Who,
+    Query(q): Query<SessionQuery>,
+) -> Response {
+    let (ops, p, id, store) = (
+        st.ops.clone(),
+        s.principal.clone(),
+        q.id.clone(),
+        opt(&q.store),
+    );
     let admin = s.is_admin();
     let got = run(move || {
         let entries = ops.log(
@@ -357,5 +377,8 @@ pub async fn rollback(State(st): State<AppState>, Posted(s, f): Posted<RollbackF
         (report_table(&r))
         p { a href=(session_url(&f.id)) { "Back to the session" } " · " a href="/console/log" { "Audit log" } }
     };
-    Frame::new("Rollback done", &s).current("log").render(body).into_response()
+    Frame::new("Rollback done", &s)
+        .current("log")
+        .render(body)
+        .into_response()
 }

@@ -191,11 +191,20 @@ pub struct RedactQuery {
 
 /// `GET /console/admin/redact?store=&path=&version=`: what would go, and
 /// the typed confirmation.
-pub async fn redact_form(State(st): State<AppState>, Who(s): Who, Query(q): Query<RedactQuery>) -> Response {
+pub async fn redact_form(
+    State(st): State<AppState>,
+    Who(s): Who,
+    Query(q): Query<RedactQuery>,
+) -> Response {
     if let Err(e) = s.principal.require_admin("redact versions") {
         return Fail::from(e).into_response();
     }
-    let (ops, p, store, v) = (st.ops.clone(), s.principal.clone(), q.store.clone(), q.version);
+    let (ops, p, store, v) = (
+        st.ops.clone(),
+        s.principal.clone(),
+        q.store.clone(),
+        q.version,
+    );
     let c = match run(move || ops.version_change(&p, &store, VersionId(v))).await {
         Ok(c) => c,
         Err(e) => return Fail::from(e).into_response(),
@@ -243,7 +252,12 @@ pub async fn redact(State(st): State<AppState>, Posted(s, f): Posted<RedactForm>
     if f.confirm.trim() != expected {
         return refused_confirmation(&expected);
     }
-    let (ops, p, store, v) = (st.ops.clone(), s.principal.clone(), f.store.clone(), f.version);
+    let (ops, p, store, v) = (
+        st.ops.clone(),
+        s.principal.clone(),
+        f.store.clone(),
+        f.version,
+    );
     let done = run(move || {
         // The version must be one of this store's, as the page said.
         ops.version_change(&p, &store, VersionId(v))?;
@@ -252,7 +266,10 @@ pub async fn redact(State(st): State<AppState>, Posted(s, f): Posted<RedactForm>
     .await;
     match done {
         Ok(r) => {
-            let mut msg = format!("Redacted version {}: its content is gone for good.", f.version);
+            let mut msg = format!(
+                "Redacted version {}: its content is gone for good.",
+                f.version
+            );
             if let Some(problem) = scrub_problem(&r.scrub) {
                 msg.push(' ');
                 msg.push_str(&problem);
@@ -271,8 +288,17 @@ pub struct PurgeQuery {
 }
 
 /// `GET /console/admin/purge?store=&path=`: the plan and the confirmation.
-pub async fn purge_form(State(st): State<AppState>, Who(s): Who, Query(q): Query<PurgeQuery>) -> Response {
-    let (ops, p, store, path) = (st.ops.clone(), s.principal.clone(), q.store.clone(), q.path.clone());
+pub async fn purge_form(
+    State(st): State<AppState>,
+    Who(s): Who,
+    Query(q): Query<PurgeQuery>,
+) -> Response {
+    let (ops, p, store, path) = (
+        st.ops.clone(),
+        s.principal.clone(),
+        q.store.clone(),
+        q.path.clone(),
+    );
     let plan = match run(move || ops.purge_plan(&p, &store, &path)).await {
         Ok(pl) => pl,
         Err(e) => return Fail::from(e).into_response(),
@@ -312,7 +338,12 @@ pub async fn purge(State(st): State<AppState>, Posted(s, f): Posted<PurgeForm>) 
     if f.confirm.trim() != f.path {
         return refused_confirmation(&f.path);
     }
-    let (ops, p, store, path) = (st.ops.clone(), s.principal.clone(), f.store.clone(), f.path.clone());
+    let (ops, p, store, path) = (
+        st.ops.clone(),
+        s.principal.clone(),
+        f.store.clone(),
+        f.path.clone(),
+    );
     match run(move || ops.purge(&p, &store, &path)).await {
         Ok(r) => {
             let mut msg = format!("Purged {}/{}.", r.store, r.path);

@@ -39,9 +39,18 @@ use axum::Router;
 /// The console's routes, with their state.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/console", get(|| async { Redirect::to("/console/stores") }))
-        .route("/console/", get(|| async { Redirect::to("/console/stores") }))
-        .route("/console/signin", get(auth::signin_page).post(auth::signin_key))
+        .route(
+            "/console",
+            get(|| async { Redirect::to("/console/stores") }),
+        )
+        .route(
+            "/console/",
+            get(|| async { Redirect::to("/console/stores") }),
+        )
+        .route(
+            "/console/signin",
+            get(auth::signin_page).post(auth::signin_key),
+        )
         .route("/console/signout", post(auth::signout))
         .route("/console/assets/{name}", get(assets::asset))
         .route("/console/events", get(live::events))
@@ -51,14 +60,20 @@ pub fn router(state: AppState) -> Router {
         .route("/console/s/{store}/file", get(browse::file))
         .route("/console/s/{store}/raw", get(browse::raw))
         .route("/console/s/{store}/edit", get(edit::form).post(edit::save))
-        .route("/console/s/{store}/new", get(edit::new_form).post(edit::create))
+        .route(
+            "/console/s/{store}/new",
+            get(edit::new_form).post(edit::create),
+        )
         .route("/console/s/{store}/rename", post(edit::rename))
         .route("/console/s/{store}/delete", post(edit::delete))
         .route("/console/s/{store}/history", get(history::timeline))
         .route("/console/s/{store}/diff", get(history::diff))
         .route("/console/s/{store}/version", get(history::version))
         .route("/console/s/{store}/restore", post(history::restore))
-        .route("/console/s/{store}/review", get(review::status).post(review::mark))
+        .route(
+            "/console/s/{store}/review",
+            get(review::status).post(review::mark),
+        )
         .route("/console/s/{store}/search", get(review::search))
         .route("/console/log", get(logs::log))
         .route("/console/session", get(logs::session))
@@ -77,7 +92,10 @@ pub fn router(state: AppState) -> Router {
         .route("/console/admin/keys/revoke", post(manage::revoke_key))
         // Unknown console paths get the console's own 404 page (with its
         // headers), not the API's JSON one.
-        .route("/console/{*rest}", get(page::not_found).post(page::not_found))
+        .route(
+            "/console/{*rest}",
+            get(page::not_found).post(page::not_found),
+        )
         .layer(axum::middleware::from_fn(headers))
         .with_state(state)
 }
@@ -93,7 +111,10 @@ pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; 
 async fn headers(req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -101,7 +122,10 @@ async fn headers(req: Request, next: Next) -> Response {
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     // Not no-referrer: under it browsers send `Origin: null` with form
     // posts, and the CSRF check needs the real origin.
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
     h.insert(
         "cross-origin-opener-policy",
         HeaderValue::from_static("same-origin"),

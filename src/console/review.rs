@@ -27,7 +27,9 @@ pub async fn status(
         Ok(r) => r,
         Err(e) => return Fail::from(e).into_response(),
     };
-    let flash = (!is_refresh(&h)).then(|| st.console.take_flash(&s)).flatten();
+    let flash = (!is_refresh(&h))
+        .then(|| st.console.take_flash(&s))
+        .flatten();
     let newest = r.entries.first().map(|e| e.id.0);
     let body = html! {
         h1 { "Review " (store) }
@@ -107,7 +109,8 @@ pub async fn mark(
     let (ops, p, st2) = (st.ops.clone(), s.principal.clone(), store.clone());
     match run(move || ops.mark_reviewed(&p, &st2, f.through)).await {
         Ok(n) => {
-            st.console.flash(&s, format!("Marked reviewed up to entry {n}."));
+            st.console
+                .flash(&s, format!("Marked reviewed up to entry {n}."));
             Redirect::to(&store_url(&store, "review", &[])).into_response()
         }
         Err(e) => Fail::from(e).into_response(),
@@ -127,7 +130,12 @@ pub async fn search(
     Path(store): Path<String>,
     Query(q): Query<SearchQuery>,
 ) -> Response {
-    let (ops, p, st2, qq) = (st.ops.clone(), s.principal.clone(), store.clone(), q.q.clone());
+    let (ops, p, st2, qq) = (
+        st.ops.clone(),
+        s.principal.clone(),
+        store.clone(),
+        q.q.clone(),
+    );
     let got = run(move || ops.search(&p, &st2, &qq)).await;
     let body = html! {
         h1 { "Search " (store) }

@@ -26,7 +26,9 @@ pub async fn list(State(st): State<AppState>, Who(s): Who, h: HeaderMap) -> Resp
         Ok(v) => v,
         Err(e) => return Fail::from(e).into_response(),
     };
-    let flash = (!is_refresh(&h)).then(|| st.console.take_flash(&s)).flatten();
+    let flash = (!is_refresh(&h))
+        .then(|| st.console.take_flash(&s))
+        .flatten();
     let body = html! {
         h1 { "Stores" }
         section #stores data-live-region {
@@ -160,7 +162,10 @@ pub async fn archive(State(st): State<AppState>, Posted(s, f): Posted<ArchiveFor
         Ok(row) => {
             st.console.flash(
                 &s,
-                format!("Archived store {}: it is read-only for everyone now.", row.name),
+                format!(
+                    "Archived store {}: it is read-only for everyone now.",
+                    row.name
+                ),
             );
             Redirect::to("/console/stores").into_response()
         }

@@ -359,7 +359,10 @@ mod tests {
             find_ranges("The DEPLOY key: deploykey", &t),
             vec![(4, 10), (11, 14), (16, 25)]
         );
-        assert_eq!(find_ranges("ünïcode ünï", &["ünï".into()]), vec![(0, 5), (10, 15)]);
+        assert_eq!(
+            find_ranges("ünïcode ünï", &["ünï".into()]),
+            vec![(0, 5), (10, 15)]
+        );
         assert!(find_ranges("abc", &["abcd".into()]).is_empty());
     }
 

@@ -103,7 +103,10 @@ pub struct Client {
 /// The value of the first `name="..." value="..."` hidden field named `field`.
 pub fn field(body: &str, field: &str) -> String {
     let pat = format!("name=\"{field}\" value=\"");
-    let i = body.find(&pat).unwrap_or_else(|| panic!("no field {field} in {body}")) + pat.len();
+    let i = body
+        .find(&pat)
+        .unwrap_or_else(|| panic!("no field {field} in {body}"))
+        + pat.len();
     body[i..i + body[i..].find('"').unwrap()].to_string()
 }
 

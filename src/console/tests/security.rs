@@ -7,7 +7,10 @@ const SCRIPT: &str = "<script>alert('memfs')</script>";
 fn has_handler(body: &str) -> bool {
     body.match_indices(" on").any(|(i, _)| {
         let rest = &body[i + 3..];
-        let word: String = rest.chars().take_while(|c| c.is_ascii_lowercase()).collect();
+        let word: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase())
+            .collect();
         !word.is_empty() && rest[word.len()..].starts_with('=')
     })
 }
@@ -66,7 +69,11 @@ async fn pages_need_a_session_and_changes_are_refused_without_one() {
         )
         .await;
     assert_eq!(r.status, 401);
-    assert!(t.ops.live_file(&operator(), "kb", "x.md").unwrap().is_none());
+    assert!(t
+        .ops
+        .live_file(&operator(), "kb", "x.md")
+        .unwrap()
+        .is_none());
 }
 
 #[tokio::test]
@@ -76,14 +83,24 @@ async fn state_changes_without_the_csrf_token_or_from_another_site_are_refused()
     let form = [("path", "x.md"), ("content", "x")];
     // No token.
     let r = t
-        .post_raw(Some(&c), "/console/s/kb/new", &form, &[("origin", "http://localhost")])
+        .post_raw(
+            Some(&c),
+            "/console/s/kb/new",
+            &form,
+            &[("origin", "http://localhost")],
+        )
         .await;
     assert_eq!(r.status, 403, "{}", r.body);
     // A wrong token.
     let mut bad = vec![("_csrf", "0123")];
     bad.extend_from_slice(&form);
     let r = t
-        .post_raw(Some(&c), "/console/s/kb/new", &bad, &[("origin", "http://localhost")])
+        .post_raw(
+            Some(&c),
+            "/console/s/kb/new",
+            &bad,
+            &[("origin", "http://localhost")],
+        )
         .await;
     assert_eq!(r.status, 403);
     // The right token from another origin, or a cross-site fetch.
@@ -98,7 +115,11 @@ async fn state_changes_without_the_csrf_token_or_from_another_site_are_refused()
         let r = t.post_raw(Some(&c), "/console/s/kb/new", &good, &[h]).await;
         assert_eq!(r.status, 403, "{h:?}: {}", r.body);
     }
-    assert!(t.ops.live_file(&operator(), "kb", "x.md").unwrap().is_none());
+    assert!(t
+        .ops
+        .live_file(&operator(), "kb", "x.md")
+        .unwrap()
+        .is_none());
     // The same request from a console page goes through.
     let r = t.post(&c, "/console/s/kb/new", &form).await;
     assert_eq!(r.status, 303, "{}", r.body);
@@ -106,7 +127,12 @@ async fn state_changes_without_the_csrf_token_or_from_another_site_are_refused()
     // Sign-in by key checks the origin too.
     let k = key(&t.ops, "admin", Role::Admin, None, None);
     let r = t
-        .post_raw(None, "/console/signin", &[("key", &k)], &[("origin", "http://evil.example")])
+        .post_raw(
+            None,
+            "/console/signin",
+            &[("key", &k)],
+            &[("origin", "http://evil.example")],
+        )
         .await;
     assert_eq!(r.status, 403);
 }
@@ -123,7 +149,12 @@ async fn every_answer_carries_the_csp_and_nosniff_and_downloads_are_attachments(
         "/console/s/kb/file?path=missing",
     ] {
         let r = t.get(Some(&c), uri).await;
-        let csp = r.headers.get("content-security-policy").unwrap().to_str().unwrap();
+        let csp = r
+            .headers
+            .get("content-security-policy")
+            .unwrap()
+            .to_str()
+            .unwrap();
         for d in [
             "default-src 'self'",
             "script-src 'self'",
@@ -140,19 +171,40 @@ async fn every_answer_carries_the_csp_and_nosniff_and_downloads_are_attachments(
         // No inline script or style anywhere.
         assert!(!r.body.contains("<script>"), "{uri}");
         assert!(!r.body.contains("style="), "{uri}");
-        assert!(!has_handler(&r.body), "{uri}: an inline handler? {}", r.body);
+        assert!(
+            !has_handler(&r.body),
+            "{uri}: an inline handler? {}",
+            r.body
+        );
     }
     let r = t
         .get(Some(&c), "/console/s/kb/raw?path=a%20b%2Fn%22o%3Cte%3E.md")
         .await;
     assert_eq!(r.status, 200);
-    assert_eq!(r.headers.get("content-type").unwrap(), "application/octet-stream");
-    let disp = r.headers.get("content-disposition").unwrap().to_str().unwrap();
-    assert!(disp.starts_with("attachment; filename=\"n_o<te>.md\""), "{disp}");
+    assert_eq!(
+        r.headers.get("content-type").unwrap(),
+        "application/octet-stream"
+    );
+    let disp = r
+        .headers
+        .get("content-disposition")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(
+        disp.starts_with("attachment; filename=\"n_o<te>.md\""),
+        "{disp}"
+    );
     assert_eq!(r.body, SCRIPT);
     let css = t.get(None, &super::super::assets::css_url()).await;
     assert_eq!(css.status, 200);
-    assert!(css.headers.get("cache-control").unwrap().to_str().unwrap().contains("immutable"));
+    assert!(css
+        .headers
+        .get("cache-control")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .contains("immutable"));
 }
 
 /// Agent-written text in a file, its path, a diff, search results and the
@@ -177,7 +229,10 @@ async fn agent_written_markup_is_text_in_every_view() {
         "/console/s/kb/search?q=script".to_string(),
         "/console/log".to_string(),
         "/console/s/kb/review".to_string(),
-        format!("/console/session?{}", crate::console::render::query(&[("id", "s<1>")])),
+        format!(
+            "/console/session?{}",
+            crate::console::render::query(&[("id", "s<1>")])
+        ),
         "/console/s/kb?dir=evil".to_string(),
         format!("/console/s/kb/edit?{}", q(path)),
     ];
@@ -188,7 +243,9 @@ async fn agent_written_markup_is_text_in_every_view() {
         assert!(!r.body.contains("<img"), "{uri}");
         assert!(!r.body.contains("<1>"), "{uri}");
         assert!(
-            r.body.contains("&lt;script&gt;") || r.body.contains("&lt;img") || r.body.contains("&gt;.md"),
+            r.body.contains("&lt;script&gt;")
+                || r.body.contains("&lt;img")
+                || r.body.contains("&gt;.md"),
             "{uri} shows the text: {}",
             r.body
         );
@@ -206,7 +263,10 @@ async fn a_reader_sees_but_cannot_edit() {
     let c = t.with_key(&k).await;
     let page = t.get(Some(&c), "/console/s/kb/file?path=facts.md").await;
     assert_eq!(page.status, 200);
-    assert!(!page.body.contains("/console/s/kb/edit"), "no edit link for a reader");
+    assert!(
+        !page.body.contains("/console/s/kb/edit"),
+        "no edit link for a reader"
+    );
     let r = t.get(Some(&c), "/console/s/kb/edit?path=facts.md").await;
     assert_eq!(r.status, 403, "{}", r.body);
     assert!(r.body.contains("Not allowed"));
@@ -216,16 +276,34 @@ async fn a_reader_sees_but_cannot_edit() {
         .post(
             &c,
             "/console/s/kb/edit",
-            &[("path", "facts.md"), ("memory", &m), ("sha", &sha), ("content", "y\n")],
+            &[
+                ("path", "facts.md"),
+                ("memory", &m),
+                ("sha", &sha),
+                ("content", "y\n"),
+            ],
         )
         .await;
     assert_eq!(r.status, 403, "{}", r.body);
     assert_eq!(t.read("facts.md"), "x\n");
     for (uri, form) in [
-        ("/console/s/kb/new", vec![("path", "n.md"), ("content", "n")]),
-        ("/console/s/kb/delete", vec![("path", "facts.md"), ("sha", sha.as_str()), ("confirm", "yes")]),
+        (
+            "/console/s/kb/new",
+            vec![("path", "n.md"), ("content", "n")],
+        ),
+        (
+            "/console/s/kb/delete",
+            vec![
+                ("path", "facts.md"),
+                ("sha", sha.as_str()),
+                ("confirm", "yes"),
+            ],
+        ),
         ("/console/stores", vec![("name", "x"), ("scope", "org")]),
-        ("/console/admin/keys", vec![("name", "k"), ("role", "admin")]),
+        (
+            "/console/admin/keys",
+            vec![("name", "k"), ("role", "admin")],
+        ),
     ] {
         let r = t.post(&c, uri, &form).await;
         assert_eq!(r.status, 403, "{uri}: {}", r.body);
@@ -243,18 +321,35 @@ async fn a_key_session_has_the_keys_rights_is_credited_to_the_person_and_ends_on
     let k = key(&t.ops, "cur", Role::Writer, None, Some("curator"));
     let c = t.with_key(&k).await;
     let r = t
-        .post(&c, "/console/s/kb/new", &[("path", "n.md"), ("content", "by curator\n")])
+        .post(
+            &c,
+            "/console/s/kb/new",
+            &[("path", "n.md"), ("content", "by curator\n")],
+        )
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
-    let v = &t.ops.file_history(&operator(), "kb", "n.md").unwrap().versions[0].version;
+    let v = &t
+        .ops
+        .file_history(&operator(), "kb", "n.md")
+        .unwrap()
+        .versions[0]
+        .version;
     assert_eq!(v.agent, "console");
     assert!(v.session.starts_with("console-"), "{}", v.session);
-    assert_eq!(v.user.as_deref(), Some("cur"), "the key's name (it has no user)");
+    assert_eq!(
+        v.user.as_deref(),
+        Some("cur"),
+        "the key's name (it has no user)"
+    );
     // Another writer key whose agent is not among kb's writers may not even see it.
     let other = key(&t.ops, "bob", Role::Writer, None, None);
     let c2 = t.with_key(&other).await;
     let r = t
-        .post(&c2, "/console/s/kb/new", &[("path", "m.md"), ("content", "x")])
+        .post(
+            &c2,
+            "/console/s/kb/new",
+            &[("path", "m.md"), ("content", "x")],
+        )
         .await;
     assert_eq!(r.status, 404, "kb does not exist for it: {}", r.body);
     t.ops.revoke_key(&operator(), "cur").unwrap();
@@ -268,6 +363,12 @@ async fn signing_out_ends_the_session() {
     let c = t.operator().await;
     let r = t.post(&c, "/console/signout", &[]).await;
     assert_eq!(r.status, 303);
-    assert!(r.headers.get("set-cookie").unwrap().to_str().unwrap().contains("Max-Age=0"));
+    assert!(r
+        .headers
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
     assert_eq!(t.get(Some(&c), "/console/stores").await.status, 303);
 }
