@@ -18,8 +18,10 @@ mod keys;
 mod leases;
 mod namespace;
 mod redact;
+mod reviews;
 mod schema;
 mod scrub;
+mod search;
 mod stores;
 
 pub use audit::{AuditEntry, AuditFilter, ChainBreak, Change, FeedRow};
@@ -35,6 +37,7 @@ pub use namespace::{FileRow, InodeRow, ListedEntry, NewInode, NodeKind};
 pub use redact::{Collect, Forgotten, Removal};
 pub use schema::SCHEMA_VERSION;
 pub use scrub::Scrub;
+pub use search::SearchRow;
 pub use stores::{new_api_id, validate_store_name, Scope, StoreInfo, StoreRow};
 
 pub use batch::BatchPolicy;
