@@ -3,7 +3,7 @@
 
 use crate::attach::{apply_template, resolve_stores, StoreSpec};
 use crate::config::Config;
-use crate::fs::{FsOptions, Invalidation, MemFs};
+use crate::fs::{FeedBarrier, FsOptions, Invalidation, MemFs};
 use crate::fuse::FuseFs;
 use crate::ids::{now_ns, Identity};
 use crate::store::{BatchPolicy, Db, Scope};
@@ -143,8 +143,11 @@ pub fn mount(config: &Config, req: MountRequest) -> Result<()> {
     fs.register()
         .context("cannot register this mount in the database")?;
     let feed_start = fs.feed_position().context("cannot read the change feed")?;
+    let barrier = Arc::new(FeedBarrier::default());
+    barrier.start(feed_start);
     let ffs = FuseFs::new(
         fs.clone(),
+        barrier.clone(),
         secs(config.cache.attr_ttl_secs),
         secs(config.cache.entry_ttl_secs),
     );
@@ -167,6 +170,7 @@ pub fn mount(config: &Config, req: MountRequest) -> Result<()> {
     let follower = spawn_follower(
         fs.clone(),
         session.notifier(),
+        barrier,
         stop.clone(),
         feed_start,
         Duration::from_millis(config.daemon.feed_poll_ms.max(1)),
@@ -297,10 +301,13 @@ fn spawn_committer(fs: Arc<MemFs>, stop: Arc<AtomicBool>) -> Result<std::thread:
 }
 
 /// Follows the change feed and invalidates the kernel's caches for what other
-/// mounts, daemons and memfsctl changed.
+/// mounts, daemons and memfsctl changed. Polls every `every`, and at once when a
+/// reply waits at the barrier (a lock just granted, an open of a file changed
+/// elsewhere); that reply goes once the kernel has been told.
 fn spawn_follower(
     fs: Arc<MemFs>,
     notifier: fuser::Notifier,
+    barrier: Arc<FeedBarrier>,
     stop: Arc<AtomicBool>,
     mut since: i64,
     every: Duration,
@@ -308,28 +315,43 @@ fn spawn_follower(
     Ok(std::thread::Builder::new()
         .name("memfs-feed".into())
         .spawn(move || {
-            while !sleep_unless_stopped(&stop, every) {
-                let invalidations = match fs.poll_changes(&mut since) {
-                    Ok(v) => v,
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot read the change feed");
-                        continue;
-                    }
-                };
-                for inv in invalidations {
-                    // ENOENT means the kernel does not cache that inode or name:
-                    // nothing to drop.
-                    let _ = match &inv {
-                        Invalidation::Inode(ino) => {
-                            notifier.inval_inode(fuser::INodeNo(ino.0 as u64), 0, 0)
-                        }
-                        Invalidation::Entry(parent, name) => notifier.inval_entry(
-                            fuser::INodeNo(parent.0 as u64),
-                            std::ffi::OsStr::from_bytes(name),
-                        ),
-                    };
+            loop {
+                let held = barrier.next_round(every);
+                if stop.load(Ordering::Relaxed) {
+                    barrier.caught_up(since, held);
+                    break;
                 }
+                // Until a poll finds nothing new: a held reply waits for every
+                // change made before it, also beyond one poll's row limit.
+                loop {
+                    let before = since;
+                    let invalidations = match fs.poll_changes(&mut since) {
+                        Ok(v) => v,
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot read the change feed");
+                            break;
+                        }
+                    };
+                    for inv in invalidations {
+                        // ENOENT means the kernel does not cache that inode or
+                        // name: nothing to drop.
+                        let _ = match &inv {
+                            Invalidation::Inode(ino) => {
+                                notifier.inval_inode(fuser::INodeNo(ino.0 as u64), 0, 0)
+                            }
+                            Invalidation::Entry(parent, name) => notifier.inval_entry(
+                                fuser::INodeNo(parent.0 as u64),
+                                std::ffi::OsStr::from_bytes(name),
+                            ),
+                        };
+                    }
+                    if since == before {
+                        break;
+                    }
+                }
+                barrier.caught_up(since, held);
             }
+            barrier.stop();
         })?)
 }
 

@@ -74,6 +74,12 @@ pub enum FsError {
     Unsupported,
     #[error("bad file handle")]
     BadHandle,
+    /// The kernel addressed the request through a cached name that another mount
+    /// has since removed or replaced: ESTALE makes Linux walk the path again with
+    /// every cached name revalidated (see `fs::stale`). The inner error is the
+    /// answer if the same thread asks again at once.
+    #[error("stale view of the namespace (then: {0})")]
+    Stale(Box<FsError>),
     #[error("storage error: {0}")]
     Store(#[from] StoreError),
 }
@@ -98,11 +104,23 @@ impl FsError {
             FsError::CrossStore => libc::EXDEV,
             FsError::Unsupported => libc::EOPNOTSUPP,
             FsError::BadHandle => libc::EBADF,
+            FsError::Stale(_) => libc::ESTALE,
             FsError::Store(StoreError::NotFound(_)) => libc::ENOENT,
             FsError::Store(StoreError::Exists(_)) => libc::EEXIST,
             FsError::Store(StoreError::Invalid(_)) => libc::EINVAL,
             FsError::Store(e) if e.is_disk_full() => libc::ENOSPC,
             FsError::Store(_) => libc::EIO,
+        }
+    }
+}
+
+impl FsError {
+    /// The error to report to a caller that cannot retry: a stale view becomes
+    /// what a local disk gives when the name is gone.
+    pub fn settled(self) -> FsError {
+        match self {
+            FsError::Stale(then) => then.settled(),
+            e => e,
         }
     }
 }

@@ -13,7 +13,7 @@
 //! feed apply as for any mount; running mounts see the result at once.
 
 use super::Ctx;
-use crate::fs::{Attached, FsOptions, MemFs, RenameMode, SetAttr};
+use crate::fs::{Attached, Caller, FsOptions, MemFs, RenameMode, SetAttr};
 use crate::history::{entries_after, head_versions, version_at};
 use crate::ids::{now_ns, Ino, VersionId};
 use crate::store::{AuditEntry, AuditFilter, NodeKind, StoreRow};
@@ -450,9 +450,9 @@ fn undo_one(
             let (dir, name) = parent_of(path)?;
             let kind = ctx.db.read(|tx| tx.inode(ino))?.map(|r| r.kind);
             if kind == Some(NodeKind::Dir) {
-                fs.rmdir(dir, name.as_bytes())?;
+                fs.rmdir(dir, name.as_bytes(), Caller::default())?;
             } else {
-                fs.unlink(dir, name.as_bytes())?;
+                fs.unlink(dir, name.as_bytes(), Caller::default())?;
             }
         }
         "unlink" | "rmdir" => {
@@ -489,6 +489,7 @@ fn undo_one(
                 to_dir,
                 to_name.as_bytes(),
                 mode,
+                Caller::default(),
             )?;
             // A file the rename replaced gets its name back.
             let replaced = e

@@ -4,7 +4,7 @@
 use super::guard::{self, Verdict};
 use super::policy::Access;
 use super::staging::Staging;
-use super::{Attr, MemFs};
+use super::{Attr, Caller, MemFs};
 use crate::error::{FsError, FsResult};
 use crate::ids::{now_ns, Ino, StoreId, VersionId};
 use crate::store::{chunk_reader, Change, Extent, Extents, NewVersion, NodeKind, Txn};
@@ -27,9 +27,21 @@ pub(super) fn overlay_from(of: &OpenFile, attr: &mut Attr) {
 /// How a file is being opened.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct OpenMode {
+    /// Opened for reading as well as writing (`O_RDWR`); a mode that does not
+    /// write always reads.
+    pub read: bool,
     pub write: bool,
     pub append: bool,
     pub truncate: bool,
+    /// `O_EXCL`: a create must make a new file, never open an existing one.
+    pub exclusive: bool,
+}
+
+impl OpenMode {
+    /// Whether this open reads the file.
+    pub fn reads(&self) -> bool {
+        self.read || !self.write
+    }
 }
 
 /// The result of an open: the handle, whether the kernel may keep cached pages,
@@ -115,7 +127,12 @@ pub(super) fn lock_file(f: &Mutex<OpenFile>) -> MutexGuard<'_, OpenFile> {
 
 impl MemFs {
     /// Opens a regular file.
-    pub fn open(&self, ino: Ino, mode: OpenMode) -> FsResult<Opened> {
+    pub fn open(&self, ino: Ino, mode: OpenMode, caller: Caller) -> FsResult<Opened> {
+        let r = self.open_in(ino, mode);
+        self.stale.settle(caller, ino, b"", r)
+    }
+
+    fn open_in(&self, ino: Ino, mode: OpenMode) -> FsResult<Opened> {
         if ino == Ino::ROOT {
             return Err(FsError::IsDir);
         }
@@ -153,6 +170,15 @@ impl MemFs {
             }
             Ok::<_, FsError>(row)
         })?;
+        // (Checked outside the read: the open table is locked before the database.)
+        if row.nlink == 0 && self.open_file(ino).is_none() {
+            // No name leads here any more, and no descriptor of this mount has it
+            // open (which /proc/PID/fd could reopen): the kernel walked through a
+            // cached name that another mount removed or replaced. Opening the
+            // orphan would read old bytes and drop the writes; the kernel should
+            // look again.
+            return Err(FsError::Stale(Box::new(FsError::NotFound)));
+        }
         self.attach_handle(ino, row.store.ok_or(FsError::NotFound)?, mode, None)
     }
 

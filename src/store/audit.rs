@@ -554,6 +554,18 @@ impl Txn<'_> {
         Ok((out, last))
     }
 
+    /// Whether a change-feed row after `seq` was not made by `origin` (and, with
+    /// `ino`, names that inode). Scans only the rows after `seq`.
+    pub fn changed_elsewhere(&self, seq: i64, origin: &str, ino: Option<Ino>) -> StoreResult<bool> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM changes WHERE seq > ?1 \
+                 AND origin IS NOT ?2 AND (?3 IS NULL OR ino = ?3))",
+            )?
+            .query_row(params![seq, origin, ino.map(|i| i.0)], |r| r.get(0))?)
+    }
+
     /// The inode the newest audit entry at `path` (as first or second path) names.
     pub fn last_ino_at_path(&self, store: StoreId, path: &str) -> StoreResult<Option<Ino>> {
         // Two index lookups (path, path2), the newer wins.
