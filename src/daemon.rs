@@ -170,8 +170,7 @@ pub fn mount(config: &Config, req: MountRequest) -> Result<()> {
     let follower = spawn_follower(
         fs.clone(),
         session.notifier(),
-        barrier,
-        stop.clone(),
+        barrier.clone(),
         feed_start,
         Duration::from_millis(config.daemon.feed_poll_ms.max(1)),
     )?;
@@ -228,6 +227,7 @@ pub fn mount(config: &Config, req: MountRequest) -> Result<()> {
         }
     }
     stop.store(true, Ordering::Relaxed);
+    barrier.shut_down();
     for t in [renewer, follower, committer] {
         if t.join().is_err() {
             tracing::error!("a background thread panicked");
@@ -308,7 +308,6 @@ fn spawn_follower(
     fs: Arc<MemFs>,
     notifier: fuser::Notifier,
     barrier: Arc<FeedBarrier>,
-    stop: Arc<AtomicBool>,
     mut since: i64,
     every: Duration,
 ) -> Result<std::thread::JoinHandle<()>> {
@@ -316,8 +315,8 @@ fn spawn_follower(
         .name("memfs-feed".into())
         .spawn(move || {
             loop {
-                let held = barrier.next_round(every);
-                if stop.load(Ordering::Relaxed) {
+                let (held, stopping) = barrier.next_round(every);
+                if stopping {
                     barrier.caught_up(since, held);
                     break;
                 }

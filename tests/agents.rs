@@ -14,7 +14,7 @@
 
 mod common;
 
-use common::{run_with_deadline, Env, Mount};
+use common::{run_with_deadline, sh, Env, Mount};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -215,6 +215,58 @@ fn flock_counter_from_nothing_is_exact() {
         });
     }
     for m in mounts {
+        m.stop();
+    }
+}
+
+/// The second mount's change feed is slowed to an hour, so its kernel keeps every
+/// stale entry, negative entry and file size it cached unless memfs makes it
+/// drop them: each request it sends from that view still gets what a local disk
+/// would answer. Each step caches in b, changes in a, then acts in b.
+#[test]
+fn requests_from_a_stale_kernel_view_get_local_disk_answers() {
+    let config = CONFIG.replace("[daemon]", "[daemon]\nfeed_poll_ms = 3600000");
+    let env = Env::with_config(&config);
+    let [a, b] = two_mounts(&env);
+    let (ka, kb) = (a.store("kb"), b.store("kb"));
+    let step = |cache_in_b: &str, change_in_a: &str, act_in_b: &str| -> String {
+        // Twice: the first may make b's kernel catch up with the feed, which
+        // drops entries; the second caches them as they are now.
+        sh(&kb, cache_in_b);
+        sh(&kb, cache_in_b);
+        sh(&ka, change_in_a);
+        sh(&kb, act_in_b)
+    };
+    // A file replaced by rename: the open of the old inode makes the kernel
+    // look again (ESTALE) and read the new file.
+    sh(
+        &ka,
+        "echo old > f; mkdir d; echo old > d/x; echo 1 > counter",
+    );
+    let got = step("cat f", "echo new > f.tmp; mv f.tmp f", "cat f");
+    assert_eq!(got, "new\n", "replaced file");
+    // A directory replaced: a lookup in the old one makes the kernel look again.
+    let got = step("test -d d", "rm -r d; mkdir d; echo new > d/x", "cat d/x");
+    assert_eq!(got, "new\n", "replaced directory");
+    // A file rewritten longer in place: the kernel drops the size it cached
+    // before the open is answered, so the read is whole.
+    let got = step("cat counter", "echo 1234567 > counter", "cat counter");
+    assert_eq!(got, "1234567\n", "rewritten file");
+    // A negative entry: taking a lock makes the kernel drop what it cached of
+    // every change made before, so the lock-protected read finds the file.
+    let got = step("! test -e h", "echo made > h", "flock lk1 cat h");
+    assert_eq!(got, "made\n", "file made before the lock");
+    // Negative entries and CREATE: flock and >> open what another mount made,
+    // mkdir -p finds the directory, and a write through a symlink lands in
+    // its target.
+    step("! test -e lk", "echo a > lk", "flock lk true");
+    step("! test -e lg", "echo a > lg", "echo b >> lg");
+    assert_eq!(sh(&ka, "cat lg"), "a\nb\n");
+    step("! test -e p", "mkdir p", "mkdir -p p/q");
+    assert!(ka.join("p/q").is_dir());
+    step("! test -e s", "ln -s target s", "echo via-s > s");
+    assert_eq!(sh(&ka, "cat target"), "via-s\n");
+    for m in [a, b] {
         m.stop();
     }
 }

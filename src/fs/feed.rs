@@ -44,6 +44,8 @@ struct BarrierState {
     /// The feed position up to which the kernel has been told.
     seen: i64,
     waiting: Vec<AfterCatchUp>,
+    /// The daemon is shutting down: the follower should stop waiting.
+    stopping: bool,
 }
 
 impl FeedBarrier {
@@ -75,18 +77,25 @@ impl FeedBarrier {
         st.seen = seen;
     }
 
-    /// The follower waits up to `every`, or until a reply is held; returns the
-    /// held replies, which its next poll releases.
-    pub fn next_round(&self, every: Duration) -> Vec<AfterCatchUp> {
+    /// The follower waits up to `every`, or until a reply is held or the daemon
+    /// shuts down; returns the held replies, which its next poll releases, and
+    /// whether to stop after it.
+    pub fn next_round(&self, every: Duration) -> (Vec<AfterCatchUp>, bool) {
         let mut st = self.lock();
-        if st.waiting.is_empty() {
+        if st.waiting.is_empty() && !st.stopping {
             st = self
                 .wake
                 .wait_timeout(st, every)
                 .map(|(g, _)| g)
                 .unwrap_or_else(|p| p.into_inner().0);
         }
-        std::mem::take(&mut st.waiting)
+        (std::mem::take(&mut st.waiting), st.stopping)
+    }
+
+    /// Asks the follower to finish its round and stop.
+    pub fn shut_down(&self) {
+        self.lock().stopping = true;
+        self.wake.notify_all();
     }
 
     /// The follower has told the kernel everything up to `seen`: sends `replies`.

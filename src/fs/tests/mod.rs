@@ -3,6 +3,8 @@
 use super::*;
 use crate::store::Scope;
 
+mod races;
+
 const ME: Caller = Caller {
     uid: 0,
     gid: 0,
