@@ -46,6 +46,14 @@ impl Made {
     }
 }
 
+/// A name taken that the kernel believed free (it sends a create only then):
+/// another mount made it since the kernel looked. `EEXIST` is the answer, but
+/// first the kernel should look again (`ESTALE` once), so that it caches the
+/// name as present: `mkdir -p` and lock-file loops stat the name next.
+pub(super) fn name_taken() -> FsError {
+    FsError::Stale(Box::new(FsError::Exists))
+}
+
 impl MemFs {
     /// Creates `parent/name` of `kind`, audited as `op`, or (see [`IfExists`])
     /// finds the file already there. Everything is decided in the write
@@ -75,7 +83,7 @@ impl MemFs {
             }
             let (mut dir, att) = self.writable_dir(tx, parent)?;
             if tx.lookup(parent, name)?.is_some() {
-                return Err(FsError::Exists);
+                return Err(name_taken());
             }
             check_new_name(name)?;
             let path = self.child_path(tx, parent, name)?;
@@ -383,7 +391,7 @@ impl MemFs {
                 return Err(FsError::Stale(Box::new(FsError::NotFound)));
             }
             if tx.lookup(newparent, newname)?.is_some() {
-                return Err(FsError::Exists);
+                return Err(name_taken());
             }
             check_new_name(newname)?;
             let path = self.child_path(tx, newparent, newname)?;

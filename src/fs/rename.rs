@@ -152,7 +152,7 @@ impl MemFs {
                         return Ok(());
                     }
                     if mode.noreplace {
-                        return Err(FsError::Exists);
+                        return Err(super::create::name_taken());
                     }
                     match (src.kind == NodeKind::Dir, d.kind == NodeKind::Dir) {
                         (true, false) => return Err(FsError::NotDir),

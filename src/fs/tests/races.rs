@@ -70,8 +70,13 @@ fn create_without_excl_opens_what_another_mount_created() {
     // One create each; opening what exists is not a change.
     assert_eq!(audit_ops(&a, "lock"), ["create"]);
     assert_eq!(audit_ops(&a, "log"), ["create", "write", "write"]);
-    // O_EXCL keeps its promise.
+    // O_EXCL keeps its promise: EEXIST, after the kernel looked again (so that
+    // it caches the name as present).
     let excl = mode(false, true, false, false, true);
+    assert_eq!(
+        errno(b.create(root, b"lock", 0o644, 0, excl, PROC)),
+        libc::ESTALE
+    );
     assert_eq!(
         errno(b.create(root, b"lock", 0o644, 0, excl, PROC)),
         libc::EEXIST
@@ -292,10 +297,31 @@ fn removing_what_another_mount_removed_first_is_enoent() {
     assert_eq!(errno(b.rmdir(root, b"d", PROC)), libc::ENOENT);
     let mv = b.rename(root, b"f", root, b"g", RenameMode::default(), PROC);
     assert_eq!(errno(mv), libc::ENOENT);
-    // mkdir of what another mount made is EEXIST (and `mkdir -p` then finds it).
+    // mkdir, symlink and link onto what another mount made: the kernel looks
+    // again (and caches the name, so `mkdir -p` finds it), then EEXIST.
     a.mkdir(root, b"p", 0o755, 0, ME).unwrap();
-    assert_eq!(errno(b.mkdir(root, b"p", 0o755, 0, PROC)), libc::EEXIST);
+    let f = put(&a, root, "g", b"1");
+    let calls: Vec<(&str, Box<dyn Fn() -> FsResult<Attr>>)> = vec![
+        ("mkdir", Box::new(|| b.mkdir(root, b"p", 0o755, 0, PROC))),
+        ("symlink", Box::new(|| b.symlink(root, b"p", b"t", PROC))),
+        ("link", Box::new(|| b.link(f, root, b"p", PROC))),
+        (
+            "mknod",
+            Box::new(|| b.mknod(root, b"p", libc::S_IFIFO | 0o644, 0, 0, PROC)),
+        ),
+    ];
+    for (what, call) in calls {
+        assert_eq!(errno(call()), libc::ESTALE, "{what}");
+        assert_eq!(errno(call()), libc::EEXIST, "{what}, retried");
+    }
     assert_eq!(b.lookup(root, b"p", PROC).unwrap().kind, NodeKind::Dir);
+    let noreplace = RenameMode {
+        noreplace: true,
+        exchange: false,
+    };
+    let mv = || b.rename(root, b"g", root, b"p", noreplace, PROC);
+    assert_eq!(errno(mv()), libc::ESTALE);
+    assert_eq!(errno(mv()), libc::EEXIST);
 }
 
 #[test]
@@ -346,7 +372,9 @@ fn the_feed_barrier_holds_replies_until_the_follower_caught_up() {
     // A stopping follower sends what is held, and nothing is held after.
     barrier.after_catch_up(reply());
     barrier.shut_down();
-    assert!(barrier.next_round(std::time::Duration::from_secs(3600)).1);
+    let (held, stopping) = barrier.next_round(std::time::Duration::from_secs(3600));
+    assert!(stopping, "shutting down does not wait an hour");
+    barrier.caught_up(12, held);
     barrier.stop();
     barrier.after_catch_up(reply());
     assert_eq!(sent.load(Ordering::SeqCst), 4);
