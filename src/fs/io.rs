@@ -749,7 +749,7 @@ impl MemFs {
     }
 
     /// The extent list of `version` (empty for none), from the cache if there.
-    fn extents_of(&self, version: Option<VersionId>) -> FsResult<Extents> {
+    pub(super) fn extents_of(&self, version: Option<VersionId>) -> FsResult<Extents> {
         if let Some(e) = version.and_then(|v| self.extents.get(&self.db, v)) {
             return Ok(e);
         }

@@ -1,6 +1,6 @@
 //! setattr: chmod, chown, truncate and utimens.
 
-use super::io::OpenFile;
+use super::io::{lock_file, OpenFile};
 use super::policy::Access;
 use super::staging::Staging;
 use super::{Attr, MemFs};
@@ -156,40 +156,83 @@ impl MemFs {
             Ok::<_, FsError>(row)
         })?;
         let now = now_ns();
-        if let Some(file) = self.open_file(ino) {
-            let mut of = file.lock().unwrap_or_else(|p| p.into_inner());
-            let changed = of.staging.truncate(size, now)?;
-            match fh {
-                Some(fh) if changed => self.mark_dirty(fh),
-                None if changed => {
-                    self.commit(&mut of, "truncate")?;
+        let open = self.open_file(ino);
+        if let Some(file) = &open {
+            let mut of = lock_file(file);
+            if of.lease.is_some() {
+                // A writer of this mount holds the lease: its staging is current.
+                let changed = of.staging.truncate(size, now)?;
+                match fh {
+                    Some(fh) if changed => self.mark_dirty(fh),
+                    None if changed => {
+                        self.commit(&mut of, "truncate")?;
+                    }
+                    _ => {}
                 }
-                _ => {}
+                return Ok(());
             }
-            return Ok(());
         }
+        // No writer of this mount has the file: take its write lease (waiting
+        // for another mount's writer, as an open for writing does), so that the
+        // new size applies to the head as it is after the lease, not to the
+        // read snapshot, which another mount's commit may have overtaken (the
+        // commit would then see a changed head and refuse with EBUSY).
         let store = row.store.ok_or(FsError::NotFound)?;
-        let ext = match row.head {
-            Some(v) => self.db.read(|tx| tx.extents(v))?,
-            None => Default::default(),
+        let token = self.acquire_lease(ino, store)?;
+        let done = self.truncate_leased(ino, store, size, open.as_deref(), token, now);
+        let released = self.release_lease(ino, token);
+        done.and(released)
+    }
+
+    /// Truncates `ino` to `size` under this mount's lease `token`, from the
+    /// current head, and commits it (in `open`, this mount's open state of the
+    /// file, if any: its readers then see the new size).
+    fn truncate_leased(
+        &self,
+        ino: Ino,
+        store: crate::ids::StoreId,
+        size: u64,
+        open: Option<&Mutex<OpenFile>>,
+        token: i64,
+        now: i64,
+    ) -> FsResult<()> {
+        // Read after taking the lease (a write): current.
+        let head = self
+            .db
+            .read(|tx| Ok::<_, FsError>(tx.inode(ino)?.and_then(|r| r.head)))?;
+        let temp;
+        let file = match open {
+            Some(f) => f,
+            None => {
+                let staging = Staging::new(
+                    head,
+                    self.extents_of(head)?,
+                    self.opts.spill_bytes,
+                    self.opts.spill_dir.clone(),
+                );
+                temp = Mutex::new(OpenFile {
+                    ino,
+                    store,
+                    staging,
+                    lease: None,
+                    lease_users: 0,
+                });
+                &temp
+            }
         };
-        let staging = Staging::new(
-            row.head,
-            ext,
-            self.opts.spill_bytes,
-            self.opts.spill_dir.clone(),
-        );
-        let of = Mutex::new(OpenFile {
-            ino,
-            store,
-            staging,
-            lease: None,
-            lease_users: 0,
-        });
-        let mut of = of.lock().unwrap_or_else(|p| p.into_inner());
-        if of.staging.truncate(size, now)? {
-            self.commit(&mut of, "truncate")?;
+        let mut of = lock_file(file);
+        if !of.staging.dirty && of.staging.base != head {
+            let ext = self.extents_of(head)?;
+            of.staging.rebase(head, ext);
         }
-        Ok(())
+        of.lease = Some(token);
+        let done = match of.staging.truncate(size, now) {
+            Ok(true) => self.commit(&mut of, "truncate").map(drop),
+            Ok(false) => Ok(()),
+            Err(e) => Err(e),
+        };
+        // The lease is released by the caller; the open state never keeps it.
+        of.lease = None;
+        done
     }
 }

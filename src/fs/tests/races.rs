@@ -379,3 +379,29 @@ fn the_feed_barrier_holds_replies_until_the_follower_caught_up() {
     barrier.after_catch_up(reply());
     assert_eq!(sent.load(Ordering::SeqCst), 4);
 }
+
+#[test]
+fn truncate_applies_to_the_current_head_under_the_lease() {
+    let (a, b, root) = two_mounts_with(quick_leases(10_000));
+    let ino = put(&a, root, "f", b"0123456789");
+    // b has the file open for reading: its open state holds the old head.
+    let r = b.open(ino, R, ME).unwrap();
+    let w = a.open(ino, W, ME).unwrap();
+    a.write(w.fh, 0, b"abcdefghijklmnop").unwrap();
+    let to4 = SetAttr {
+        size: Some(4),
+        ..Default::default()
+    };
+    // a's writer holds the lease: b's truncate waits for it, then gets EBUSY.
+    assert_eq!(errno(b.setattr(ino, to4)), libc::EBUSY);
+    a.release(w.fh).unwrap();
+    // Then it cuts a's new content, not the version b's reader had loaded.
+    b.setattr(ino, to4).unwrap();
+    assert_eq!(read_all(&a, ino), b"abcd");
+    assert_eq!(b.read(r.fh, 0, 100).unwrap(), b"abcd");
+    b.release(r.fh).unwrap();
+    assert!(!audit_ops(&a, "f").contains(&"conflict".to_string()));
+    // No lease is left behind: a writes again at once.
+    let w = a.open(ino, W, ME).unwrap();
+    a.release(w.fh).unwrap();
+}
