@@ -26,10 +26,14 @@ const RETRY_WINDOW: Duration = Duration::from_secs(2);
 /// Beyond this many remembered answers, expired ones are dropped.
 const PRUNE_AT: usize = 1024;
 
+/// A request target as the kernel named it: thread, inode, and a name in it
+/// (empty for a request on the inode itself).
+type Target = (u32, Ino, Vec<u8>);
+
 /// The `ESTALE` answers given and not yet retried, by thread and request target.
 #[derive(Default)]
 pub(super) struct StaleGuard {
-    given: Mutex<HashMap<(u32, Ino, Vec<u8>), Instant>>,
+    given: Mutex<HashMap<Target, Instant>>,
 }
 
 impl StaleGuard {

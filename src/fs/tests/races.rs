@@ -44,6 +44,9 @@ fn audit_ops(fs: &MemFs, path: &str) -> Vec<String> {
     ops
 }
 
+/// Named calls of one mount, to run each the same way.
+type Calls<'a, A, T> = Vec<(&'static str, Box<dyn Fn(A) -> FsResult<T> + 'a>)>;
+
 fn errno<T: std::fmt::Debug>(r: FsResult<T>) -> i32 {
     r.unwrap_err().to_errno()
 }
@@ -252,7 +255,7 @@ fn requests_in_a_directory_removed_elsewhere_make_the_kernel_look_again() {
     let new = a.mkdir(root, b"d", 0o755, 0, ME).unwrap().ino;
     put(&a, new, "x", b"x");
     // b's kernel still has d -> old.
-    let calls: Vec<(&str, Box<dyn Fn(Caller) -> FsResult<()>>)> = vec![
+    let calls: Calls<Caller, ()> = vec![
         ("lookup", Box::new(|c| b.lookup(old, b"x", c).map(drop))),
         (
             "mkdir",
@@ -301,18 +304,18 @@ fn removing_what_another_mount_removed_first_is_enoent() {
     // again (and caches the name, so `mkdir -p` finds it), then EEXIST.
     a.mkdir(root, b"p", 0o755, 0, ME).unwrap();
     let f = put(&a, root, "g", b"1");
-    let calls: Vec<(&str, Box<dyn Fn() -> FsResult<Attr>>)> = vec![
-        ("mkdir", Box::new(|| b.mkdir(root, b"p", 0o755, 0, PROC))),
-        ("symlink", Box::new(|| b.symlink(root, b"p", b"t", PROC))),
-        ("link", Box::new(|| b.link(f, root, b"p", PROC))),
+    let calls: Calls<Caller, Attr> = vec![
+        ("mkdir", Box::new(|c| b.mkdir(root, b"p", 0o755, 0, c))),
+        ("symlink", Box::new(|c| b.symlink(root, b"p", b"t", c))),
+        ("link", Box::new(|c| b.link(f, root, b"p", c))),
         (
             "mknod",
-            Box::new(|| b.mknod(root, b"p", libc::S_IFIFO | 0o644, 0, 0, PROC)),
+            Box::new(|c| b.mknod(root, b"p", libc::S_IFIFO | 0o644, 0, 0, c)),
         ),
     ];
     for (what, call) in calls {
-        assert_eq!(errno(call()), libc::ESTALE, "{what}");
-        assert_eq!(errno(call()), libc::EEXIST, "{what}, retried");
+        assert_eq!(errno(call(PROC)), libc::ESTALE, "{what}");
+        assert_eq!(errno(call(PROC)), libc::EEXIST, "{what}, retried");
     }
     assert_eq!(b.lookup(root, b"p", PROC).unwrap().kind, NodeKind::Dir);
     let noreplace = RenameMode {
