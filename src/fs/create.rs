@@ -211,7 +211,7 @@ impl MemFs {
         caller: Caller,
     ) -> FsResult<(Attr, Opened)> {
         let r = self.create_in(parent, name, mode, umask, open, caller);
-        self.stale.settle(caller, parent, name, r)
+        self.stale.settle(caller, true, r)
     }
 
     fn create_in(
@@ -301,7 +301,7 @@ impl MemFs {
                 IfExists::Fail,
             )
             .and_then(Made::created);
-        let (row, _, _) = self.stale.settle(caller, parent, name, r)?;
+        let (row, _, _) = self.stale.settle(caller, true, r)?;
         Ok(Attr::from(&row))
     }
 
@@ -329,7 +329,7 @@ impl MemFs {
                 IfExists::Fail,
             )
             .and_then(Made::created);
-        let (row, _, _) = self.stale.settle(caller, parent, name, r)?;
+        let (row, _, _) = self.stale.settle(caller, true, r)?;
         Ok(Attr::from(&row))
     }
 
@@ -361,14 +361,14 @@ impl MemFs {
                 IfExists::Fail,
             )
             .and_then(Made::created);
-        let (row, _, _) = self.stale.settle(caller, parent, name, r)?;
+        let (row, _, _) = self.stale.settle(caller, true, r)?;
         Ok(Attr::from(&row))
     }
 
     /// link(2): a second name for an existing non-directory.
     pub fn link(&self, ino: Ino, newparent: Ino, newname: &[u8], caller: Caller) -> FsResult<Attr> {
         let r = self.link_in(ino, newparent, newname);
-        self.stale.settle(caller, newparent, newname, r)
+        self.stale.settle(caller, true, r)
     }
 
     fn link_in(&self, ino: Ino, newparent: Ino, newname: &[u8]) -> FsResult<Attr> {

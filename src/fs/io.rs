@@ -128,11 +128,14 @@ pub(super) fn lock_file(f: &Mutex<OpenFile>) -> MutexGuard<'_, OpenFile> {
 impl MemFs {
     /// Opens a regular file.
     pub fn open(&self, ino: Ino, mode: OpenMode, caller: Caller) -> FsResult<Opened> {
-        let r = self.open_in(ino, mode);
-        self.stale.settle(caller, ino, b"", r)
+        let r = self.open_in(ino, mode, self.stale.retrying(caller));
+        self.stale.settle(caller, true, r)
     }
 
-    fn open_in(&self, ino: Ino, mode: OpenMode) -> FsResult<Opened> {
+    /// [`open`](Self::open); `orphan_ok` when the kernel reached `ino` by a fresh
+    /// walk (its retry), so that a removal since then is a race a local disk
+    /// would run the same way: the inode found is opened.
+    fn open_in(&self, ino: Ino, mode: OpenMode, orphan_ok: bool) -> FsResult<Opened> {
         if ino == Ino::ROOT {
             return Err(FsError::IsDir);
         }
@@ -171,7 +174,7 @@ impl MemFs {
             Ok::<_, FsError>(row)
         })?;
         // (Checked outside the read: the open table is locked before the database.)
-        if row.nlink == 0 && self.open_file(ino).is_none() {
+        if row.nlink == 0 && !orphan_ok && self.open_file(ino).is_none() {
             // No name leads here any more, and no descriptor of this mount has it
             // open (which /proc/PID/fd could reopen): the kernel walked through a
             // cached name that another mount removed or replaced. Opening the

@@ -364,7 +364,7 @@ impl MemFs {
     /// Looks `name` up in `parent`.
     pub fn lookup(&self, parent: Ino, name: &[u8], caller: Caller) -> FsResult<Attr> {
         let r = self.lookup_in(parent, name);
-        self.stale.settle(caller, parent, name, r)
+        self.stale.settle(caller, false, r)
     }
 
     fn lookup_in(&self, parent: Ino, name: &[u8]) -> FsResult<Attr> {

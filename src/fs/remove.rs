@@ -13,7 +13,7 @@ impl MemFs {
     /// disk when another process was faster.
     pub fn unlink(&self, parent: Ino, name: &[u8], caller: Caller) -> FsResult<()> {
         let r = self.unlink_in(parent, name);
-        self.stale.settle(caller, parent, name, r)
+        self.stale.settle(caller, true, r)
     }
 
     fn unlink_in(&self, parent: Ino, name: &[u8]) -> FsResult<()> {
@@ -50,7 +50,7 @@ impl MemFs {
     /// rmdir(2).
     pub fn rmdir(&self, parent: Ino, name: &[u8], caller: Caller) -> FsResult<()> {
         let r = self.rmdir_in(parent, name);
-        self.stale.settle(caller, parent, name, r)
+        self.stale.settle(caller, true, r)
     }
 
     fn rmdir_in(&self, parent: Ino, name: &[u8]) -> FsResult<()> {

@@ -83,7 +83,7 @@ impl MemFs {
         caller: Caller,
     ) -> FsResult<()> {
         let r = self.rename_in(parent, name, newparent, newname, mode);
-        self.stale.settle(caller, parent, name, r)
+        self.stale.settle(caller, true, r)
     }
 
     fn rename_in(

@@ -4,63 +4,98 @@
 //! only through the change feed, so it may address a request to an inode whose
 //! last name another mount removed: a directory to create or look up in, a file
 //! to open or to link. On a local disk the path would have led to what is there
-//! now. memfs answers such a request `ESTALE`, once: Linux then walks the path
-//! again with every cached name revalidated (`LOOKUP_REVAL`), as it does for
-//! NFS, and the call goes where it would have gone on a local disk. If the same
-//! thread sends the same request again within a moment (the name went away
-//! again in between, or a caller that does not retry), it gets the answer a local
-//! disk gives for a name that is gone, never a second `ESTALE`.
+//! now. memfs answers such a request `ESTALE`: Linux then walks the path again
+//! with every cached name looked up afresh (`LOOKUP_REVAL`), as it does for NFS,
+//! and the call goes where it would have gone on a local disk.
+//!
+//! Linux retries once. The retry walks fresh names, so what it reaches was live
+//! a moment ago; if another mount removed it in that moment, a local disk would
+//! have raced the same way (a lookup, then the rename, then the open of the
+//! inode found). So while a thread's retry is under way, a stale request gets
+//! the answer of that race on a local disk: the open of the orphan proceeds, a
+//! create or lookup in a removed directory is `ENOENT`, a create onto a name
+//! made meanwhile is `EEXIST`. Never a second `ESTALE`.
 
 use super::Caller;
 use crate::error::{FsError, FsResult};
-use crate::ids::Ino;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// How long an `ESTALE` answer waits for the kernel's retry. The retry follows
-/// within microseconds; a longer window only makes a later, unrelated repeat of
-/// the same request get the plain answer.
+/// How long an `ESTALE` answer waits for the kernel's retry. The retry follows at
+/// once (a few lookups); a longer window only makes a later stale request of the
+/// same thread, before that thread completes any call, get the plain answer.
 const RETRY_WINDOW: Duration = Duration::from_secs(2);
 
-/// Beyond this many remembered answers, expired ones are dropped.
+/// Beyond this many remembered threads, expired ones are dropped.
 const PRUNE_AT: usize = 1024;
 
-/// A request target as the kernel named it: thread, inode, and a name in it
-/// (empty for a request on the inode itself).
-type Target = (u32, Ino, Vec<u8>);
-
-/// The `ESTALE` answers given and not yet retried, by thread and request target.
+/// Threads that were answered `ESTALE` and have not completed a call since.
 #[derive(Default)]
 pub(super) struct StaleGuard {
-    given: Mutex<HashMap<Target, Instant>>,
+    retrying: Mutex<HashMap<u32, Instant>>,
+    /// Entries in `retrying` (read without the lock on every call).
+    len: AtomicUsize,
 }
 
 impl StaleGuard {
-    /// Passes `r` through, except a [`FsError::Stale`]: that becomes `ESTALE` the
-    /// first time `caller` meets it for (`ino`, `name`), and the error it carries
-    /// when the same thread comes back within the window. A caller that is not a
-    /// process (pid 0: the daemon itself, memfsctl) gets the carried error at once.
-    pub fn settle<T>(&self, caller: Caller, ino: Ino, name: &[u8], r: FsResult<T>) -> FsResult<T> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Instant>> {
+        self.retrying.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether `caller` is retrying after an `ESTALE` (and so must not get
+    /// another). A caller that is not a process (pid 0: the daemon itself,
+    /// memfsctl) never retries, and counts as retrying.
+    pub fn retrying(&self, caller: Caller) -> bool {
+        if caller.pid == 0 {
+            return true;
+        }
+        if self.len.load(Ordering::Relaxed) == 0 {
+            return false;
+        }
+        self.lock()
+            .get(&caller.pid)
+            .is_some_and(|t| t.elapsed() < RETRY_WINDOW)
+    }
+
+    /// Passes `r` through, except a [`FsError::Stale`]: `ESTALE` for a caller
+    /// not yet retrying, the error it carries for one that is. `done` says the
+    /// request ends a system call (anything but a lookup, which is one step of
+    /// a path walk): then the caller's retry, if any, is over.
+    pub fn settle<T>(&self, caller: Caller, done: bool, r: FsResult<T>) -> FsResult<T> {
         let then = match r {
             Err(FsError::Stale(then)) => then,
-            other => return other,
+            other => {
+                if done {
+                    self.finished(caller);
+                }
+                return other;
+            }
         };
-        if caller.pid == 0 {
+        if self.retrying(caller) {
+            // The retry fails here, and so the system call ends.
+            self.finished(caller);
             return Err(then.settled());
         }
-        let mut given = self.given.lock().unwrap_or_else(|p| p.into_inner());
+        let mut retrying = self.lock();
         let now = Instant::now();
-        if given.len() >= PRUNE_AT {
-            given.retain(|_, t| now.duration_since(*t) < RETRY_WINDOW);
+        if retrying.len() >= PRUNE_AT {
+            retrying.retain(|_, t| now.duration_since(*t) < RETRY_WINDOW);
         }
-        let key = (caller.pid, ino, name.to_vec());
-        match given.remove(&key) {
-            Some(t) if now.duration_since(t) < RETRY_WINDOW => Err(then.settled()),
-            _ => {
-                given.insert(key, now);
-                Err(FsError::Stale(then))
-            }
+        retrying.insert(caller.pid, now);
+        self.len.store(retrying.len(), Ordering::Relaxed);
+        Err(FsError::Stale(then))
+    }
+
+    /// `caller` completed a call: its retry, if any, is over.
+    fn finished(&self, caller: Caller) {
+        if caller.pid == 0 || self.len.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let mut retrying = self.lock();
+        if retrying.remove(&caller.pid).is_some() {
+            self.len.store(retrying.len(), Ordering::Relaxed);
         }
     }
 }
@@ -73,29 +108,32 @@ mod tests {
         Err(FsError::Stale(Box::new(FsError::NotFound)))
     }
 
+    fn pid(pid: u32) -> Caller {
+        Caller {
+            pid,
+            ..Caller::default()
+        }
+    }
+
     #[test]
-    fn estale_once_per_thread_and_target_then_the_plain_answer() {
+    fn estale_once_per_retry_then_the_plain_answer() {
         let g = StaleGuard::default();
-        let p7 = Caller {
-            pid: 7,
-            ..Caller::default()
-        };
-        let p8 = Caller {
-            pid: 8,
-            ..Caller::default()
-        };
         let errno = |r: FsResult<()>| r.unwrap_err().to_errno();
-        assert_eq!(errno(g.settle(p7, Ino(5), b"a", stale())), libc::ESTALE);
-        // Another thread, or another target, gets its own retry.
-        assert_eq!(errno(g.settle(p8, Ino(5), b"a", stale())), libc::ESTALE);
-        assert_eq!(errno(g.settle(p7, Ino(5), b"b", stale())), libc::ESTALE);
-        // The retry of the same request gets what a local disk would say.
-        assert_eq!(errno(g.settle(p7, Ino(5), b"a", stale())), libc::ENOENT);
-        // ...and the next stale view is answered ESTALE again.
-        assert_eq!(errno(g.settle(p7, Ino(5), b"a", stale())), libc::ESTALE);
+        assert_eq!(errno(g.settle(pid(7), true, stale())), libc::ESTALE);
+        // Another thread gets its own retry.
+        assert_eq!(errno(g.settle(pid(8), true, stale())), libc::ESTALE);
+        // The retry's lookups succeed without ending it; a stale request in it
+        // gets what a local disk would say.
+        assert!(g.settle(pid(7), false, Ok(())).is_ok());
+        assert!(g.retrying(pid(7)));
+        assert_eq!(errno(g.settle(pid(7), true, stale())), libc::ENOENT);
+        // That ended the call: the next stale view gets ESTALE again.
+        assert!(!g.retrying(pid(7)));
+        assert_eq!(errno(g.settle(pid(7), true, stale())), libc::ESTALE);
+        // So does a completed call.
+        assert!(g.settle(pid(7), true, Ok(())).is_ok());
+        assert!(!g.retrying(pid(7)));
         // Not a process: no retry to wait for.
-        let daemon = Caller::default();
-        assert_eq!(errno(g.settle(daemon, Ino(5), b"a", stale())), libc::ENOENT);
-        assert!(g.settle(p7, Ino(5), b"a", Ok(())).is_ok());
+        assert_eq!(errno(g.settle(pid(0), true, stale())), libc::ENOENT);
     }
 }
