@@ -9,17 +9,19 @@
 #   3. wal: after a daemon was SIGKILLed with WAL_MB MiB of commits in the WAL
 #      (a reader held a snapshot meanwhile, so no checkpoint could reset it).
 #
-# Prints medians of RUNS and the ratios to fresh.
+# Prints medians (RUNS mounts, WAL_RUNS kills) and the ratios to fresh.
 #
-#   scripts/bench_startup.sh              # OPS=20000 WAL_MB=1024 RUNS=5
+#   scripts/bench_startup.sh              # OPS=20000 WAL_MB=1024 RUNS=5 WAL_RUNS=3
 #   OPS=2000 WAL_MB=128 RUNS=3 scripts/bench_startup.sh
 #
-# Needs root and /dev/fuse. Uses a directory under /var/tmp (DIR=... to choose).
+# Needs root and /dev/fuse. Works in a directory under /var/tmp (DIR=... to
+# choose; KEEP=1 keeps it, with the daemons' log).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OPS=${OPS:-20000}
 WAL_MB=${WAL_MB:-1024}
 RUNS=${RUNS:-5}
+WAL_RUNS=${WAL_RUNS:-3}
 
 scripts/setup.sh
 cargo build --release --bins --example gen_history -q
@@ -32,7 +34,7 @@ cleanup() {
   set +e
   for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
   mountpoint -q "$work/mnt" && umount -l "$work/mnt"
-  rm -rf "$work"
+  [ -n "${KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
 mkdir -p "$work/mnt"
@@ -50,7 +52,7 @@ now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 start() {
   local t0
   t0=$(date +%s%N)
-  "$bin/memfs" mount "$work/mnt" --agent bench --session bench 2>>"$work/daemon.log" &
+  RUST_LOG=${RUST_LOG:-memfs=info} "$bin/memfs" mount "$work/mnt" --agent bench --session bench 2>>"$work/daemon.log" &
   daemon=$!
   pids+=("$daemon")
   for _ in $(seq 60000); do
@@ -113,8 +115,10 @@ echo "history: db $hist_db MB; ready $ready ms, first fsync $fsync ms"
 
 # A large WAL: a reader holds a snapshot (so checkpoints cannot reset the WAL)
 # while WAL_MB MiB are committed, then the daemon and the reader are SIGKILLed.
+# A new file each time: the killed daemon's write lease on the last one lives on
+# for a lease TTL (as documented), and a writer would wait for it.
 : > "$work/times"
-for _ in $(seq "$RUNS"); do
+for i in $(seq "$WAL_RUNS"); do
   python3 - "$work/memfs.db" <<'PY' &
 import sqlite3, sys, time
 con = sqlite3.connect(sys.argv[1], isolation_level=None)
@@ -125,7 +129,8 @@ PY
   reader=$!
   pids+=("$reader")
   start
-  dd if=/dev/urandom of="$work/mnt/kb/big" bs=1M count="$WAL_MB" conv=fsync status=none
+  dd if=/dev/urandom of="$work/mnt/kb/big-$i" bs=1M count="$WAL_MB" conv=fsync status=none ||
+    { tail -20 "$work/daemon.log" >&2; exit 1; }
   kill -KILL "$daemon" "$reader"
   wait "$daemon" "$reader" 2>/dev/null || true
   umount -l "$work/mnt"

@@ -167,6 +167,7 @@ pub fn mount(config: &Config, req: MountRequest) -> Result<()> {
     let renewer = spawn_renewer(fs.clone(), stop.clone(), secs(config.daemon.lease_ttl_secs))?;
     set_read_ahead(mp, config.daemon.read_ahead_kb);
     let committer = spawn_committer(fs.clone(), stop.clone())?;
+    let checkpointer = spawn_checkpointer(fs.clone(), stop.clone())?;
     let follower = spawn_follower(
         fs.clone(),
         session.notifier(),
@@ -228,7 +229,7 @@ pub fn mount(config: &Config, req: MountRequest) -> Result<()> {
     }
     stop.store(true, Ordering::Relaxed);
     barrier.shut_down();
-    for t in [renewer, follower, committer] {
+    for t in [renewer, follower, committer, checkpointer] {
         if t.join().is_err() {
             tracing::error!("a background thread panicked");
         }
@@ -299,6 +300,24 @@ fn spawn_committer(fs: Arc<MemFs>, stop: Arc<AtomicBool>) -> Result<std::thread:
         .name("memfs-commit".into())
         .spawn(move || fs.db().run_committer(&stop))?)
 }
+
+/// Checkpoints the database's WAL off the request path (see
+/// `Db::run_checkpointer`).
+fn spawn_checkpointer(
+    fs: Arc<MemFs>,
+    stop: Arc<AtomicBool>,
+) -> Result<std::thread::JoinHandle<()>> {
+    Ok(std::thread::Builder::new()
+        .name("memfs-checkpoint".into())
+        .spawn(move || {
+            fs.db()
+                .run_checkpointer(&stop, Duration::from_millis(CHECKPOINT_EVERY_MS))
+        })?)
+}
+
+/// How often the checkpointer looks at the WAL. Often enough that it stays
+/// small under any write rate; each look is a stat(2) while nothing changed.
+const CHECKPOINT_EVERY_MS: u64 = 200;
 
 /// Follows the change feed and invalidates the kernel's caches for what other
 /// mounts, daemons and memfsctl changed. Polls every `every`, and at once when a
