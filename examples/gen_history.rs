@@ -180,6 +180,7 @@ fn main() -> Result<()> {
                         size: Some(size),
                         ..SetAttr::default()
                     },
+                    me,
                 )?;
             }
         }

@@ -263,7 +263,7 @@ impl Filesystem for FuseFs {
 
     fn setattr(
         &self,
-        _req: &Request,
+        req: &Request,
         i: INodeNo,
         mode: Option<u32>,
         uid: Option<u32>,
@@ -288,7 +288,7 @@ impl Filesystem for FuseFs {
             mtime: mtime.map(time_spec),
             fh: fh.map(|f| f.0),
         };
-        match self.fs.setattr(ino(i), s) {
+        match self.fs.setattr(ino(i), s, caller(req)) {
             Ok(a) => reply.attr(&self.attr_ttl(&a), &to_fuse(&a)),
             Err(e) => reply.error(errno("setattr", e)),
         }
@@ -766,7 +766,7 @@ impl Filesystem for FuseFs {
 
     fn fallocate(
         &self,
-        _req: &Request,
+        req: &Request,
         i: INodeNo,
         fh: FileHandle,
         offset: u64,
@@ -789,7 +789,7 @@ impl Filesystem for FuseFs {
                     fh: Some(fh.0),
                     ..Default::default()
                 };
-                self.fs.setattr(ino(i), s)?;
+                self.fs.setattr(ino(i), s, caller(req))?;
             }
             // Even when the space was already there, a successful call changes ctime.
             self.fs.touch_ctime(ino(i))

@@ -219,13 +219,18 @@ fn flock_counter_from_nothing_is_exact() {
     }
 }
 
-/// The second mount's change feed is slowed to an hour, so its kernel keeps every
-/// stale entry, negative entry and file size it cached unless memfs makes it
-/// drop them: each request it sends from that view still gets what a local disk
-/// would answer. Each step caches in b, changes in a, then acts in b.
+/// The mounts' change feed is slowed to an hour, so their kernels keep every
+/// stale entry, negative entry and file size they cached unless memfs makes them
+/// drop it: each request sent from that view still gets what a local disk would
+/// answer. Each step caches in b, changes in a, then acts in b.
 #[test]
 fn requests_from_a_stale_kernel_view_get_local_disk_answers() {
-    let config = CONFIG.replace("[daemon]", "[daemon]\nfeed_poll_ms = 3600000");
+    // Every change commits before it returns (no group commit, and no read
+    // snapshot reuse): what is stale here is only what the kernel cached.
+    let config = CONFIG.replace(
+        "[daemon]",
+        "[daemon]\nfeed_poll_ms = 3600000\ncommit_interval_ms = 0",
+    );
     let env = Env::with_config(&config);
     let [a, b] = two_mounts(&env);
     let (ka, kb) = (a.store("kb"), b.store("kb"));
@@ -245,6 +250,16 @@ fn requests_from_a_stale_kernel_view_get_local_disk_answers() {
     );
     let got = step("cat f", "echo new > f.tmp; mv f.tmp f", "cat f");
     assert_eq!(got, "new\n", "replaced file");
+    // The same for a chmod of a replaced file: it lands on the new file.
+    sh(&ka, "echo old > g");
+    step(
+        "stat g >/dev/null",
+        "echo new > g.tmp; mv g.tmp g",
+        "chmod 600 g",
+    );
+    // (Read under a lock: a's own kernel hears of b's chmod through the feed.)
+    let mode = sh(&ka, "flock lk0 stat -c %a g");
+    assert_eq!(mode, "600\n", "chmod of a replaced file");
     // A directory replaced: a lookup in the old one makes the kernel look again.
     let got = step("test -d d", "rm -r d; mkdir d; echo new > d/x", "cat d/x");
     assert_eq!(got, "new\n", "replaced directory");

@@ -409,7 +409,7 @@ fn apply(
                 mode: Some(*mode),
                 ..Default::default()
             };
-            step.outcome = match fs.setattr(Ino(*ino), s) {
+            step.outcome = match fs.setattr(Ino(*ino), s, Caller::default()) {
                 Ok(_) => "done".into(),
                 Err(err) => format!("skipped: {err}"),
             };

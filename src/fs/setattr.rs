@@ -3,7 +3,7 @@
 use super::io::{lock_file, OpenFile};
 use super::policy::Access;
 use super::staging::Staging;
-use super::{Attr, MemFs};
+use super::{Attr, Caller, MemFs};
 use crate::error::{FsError, FsResult};
 use crate::ids::{now_ns, Ino};
 use crate::store::{Change, NodeKind};
@@ -30,7 +30,15 @@ pub struct SetAttr {
 }
 
 impl MemFs {
-    pub fn setattr(&self, ino: Ino, s: SetAttr) -> FsResult<Attr> {
+    /// setattr: chmod, chown, truncate, utimens, each decided in its own write
+    /// transaction (a truncate under the file's lease).
+    pub fn setattr(&self, ino: Ino, s: SetAttr, caller: Caller) -> FsResult<Attr> {
+        let r = self.setattr_in(ino, s, self.stale.retrying(caller));
+        self.stale.settle(caller, true, r)
+    }
+
+    /// [`setattr`](Self::setattr); `orphan_ok` as for [`MemFs::open`].
+    fn setattr_in(&self, ino: Ino, s: SetAttr, orphan_ok: bool) -> FsResult<Attr> {
         let changes_meta = s.mode.is_some()
             || s.uid.is_some()
             || s.gid.is_some()
@@ -45,11 +53,16 @@ impl MemFs {
         if Self::is_virtual(ino) {
             return Err(FsError::ReadOnly(".memfs is read-only"));
         }
+        // A change to an inode no name leads to, with no descriptor of this mount
+        // on it (fchmod and ftruncate need one), came through a cached name
+        // another mount removed or replaced: it would land on the orphan. The
+        // change's own transaction decides (ESTALE: the kernel looks again).
+        let orphan_ok = orphan_ok || s.fh.is_some() || self.open_file(ino).is_some();
         if let Some(size) = s.size {
-            self.truncate(ino, size, s.fh)?;
+            self.truncate(ino, size, s.fh, orphan_ok)?;
         }
         if changes_meta {
-            self.set_meta(ino, &s)?;
+            self.set_meta(ino, &s, orphan_ok)?;
         }
         self.getattr(ino)
     }
@@ -69,9 +82,12 @@ impl MemFs {
         })
     }
 
-    fn set_meta(&self, ino: Ino, s: &SetAttr) -> FsResult<()> {
+    fn set_meta(&self, ino: Ino, s: &SetAttr, orphan_ok: bool) -> FsResult<()> {
         self.db.write(|tx| {
             let (mut row, att) = self.inode(tx, ino)?;
+            if row.nlink == 0 && !orphan_ok {
+                return Err(FsError::Stale(Box::new(FsError::NotFound)));
+            }
             self.check_inode_change(tx, att, ino, Access::Meta)?;
             let path = tx.path_of(ino)?.unwrap_or_default();
             let now = now_ns();
@@ -141,7 +157,7 @@ impl MemFs {
 
     /// truncate(2)/ftruncate(2). Through an open handle the new size is staged and
     /// committed on close; a path truncate commits at once, as one version.
-    fn truncate(&self, ino: Ino, size: u64, fh: Option<u64>) -> FsResult<()> {
+    fn truncate(&self, ino: Ino, size: u64, fh: Option<u64>, orphan_ok: bool) -> FsResult<()> {
         let row = self.db.read(|tx| {
             let (row, att) = self.inode(tx, ino)?;
             if size > att.policy.max_file_bytes(self.opts.max_file_bytes) {
@@ -179,7 +195,7 @@ impl MemFs {
         // commit would then see a changed head and refuse with EBUSY).
         let store = row.store.ok_or(FsError::NotFound)?;
         let token = self.acquire_lease(ino, store)?;
-        let done = self.truncate_leased(ino, store, size, open.as_deref(), token, now);
+        let done = self.truncate_leased(ino, store, size, open.as_deref(), token, now, orphan_ok);
         let released = self.release_lease(ino, token);
         done.and(released)
     }
@@ -187,6 +203,7 @@ impl MemFs {
     /// Truncates `ino` to `size` under this mount's lease `token`, from the
     /// current head, and commits it (in `open`, this mount's open state of the
     /// file, if any: its readers then see the new size).
+    #[allow(clippy::too_many_arguments)]
     fn truncate_leased(
         &self,
         ino: Ino,
@@ -195,11 +212,14 @@ impl MemFs {
         open: Option<&Mutex<OpenFile>>,
         token: i64,
         now: i64,
+        orphan_ok: bool,
     ) -> FsResult<()> {
         // Read after taking the lease (a write): current.
-        let head = self
-            .db
-            .read(|tx| Ok::<_, FsError>(tx.inode(ino)?.and_then(|r| r.head)))?;
+        let row = self.db.read(|tx| tx.inode(ino)?.ok_or(FsError::NotFound))?;
+        if row.nlink == 0 && !orphan_ok {
+            return Err(FsError::Stale(Box::new(FsError::NotFound)));
+        }
+        let head = row.head;
         let temp;
         let file = match open {
             Some(f) => f,

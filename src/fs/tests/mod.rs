@@ -253,16 +253,16 @@ fn truncate_shrinks_extends_with_zeros_and_rejects_huge_sizes() {
         size: Some(size),
         ..Default::default()
     };
-    fs.setattr(ino, set(4)).unwrap();
+    fs.setattr(ino, set(4), ME).unwrap();
     assert_eq!(read_all(&fs, ino), b"0123");
-    fs.setattr(ino, set(8)).unwrap();
+    fs.setattr(ino, set(8), ME).unwrap();
     assert_eq!(read_all(&fs, ino), b"0123\0\0\0\0");
     // Sparse: a 3 GiB hole stores nothing.
-    fs.setattr(ino, set(3 << 30)).unwrap();
+    fs.setattr(ino, set(3 << 30), ME).unwrap();
     assert_eq!(fs.getattr(ino).unwrap().size, 3 << 30);
-    let err = fs.setattr(ino, set(999_999_999_999_999)).unwrap_err();
+    let err = fs.setattr(ino, set(999_999_999_999_999), ME).unwrap_err();
     assert_eq!(err.to_errno(), libc::EFBIG);
-    fs.setattr(ino, set(2)).unwrap();
+    fs.setattr(ino, set(2), ME).unwrap();
     assert_eq!(read_all(&fs, ino), b"01");
     let vs = versions(&fs, ino);
     assert_eq!(vs.len(), 5);
@@ -493,6 +493,7 @@ fn every_change_is_audited_and_the_chain_verifies() {
             mode: Some(0o600),
             ..Default::default()
         },
+        ME,
     )
     .unwrap();
     // Re-applying the same mode is not a change.
@@ -502,6 +503,7 @@ fn every_change_is_audited_and_the_chain_verifies() {
             mode: Some(0o600),
             ..Default::default()
         },
+        ME,
     )
     .unwrap();
     fs.symlink(root, b"s", b"dir/b.txt", ME).unwrap();
@@ -909,6 +911,7 @@ fn quotas_refuse_and_leave_the_old_head() {
                 size: Some(101),
                 ..Default::default()
             },
+            ME,
         )
         .unwrap_err();
     assert_eq!(err.to_errno(), libc::EFBIG);
@@ -972,6 +975,7 @@ fn read_only_and_append_only_paths() {
                 size: Some(0),
                 ..Default::default()
             },
+            ME,
         )
         .unwrap_err();
     assert_eq!(e.to_errno(), libc::EPERM);

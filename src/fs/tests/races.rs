@@ -152,6 +152,7 @@ fn create_of_an_existing_file_checks_what_open_checks() {
             gid: Some(1000),
             ..Default::default()
         },
+        ME,
     )
     .unwrap();
     let stranger = Caller {
@@ -412,10 +413,10 @@ fn truncate_applies_to_the_current_head_under_the_lease() {
         ..Default::default()
     };
     // a's writer holds the lease: b's truncate waits for it, then gets EBUSY.
-    assert_eq!(errno(b.setattr(ino, to4)), libc::EBUSY);
+    assert_eq!(errno(b.setattr(ino, to4, ME)), libc::EBUSY);
     a.release(w.fh).unwrap();
     // Then it cuts a's new content, not the version b's reader had loaded.
-    b.setattr(ino, to4).unwrap();
+    b.setattr(ino, to4, ME).unwrap();
     assert_eq!(read_all(&a, ino), b"abcd");
     assert_eq!(b.read(r.fh, 0, 100).unwrap(), b"abcd");
     b.release(r.fh).unwrap();
@@ -423,4 +424,25 @@ fn truncate_applies_to_the_current_head_under_the_lease() {
     // No lease is left behind: a writes again at once.
     let w = a.open(ino, W, ME).unwrap();
     a.release(w.fh).unwrap();
+}
+
+#[test]
+fn chmod_of_a_file_replaced_elsewhere_makes_the_kernel_look_again() {
+    let (a, b, root) = two_mounts();
+    let old = put(&a, root, "f", b"1");
+    let new = put(&a, root, "f.tmp", b"2");
+    a.rename(root, b"f.tmp", root, b"f", RenameMode::default(), ME)
+        .unwrap();
+    let chmod = SetAttr {
+        mode: Some(0o600),
+        ..Default::default()
+    };
+    assert_eq!(errno(b.setattr(old, chmod, PROC)), libc::ESTALE);
+    // The retry reaches the new file.
+    assert_eq!(b.setattr(new, chmod, PROC).unwrap().perm, 0o600);
+    // Through a descriptor of this mount (fchmod) an orphan may be changed.
+    let o = a.open(new, R, ME).unwrap();
+    a.unlink(root, b"f", ME).unwrap();
+    assert_eq!(a.setattr(new, chmod, PROC).unwrap().perm, 0o600);
+    a.release(o.fh).unwrap();
 }
