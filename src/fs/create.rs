@@ -187,12 +187,7 @@ impl MemFs {
         if mode.truncate && !mode.write {
             return Err(FsError::Invalid("O_TRUNC needs a writable open"));
         }
-        if mode.write || mode.truncate {
-            let access = if mode.append && !mode.truncate {
-                Access::Append
-            } else {
-                Access::Modify
-            };
+        if let Some(access) = mode.changes() {
             self.check_inode_change(tx, att, row.ino, access)?;
         }
         Ok(Some((row, att.store.id)))

@@ -42,6 +42,15 @@ impl OpenMode {
     pub fn reads(&self) -> bool {
         self.read || !self.write
     }
+
+    /// The change an open in this mode may make, for the path policies.
+    pub(super) fn changes(&self) -> Option<Access> {
+        match (self.write || self.truncate, self.append && !self.truncate) {
+            (false, _) => None,
+            (true, true) => Some(Access::Append),
+            (true, false) => Some(Access::Modify),
+        }
+    }
 }
 
 /// The result of an open: the handle, whether the kernel may keep cached pages,
@@ -163,12 +172,7 @@ impl MemFs {
                 // Fifos and device nodes are opened by the kernel itself, never here.
                 _ => return Err(FsError::Unsupported),
             }
-            if mode.write || mode.truncate {
-                let access = if mode.append && !mode.truncate {
-                    Access::Append
-                } else {
-                    Access::Modify
-                };
+            if let Some(access) = mode.changes() {
                 self.check_inode_change(tx, att, ino, access)?;
             }
             Ok::<_, FsError>(row)
