@@ -56,6 +56,10 @@ pub struct DaemonConfig {
     /// Kernel readahead for the mount, in KiB (the FUSE default is 128): larger
     /// means fewer, larger READ requests for big sequential reads. 0 leaves it.
     pub read_ahead_kb: u64,
+    /// How often a daemon runs the retention pass (gc), in seconds; 0 never.
+    /// Daemons on one database take turns: a pass is skipped when any
+    /// process finished one less than this long ago.
+    pub gc_interval_secs: u64,
 }
 
 /// `memfs serve`: the HTTP API.
@@ -71,6 +75,8 @@ pub struct ServerConfig {
     pub tls_key: Option<PathBuf>,
     /// Largest request body, in bytes (413 beyond).
     pub max_body_bytes: usize,
+    /// Largest archive `POST /v1/memfs/import` accepts, in bytes.
+    pub max_import_bytes: u64,
     /// Largest content the API shows as text, in bytes; larger memories are
     /// listed with `content: null` and `memfs.content_unavailable`.
     pub max_content_bytes: u64,
@@ -93,6 +99,7 @@ impl Default for ServerConfig {
             tls_cert: None,
             tls_key: None,
             max_body_bytes: 8 << 20,
+            max_import_bytes: 4 << 30,
             max_content_bytes: 1 << 20,
             threads: 2,
             session_mount_root: "/mnt/memory".into(),
@@ -129,6 +136,35 @@ pub struct StoreDecl {
     pub quota: QuotaDecl,
     #[serde(default)]
     pub policy: PolicyDecl,
+    /// How long history is kept (`memfsctl gc` and the daemons' gc pass).
+    #[serde(default)]
+    pub retention: RetentionDecl,
+}
+
+/// `[stores.retention]`: how long a store keeps old versions. Unset keeps
+/// everything. See [`crate::retention`] for the exact rules.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionDecl {
+    /// Keep every version that was current within this many days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_days: Option<u32>,
+    /// Keep this many newest versions of each file (the head counts; at least 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_versions: Option<u32>,
+    /// Remove nothing while set.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub legal_hold: bool,
+}
+
+impl From<RetentionDecl> for crate::retention::Retention {
+    fn from(d: RetentionDecl) -> Self {
+        crate::retention::Retention {
+            keep_days: d.keep_days,
+            keep_versions: d.keep_versions,
+            legal_hold: d.legal_hold,
+        }
+    }
 }
 
 /// Store quotas; unset means unlimited.
@@ -196,6 +232,7 @@ impl StoreDecl {
             writers: self.writers.clone(),
             quota: self.quota.clone(),
             policy: self.policy.clone(),
+            retention: self.retention,
         }
     }
 }
@@ -246,6 +283,7 @@ impl Default for DaemonConfig {
             feed_poll_ms: 50,
             commit_interval_ms: 5,
             read_ahead_kb: 1024,
+            gc_interval_secs: 3600,
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::attach::{apply_template, resolve_stores, StoreSpec};
 use crate::config::Config;
-use crate::fs::{FsOptions, Invalidation, MemFs};
+use crate::fs::{FeedBarrier, FsOptions, Invalidation, MemFs};
 use crate::fuse::FuseFs;
 use crate::ids::{now_ns, Identity};
 use crate::store::{BatchPolicy, Db, Scope};
@@ -136,10 +136,36 @@ fn secs(s: f64) -> Duration {
     Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::from_secs(1))
 }
 
+/// How a mount daemon runs besides what it mounts.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Once mounted, send stderr (logs) to this file, appending.
+    pub log_file: Option<PathBuf>,
+    /// Serve `/metrics`, `/healthz` and `/readyz` over HTTP here.
+    pub metrics: Option<std::net::SocketAddr>,
+}
+
 /// Mounts and serves until SIGINT/SIGTERM or an external unmount. Returns when the
 /// mount is gone.
 pub fn mount(config: &Config, req: MountRequest) -> Result<()> {
+    mount_with(config, req, &RunOptions::default())
+}
+
+/// [`mount`], with logging and metrics options. Says it is ready (systemd's
+/// notify socket, `memfs mount --background`) once the mount serves.
+pub fn mount_with(config: &Config, req: MountRequest, run: &RunOptions) -> Result<()> {
     let fs = build_fs(config, &req)?;
+    // Bound before mounting, so a taken port fails the mount, not later.
+    let metrics = match run.metrics {
+        Some(addr) => {
+            let server = crate::metrics::MetricsServer::start(addr)
+                .with_context(|| format!("cannot serve metrics on {addr}"))?;
+            crate::metrics::watch_database(config.database.clone());
+            tracing::info!(addr = %server.addr(), "serving /metrics, /healthz, /readyz");
+            Some(server)
+        }
+        None => None,
+    };
     let names: Vec<String> = fs
         .attached()
         .iter()
@@ -172,8 +198,11 @@ pub fn mount(config: &Config, req: MountRequest) -> Result<()> {
     fs.register()
         .context("cannot register this mount in the database")?;
     let feed_start = fs.feed_position().context("cannot read the change feed")?;
+    let barrier = Arc::new(FeedBarrier::default());
+    barrier.start(feed_start);
     let ffs = FuseFs::new(
         fs.clone(),
+        barrier.clone(),
         secs(config.cache.attr_ttl_secs),
         secs(config.cache.entry_ttl_secs),
     );
@@ -193,10 +222,12 @@ pub fn mount(config: &Config, req: MountRequest) -> Result<()> {
     let renewer = spawn_renewer(fs.clone(), stop.clone(), secs(config.daemon.lease_ttl_secs))?;
     set_read_ahead(mp, config.daemon.read_ahead_kb);
     let committer = spawn_committer(fs.clone(), stop.clone())?;
+    let collector = spawn_collector(config, stop.clone())?;
+    let checkpointer = spawn_checkpointer(fs.clone(), stop.clone())?;
     let follower = spawn_follower(
         fs.clone(),
         session.notifier(),
-        stop.clone(),
+        barrier.clone(),
         feed_start,
         Duration::from_millis(config.daemon.feed_poll_ms.max(1)),
     )?;
@@ -216,6 +247,13 @@ pub fn mount(config: &Config, req: MountRequest) -> Result<()> {
         req.who.session,
         mp.display()
     );
+    if let Some(log) = &run.log_file {
+        if let Err(e) = crate::notify::redirect_stderr(log) {
+            tracing::warn!(path = %log.display(), error = %e, "cannot log to file; logging to stderr");
+        }
+    }
+    crate::metrics::set_ready(true);
+    crate::notify::ready(&format!("mounted {} at {}", names.join(", "), mp.display()));
     let signalled = rt.block_on(async {
         let ended = async {
             while !session.guard.is_finished() {
@@ -228,7 +266,9 @@ pub fn mount(config: &Config, req: MountRequest) -> Result<()> {
             _ = ended => false,
         }
     });
+    crate::metrics::set_ready(false);
     if signalled {
+        crate::notify::stopping();
         tracing::info!(mountpoint = %mp.display(), "signal received, unmounting");
         unmount_path(mp, false)?;
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -253,7 +293,11 @@ pub fn mount(config: &Config, req: MountRequest) -> Result<()> {
         }
     }
     stop.store(true, Ordering::Relaxed);
-    for t in [renewer, follower, committer] {
+    barrier.shut_down();
+    for t in [renewer, follower, committer, checkpointer]
+        .into_iter()
+        .chain(collector)
+    {
         if t.join().is_err() {
             tracing::error!("a background thread panicked");
         }
@@ -263,6 +307,9 @@ pub fn mount(config: &Config, req: MountRequest) -> Result<()> {
     }
     if let Err(e) = fs.db().sync() {
         tracing::error!(error = %e, "cannot commit the last changes at unmount");
+    }
+    if let Some(m) = metrics {
+        m.stop();
     }
     tracing::info!(mountpoint = %mp.display(), "unmounted");
     Ok(())
@@ -318,6 +365,58 @@ fn set_read_ahead(mp: &Path, kb: u64) {
     }
 }
 
+/// Runs the retention pass (gc) every `gc_interval_secs`, first a minute after
+/// mounting (sooner if the interval is shorter), on its own connection so its
+/// short transactions never join this daemon's group commit. Daemons on one
+/// database take turns (see [`crate::gc::background_pass`]). `None` when off.
+fn spawn_collector(
+    config: &Config,
+    stop: Arc<AtomicBool>,
+) -> Result<Option<std::thread::JoinHandle<()>>> {
+    if config.daemon.gc_interval_secs == 0 {
+        return Ok(None);
+    }
+    let config = config.clone();
+    let every = Duration::from_secs(config.daemon.gc_interval_secs);
+    Ok(Some(
+        std::thread::Builder::new()
+            .name("memfs-gc".into())
+            .spawn(move || {
+                let mut wait = every.min(Duration::from_secs(60));
+                while !sleep_unless_stopped(&stop, wait) {
+                    wait = every;
+                    if let Err(e) = gc_pass(&config, every) {
+                        tracing::error!(error = %format!("{e:#}"), "retention pass failed");
+                    }
+                }
+            })?,
+    ))
+}
+
+/// One background retention pass (see [`spawn_collector`]).
+fn gc_pass(config: &Config, every: Duration) -> Result<()> {
+    let db = open_db(config, false)?;
+    let rules = crate::settings::retention_rules(&db)?;
+    if !rules.iter().any(|(_, r)| r.collects()) {
+        return Ok(());
+    }
+    let who = Identity::new("memfs-gc", &format!("gc-{}", std::process::id()), None);
+    let opts = crate::gc::GcOptions::new(who, secs(config.daemon.lease_ttl_secs));
+    if let Some(r) = crate::gc::background_pass(&db, &rules, &opts, every)? {
+        tracing::info!(
+            versions_removed = r.removed(),
+            pages_vacuumed = r.pages_vacuumed,
+            file_bytes_before = r.before.file_bytes,
+            file_bytes_after = r.after.file_bytes,
+            "retention pass done"
+        );
+        for n in &r.notes {
+            tracing::warn!("{n}");
+        }
+    }
+    Ok(())
+}
+
 /// Commits group-committed changes when they fall due (see `store::batch`).
 fn spawn_committer(fs: Arc<MemFs>, stop: Arc<AtomicBool>) -> Result<std::thread::JoinHandle<()>> {
     Ok(std::thread::Builder::new()
@@ -325,46 +424,81 @@ fn spawn_committer(fs: Arc<MemFs>, stop: Arc<AtomicBool>) -> Result<std::thread:
         .spawn(move || fs.db().run_committer(&stop))?)
 }
 
+/// Checkpoints the database's WAL off the request path (see
+/// `Db::run_checkpointer`).
+fn spawn_checkpointer(
+    fs: Arc<MemFs>,
+    stop: Arc<AtomicBool>,
+) -> Result<std::thread::JoinHandle<()>> {
+    Ok(std::thread::Builder::new()
+        .name("memfs-checkpoint".into())
+        .spawn(move || {
+            fs.db()
+                .run_checkpointer(&stop, Duration::from_millis(CHECKPOINT_EVERY_MS))
+        })?)
+}
+
+/// How often the checkpointer looks at the WAL. Often enough that it stays
+/// small under any write rate; each look is a stat(2) while nothing changed.
+const CHECKPOINT_EVERY_MS: u64 = 200;
+
 /// Follows the change feed and invalidates the kernel's caches for what other
-/// mounts, daemons and memfsctl changed.
+/// mounts, daemons and memfsctl changed. Polls every `every`, and at once when a
+/// reply waits at the barrier (a lock just granted, an open of a file changed
+/// elsewhere); that reply goes once the kernel has been told.
 fn spawn_follower(
     fs: Arc<MemFs>,
     notifier: fuser::Notifier,
-    stop: Arc<AtomicBool>,
+    barrier: Arc<FeedBarrier>,
     mut since: i64,
     every: Duration,
 ) -> Result<std::thread::JoinHandle<()>> {
     Ok(std::thread::Builder::new()
         .name("memfs-feed".into())
         .spawn(move || {
-            while !sleep_unless_stopped(&stop, every) {
-                let invalidations = match fs.poll_changes(&mut since) {
-                    Ok(v) => v,
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot read the change feed");
-                        continue;
-                    }
-                };
-                for inv in invalidations {
-                    // ENOENT means the kernel does not cache that inode or name:
-                    // nothing to drop.
-                    let _ = match &inv {
-                        Invalidation::Inode(ino) => {
-                            notifier.inval_inode(fuser::INodeNo(ino.0 as u64), 0, 0)
-                        }
-                        Invalidation::Entry(parent, name) => notifier.inval_entry(
-                            fuser::INodeNo(parent.0 as u64),
-                            std::ffi::OsStr::from_bytes(name),
-                        ),
-                        Invalidation::Store(store) => {
-                            if let Err(e) = crate::attach::refresh_settings(&fs, *store) {
-                                tracing::error!(error = %e, "cannot reload a store's settings");
-                            }
-                            Ok(())
+            loop {
+                let (held, stopping) = barrier.next_round(every);
+                if stopping {
+                    barrier.caught_up(since, held);
+                    break;
+                }
+                // Until a poll finds nothing new: a held reply waits for every
+                // change made before it, also beyond one poll's row limit.
+                loop {
+                    let before = since;
+                    let invalidations = match fs.poll_changes(&mut since) {
+                        Ok(v) => v,
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot read the change feed");
+                            break;
                         }
                     };
+                    for inv in invalidations {
+                        // ENOENT means the kernel does not cache that inode or
+                        // name: nothing to drop.
+                        let _ = match &inv {
+                            Invalidation::Inode(ino) => {
+                                notifier.inval_inode(fuser::INodeNo(ino.0 as u64), 0, 0)
+                            }
+                            Invalidation::Entry(parent, name) => notifier.inval_entry(
+                                fuser::INodeNo(parent.0 as u64),
+                                std::ffi::OsStr::from_bytes(name),
+                            ),
+                            Invalidation::Store(store) => {
+                                if let Err(e) = crate::attach::refresh_settings(&fs, *store) {
+                                    tracing::error!(error = %e, "cannot reload a store's settings");
+                                }
+                                Ok(())
+                            }
+                        };
+                    }
+                    if since == before {
+                        break;
+                    }
                 }
+                barrier.caught_up(since, held);
             }
+            barrier.stop();
         })?)
 }
 

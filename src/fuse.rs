@@ -2,7 +2,9 @@
 //! No handler unwraps or panics: a panic here would kill the mount for every agent.
 
 use crate::error::FsError;
-use crate::fs::{Attr, Caller, LockStep, MemFs, OpenMode, Opened, RenameMode, SetAttr, TimeSpec};
+use crate::fs::{
+    Attr, Caller, FeedBarrier, LockStep, MemFs, OpenMode, Opened, RenameMode, SetAttr, TimeSpec,
+};
 use crate::ids::Ino;
 use crate::store::{LockSpec, NodeKind};
 use fuser::{
@@ -20,17 +22,35 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// Serves one `MemFs` over FUSE.
 pub struct FuseFs {
     fs: Arc<MemFs>,
+    /// Holds replies until the kernel has heard of other mounts' changes.
+    barrier: Arc<FeedBarrier>,
     attr_ttl: Duration,
     entry_ttl: Duration,
 }
 
 impl FuseFs {
-    pub fn new(fs: Arc<MemFs>, attr_ttl: Duration, entry_ttl: Duration) -> Self {
+    pub fn new(
+        fs: Arc<MemFs>,
+        barrier: Arc<FeedBarrier>,
+        attr_ttl: Duration,
+        entry_ttl: Duration,
+    ) -> Self {
         FuseFs {
             fs,
+            barrier,
             attr_ttl,
             entry_ttl,
         }
+    }
+}
+
+/// Grants a lock: once the kernel has dropped what it cached of other mounts'
+/// changes, so that what the lock protects reads as the last holder left it.
+fn grant(fs: &MemFs, barrier: &FeedBarrier, reply: ReplyEmpty) {
+    if fs.changed_elsewhere(barrier.seen(), None) {
+        barrier.after_catch_up(Box::new(move || reply.ok()));
+    } else {
+        reply.ok();
     }
 }
 
@@ -89,18 +109,26 @@ fn caller(req: &Request) -> Caller {
     Caller {
         uid: req.uid(),
         gid: req.gid(),
+        pid: req.pid(),
     }
 }
 
 /// Maps an error to its errno; storage failures are logged once here, with context.
 fn errno(op: &str, e: FsError) -> Errno {
     let code = e.to_errno();
+    crate::metrics::fuse_error(op, code);
     if code == libc::EIO {
         tracing::error!(op, error = %e, "storage error");
     } else {
         tracing::debug!(op, error = %e, "request failed");
     }
     Errno::from_i32(code)
+}
+
+/// An error answered directly (not from the core), counted like the others.
+fn fail(op: &str, e: Errno) -> Errno {
+    crate::metrics::fuse_error(op, i32::from(e));
+    e
 }
 
 /// A lock request as the kernel describes it (`end` inclusive).
@@ -143,9 +171,11 @@ fn time_spec(t: TimeOrNow) -> TimeSpec {
 fn open_mode(flags: i32) -> OpenMode {
     let acc = OpenFlags(flags).acc_mode();
     OpenMode {
+        read: matches!(acc, OpenAccMode::O_RDONLY | OpenAccMode::O_RDWR),
         write: matches!(acc, OpenAccMode::O_WRONLY | OpenAccMode::O_RDWR),
         append: flags & libc::O_APPEND != 0,
         truncate: flags & libc::O_TRUNC != 0,
+        exclusive: flags & libc::O_EXCL != 0,
     }
 }
 
@@ -200,10 +230,15 @@ impl Filesystem for FuseFs {
         }
     }
 
-    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        match self.fs.lookup(ino(parent), name.as_bytes()) {
+    fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        let _timer = crate::metrics::fuse_op("lookup");
+        match self.fs.lookup(ino(parent), name.as_bytes(), caller(req)) {
             Ok(attr) => self.reply_entry(reply, &attr),
+            // Under .memfs a name may appear any moment (a new version, a file
+            // created elsewhere) and no change feed says so: no negative entry.
+            Err(FsError::NotFound) if MemFs::is_virtual(ino(parent)) => reply.error(Errno::ENOENT),
             Err(FsError::NotFound) => {
+                crate::metrics::fuse_error("lookup", libc::ENOENT);
                 // A negative entry: repeated stats of a missing file (git, shells)
                 // cost one lookup per TTL. Our own creates invalidate it.
                 let mut none = to_fuse(&Attr {
@@ -229,6 +264,7 @@ impl Filesystem for FuseFs {
     }
 
     fn getattr(&self, _req: &Request, i: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        let _timer = crate::metrics::fuse_op("getattr");
         match self.fs.getattr(ino(i)) {
             Ok(a) => reply.attr(&self.attr_ttl(&a), &to_fuse(&a)),
             Err(e) => reply.error(errno("getattr", e)),
@@ -237,7 +273,7 @@ impl Filesystem for FuseFs {
 
     fn setattr(
         &self,
-        _req: &Request,
+        req: &Request,
         i: INodeNo,
         mode: Option<u32>,
         uid: Option<u32>,
@@ -253,6 +289,7 @@ impl Filesystem for FuseFs {
         _flags: Option<fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
+        let _timer = crate::metrics::fuse_op("setattr");
         let s = SetAttr {
             mode,
             uid,
@@ -262,13 +299,14 @@ impl Filesystem for FuseFs {
             mtime: mtime.map(time_spec),
             fh: fh.map(|f| f.0),
         };
-        match self.fs.setattr(ino(i), s) {
+        match self.fs.setattr(ino(i), s, caller(req)) {
             Ok(a) => reply.attr(&self.attr_ttl(&a), &to_fuse(&a)),
             Err(e) => reply.error(errno("setattr", e)),
         }
     }
 
     fn readlink(&self, _req: &Request, i: INodeNo, reply: ReplyData) {
+        let _timer = crate::metrics::fuse_op("readlink");
         match self.fs.readlink(ino(i)) {
             Ok(t) => reply.data(&t),
             Err(e) => reply.error(errno("readlink", e)),
@@ -285,6 +323,7 @@ impl Filesystem for FuseFs {
         rdev: u32,
         reply: ReplyEntry,
     ) {
+        let _timer = crate::metrics::fuse_op("mknod");
         match self
             .fs
             .mknod(ino(parent), name.as_bytes(), mode, umask, rdev, caller(req))
@@ -303,6 +342,7 @@ impl Filesystem for FuseFs {
         umask: u32,
         reply: ReplyEntry,
     ) {
+        let _timer = crate::metrics::fuse_op("mkdir");
         match self
             .fs
             .mkdir(ino(parent), name.as_bytes(), mode, umask, caller(req))
@@ -312,15 +352,17 @@ impl Filesystem for FuseFs {
         }
     }
 
-    fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        match self.fs.unlink(ino(parent), name.as_bytes()) {
+    fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let _timer = crate::metrics::fuse_op("unlink");
+        match self.fs.unlink(ino(parent), name.as_bytes(), caller(req)) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno("unlink", e)),
         }
     }
 
-    fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        match self.fs.rmdir(ino(parent), name.as_bytes()) {
+    fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let _timer = crate::metrics::fuse_op("rmdir");
+        match self.fs.rmdir(ino(parent), name.as_bytes(), caller(req)) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno("rmdir", e)),
         }
@@ -334,6 +376,7 @@ impl Filesystem for FuseFs {
         target: &Path,
         reply: ReplyEntry,
     ) {
+        let _timer = crate::metrics::fuse_op("symlink");
         match self.fs.symlink(
             ino(parent),
             link_name.as_bytes(),
@@ -347,7 +390,7 @@ impl Filesystem for FuseFs {
 
     fn rename(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         name: &OsStr,
         newparent: INodeNo,
@@ -355,8 +398,9 @@ impl Filesystem for FuseFs {
         flags: RenameFlags,
         reply: ReplyEmpty,
     ) {
+        let _timer = crate::metrics::fuse_op("rename");
         if flags.contains(RenameFlags::RENAME_WHITEOUT) {
-            return reply.error(Errno::EINVAL);
+            return reply.error(fail("rename", Errno::EINVAL));
         }
         let mode = RenameMode {
             noreplace: flags.contains(RenameFlags::RENAME_NOREPLACE),
@@ -368,6 +412,7 @@ impl Filesystem for FuseFs {
             ino(newparent),
             newname.as_bytes(),
             mode,
+            caller(req),
         ) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno("rename", e)),
@@ -376,20 +421,35 @@ impl Filesystem for FuseFs {
 
     fn link(
         &self,
-        _req: &Request,
+        req: &Request,
         i: INodeNo,
         newparent: INodeNo,
         newname: &OsStr,
         reply: ReplyEntry,
     ) {
-        match self.fs.link(ino(i), ino(newparent), newname.as_bytes()) {
+        let _timer = crate::metrics::fuse_op("link");
+        match self
+            .fs
+            .link(ino(i), ino(newparent), newname.as_bytes(), caller(req))
+        {
             Ok(a) => self.reply_entry(reply, &a),
             Err(e) => reply.error(errno("link", e)),
         }
     }
 
-    fn open(&self, _req: &Request, i: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        match self.fs.open(ino(i), open_mode(flags.0)) {
+    fn open(&self, req: &Request, i: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        let _timer = crate::metrics::fuse_op("open");
+        let mode = open_mode(flags.0);
+        match self.fs.open(ino(i), mode, caller(req)) {
+            Ok(o)
+                if self
+                    .fs
+                    .open_waits_for_feed(ino(i), mode, self.barrier.seen()) =>
+            {
+                let (fh, flags) = (FileHandle(o.fh), fopen_flags(&o));
+                self.barrier
+                    .after_catch_up(Box::new(move || reply.opened(fh, flags)));
+            }
             Ok(o) => reply.opened(FileHandle(o.fh), fopen_flags(&o)),
             Err(e) => reply.error(errno("open", e)),
         }
@@ -406,6 +466,7 @@ impl Filesystem for FuseFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
+        let _timer = crate::metrics::fuse_op("read");
         match self.fs.read(fh.0, offset, size) {
             Ok(d) => reply.data(&d),
             Err(e) => reply.error(errno("read", e)),
@@ -424,6 +485,7 @@ impl Filesystem for FuseFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
+        let _timer = crate::metrics::fuse_op("write");
         match self.fs.write(fh.0, offset, data) {
             Ok(n) => reply.written(n),
             Err(e) => reply.error(errno("write", e)),
@@ -438,6 +500,7 @@ impl Filesystem for FuseFs {
         lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
+        let _timer = crate::metrics::fuse_op("flush");
         // close(2) drops the closing process's POSIX locks on the file.
         if let Err(e) = self.fs.unlock_owner(ino(i), lock_owner.0) {
             return reply.error(errno("flush", e));
@@ -458,6 +521,7 @@ impl Filesystem for FuseFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
+        let _timer = crate::metrics::fuse_op("release");
         // The last close of a descriptor drops its flock lock.
         if let Some(owner) = lock_owner {
             if let Err(e) = self.fs.unlock_owner(ino(i), owner.0) {
@@ -478,6 +542,7 @@ impl Filesystem for FuseFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
+        let _timer = crate::metrics::fuse_op("fsync");
         match self.fs.fsync(fh.0) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno("fsync", e)),
@@ -485,6 +550,7 @@ impl Filesystem for FuseFs {
     }
 
     fn opendir(&self, _req: &Request, i: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        let _timer = crate::metrics::fuse_op("opendir");
         match self.fs.opendir(ino(i)) {
             Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
             Err(e) => reply.error(errno("opendir", e)),
@@ -499,6 +565,7 @@ impl Filesystem for FuseFs {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
+        let _timer = crate::metrics::fuse_op("readdir");
         let res = self.fs.readdir(fh.0, offset, |e, next| {
             reply.add(
                 INodeNo(e.ino.0 as u64),
@@ -523,6 +590,7 @@ impl Filesystem for FuseFs {
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
+        let _timer = crate::metrics::fuse_op("readdirplus");
         let res = self.fs.readdir(fh.0, offset, |e, next| {
             let attr = match self.fs.getattr(e.ino) {
                 Ok(a) => a,
@@ -552,6 +620,7 @@ impl Filesystem for FuseFs {
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
+        let _timer = crate::metrics::fuse_op("releasedir");
         self.fs.releasedir(fh.0);
         reply.ok();
     }
@@ -564,6 +633,7 @@ impl Filesystem for FuseFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
+        let _timer = crate::metrics::fuse_op("fsyncdir");
         // Directory changes are group-committed; fsync of a directory commits now.
         match self.fs.db().sync() {
             Ok(()) => reply.ok(),
@@ -572,6 +642,7 @@ impl Filesystem for FuseFs {
     }
 
     fn statfs(&self, _req: &Request, _i: INodeNo, reply: ReplyStatfs) {
+        let _timer = crate::metrics::fuse_op("statfs");
         let stats = match self.fs.stats() {
             Ok(s) => s,
             Err(e) => return reply.error(errno("statfs", e)),
@@ -606,23 +677,28 @@ impl Filesystem for FuseFs {
         _position: u32,
         reply: ReplyEmpty,
     ) {
+        let _timer = crate::metrics::fuse_op("setxattr");
         // ENOSYS once makes the kernel answer EOPNOTSUPP itself from then on.
-        reply.error(Errno::ENOSYS);
+        reply.error(fail("setxattr", Errno::ENOSYS));
     }
 
     fn getxattr(&self, _req: &Request, _i: INodeNo, _name: &OsStr, _size: u32, reply: ReplyXattr) {
-        reply.error(Errno::ENOSYS);
+        let _timer = crate::metrics::fuse_op("getxattr");
+        reply.error(fail("getxattr", Errno::ENOSYS));
     }
 
     fn listxattr(&self, _req: &Request, _i: INodeNo, _size: u32, reply: ReplyXattr) {
-        reply.error(Errno::ENOSYS);
+        let _timer = crate::metrics::fuse_op("listxattr");
+        reply.error(fail("listxattr", Errno::ENOSYS));
     }
 
     fn removexattr(&self, _req: &Request, _i: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
-        reply.error(Errno::ENOSYS);
+        let _timer = crate::metrics::fuse_op("removexattr");
+        reply.error(fail("removexattr", Errno::ENOSYS));
     }
 
     fn access(&self, _req: &Request, _i: INodeNo, _mask: fuser::AccessFlags, reply: ReplyEmpty) {
+        let _timer = crate::metrics::fuse_op("access");
         // Mounted with default_permissions: the kernel checks modes itself.
         reply.ok();
     }
@@ -637,6 +713,7 @@ impl Filesystem for FuseFs {
         flags: i32,
         reply: ReplyCreate,
     ) {
+        let _timer = crate::metrics::fuse_op("create");
         match self.fs.create(
             ino(parent),
             name.as_bytes(),
@@ -645,8 +722,9 @@ impl Filesystem for FuseFs {
             open_mode(flags),
             caller(req),
         ) {
+            // (An existing file opened with O_TRUNC has staged attributes.)
             Ok((a, o)) => reply.created(
-                &self.entry_ttl,
+                &self.ttl(&a),
                 &to_fuse(&a),
                 Generation(0),
                 FileHandle(o.fh),
@@ -668,6 +746,7 @@ impl Filesystem for FuseFs {
         pid: u32,
         reply: ReplyLock,
     ) {
+        let _timer = crate::metrics::fuse_op("getlk");
         let spec = lock_spec(i, lock_owner, start, end, typ == libc::F_WRLCK, pid);
         match self.fs.getlk(&spec) {
             Ok(Some(l)) => {
@@ -696,23 +775,26 @@ impl Filesystem for FuseFs {
         sleep: bool,
         reply: ReplyEmpty,
     ) {
+        let _timer = crate::metrics::fuse_op("setlk");
         let kind = match typ {
             libc::F_RDLCK => Some(false),
             libc::F_WRLCK => Some(true),
             libc::F_UNLCK => None,
-            _ => return reply.error(Errno::EINVAL),
+            _ => return reply.error(fail("setlk", Errno::EINVAL)),
         };
         let spec = lock_spec(i, lock_owner, start, end, kind == Some(true), pid);
         match self.fs.setlk(&spec, kind) {
+            Ok(true) if kind.is_some() => grant(&self.fs, &self.barrier, reply),
             Ok(true) => reply.ok(),
-            Ok(false) if !sleep => reply.error(Errno::EAGAIN),
+            Ok(false) if !sleep => reply.error(fail("setlk", Errno::EAGAIN)),
             Ok(false) => {
                 // F_SETLKW/flock: wait on a thread of its own, so dispatch threads
                 // stay free to serve the unlock that will end the wait.
                 let fs = self.fs.clone();
+                let barrier = self.barrier.clone();
                 let spawned = std::thread::Builder::new()
                     .name("memfs-lockwait".into())
-                    .spawn(move || wait_for_lock(&fs, spec, reply));
+                    .spawn(move || wait_for_lock(&fs, &barrier, spec, reply));
                 if let Err(e) = spawned {
                     tracing::error!(error = %e, "cannot start a lock waiter");
                 }
@@ -723,7 +805,7 @@ impl Filesystem for FuseFs {
 
     fn fallocate(
         &self,
-        _req: &Request,
+        req: &Request,
         i: INodeNo,
         fh: FileHandle,
         offset: u64,
@@ -731,13 +813,14 @@ impl Filesystem for FuseFs {
         mode: i32,
         reply: ReplyEmpty,
     ) {
+        let _timer = crate::metrics::fuse_op("fallocate");
         // Plain preallocation only extends the size; hole punching is not supported.
         if mode != 0 {
-            return reply.error(Errno::from_i32(libc::EOPNOTSUPP));
+            return reply.error(fail("fallocate", Errno::from_i32(libc::EOPNOTSUPP)));
         }
         let end = match offset.checked_add(length) {
             Some(e) => e,
-            None => return reply.error(Errno::EFBIG),
+            None => return reply.error(fail("fallocate", Errno::EFBIG)),
         };
         let res = self.fs.getattr(ino(i)).and_then(|a| {
             if end > a.size {
@@ -746,7 +829,7 @@ impl Filesystem for FuseFs {
                     fh: Some(fh.0),
                     ..Default::default()
                 };
-                self.fs.setattr(ino(i), s)?;
+                self.fs.setattr(ino(i), s, caller(req))?;
             }
             // Even when the space was already there, a successful call changes ctime.
             self.fs.touch_ctime(ino(i))
@@ -760,18 +843,18 @@ impl Filesystem for FuseFs {
 
 /// Polls for a blocking lock until it is granted, would deadlock, or the waiting
 /// process is gone.
-fn wait_for_lock(fs: &MemFs, spec: LockSpec, reply: ReplyEmpty) {
+fn wait_for_lock(fs: &MemFs, barrier: &FeedBarrier, spec: LockSpec, reply: ReplyEmpty) {
     loop {
         match fs.setlk_wait(&spec) {
-            Ok(LockStep::Granted) => return reply.ok(),
-            Ok(LockStep::Deadlock) => return reply.error(Errno::EDEADLK),
+            Ok(LockStep::Granted) => return grant(fs, barrier, reply),
+            Ok(LockStep::Deadlock) => return reply.error(fail("setlk", Errno::EDEADLK)),
             Ok(LockStep::Blocked) => {
                 // fuser answers FUSE_INTERRUPT itself, so a signal to the waiter is
                 // seen here: a thread that is gone or has a deliverable signal
                 // pending gets EINTR, as a local lock wait would.
                 if !waiter_may_wait(spec.pid) {
                     fs.stop_waiting(spec.owner);
-                    return reply.error(Errno::EINTR);
+                    return reply.error(fail("setlk", Errno::EINTR));
                 }
             }
             Err(e) => {

@@ -7,7 +7,7 @@
 //! change them afterwards, audited, and running mounts reload them when the
 //! change feed reports the change.
 
-use crate::config::{Config, FormatName, PolicyDecl, QuotaDecl};
+use crate::config::{Config, FormatName, PolicyDecl, QuotaDecl, RetentionDecl};
 use crate::error::{StoreError, StoreResult};
 use crate::fs::{PiiMode, Quota, StorePolicy};
 use crate::ids::{now_ns, Identity, StoreId};
@@ -27,6 +27,8 @@ pub struct StoreSettings {
     pub writers: Option<Vec<String>>,
     pub quota: QuotaDecl,
     pub policy: PolicyDecl,
+    /// How long old versions are kept (see [`crate::retention`]).
+    pub retention: RetentionDecl,
 }
 
 impl StoreSettings {
@@ -108,6 +110,24 @@ impl StoreSettings {
             "max_file_bytes" => self.quota.max_file_bytes = parse_amount(key, value, true)?,
             "max_bytes" => self.quota.max_bytes = parse_amount(key, value, true)?,
             "max_files" => self.quota.max_files = parse_amount(key, value, false)?,
+            "keep_days" | "keep_versions" => {
+                let n = match parse_amount(key, value, false)? {
+                    None => None,
+                    Some(n) => Some(u32::try_from(n).map_err(|_| format!("{key} is too large"))?),
+                };
+                if key == "keep_days" {
+                    self.retention.keep_days = n;
+                } else {
+                    self.retention.keep_versions = n;
+                }
+            }
+            "legal_hold" => {
+                self.retention.legal_hold = match value {
+                    "true" | "on" | "yes" => true,
+                    "false" | "off" | "no" => false,
+                    _ => return Err(format!("legal_hold takes true or false, not '{value}'")),
+                }
+            }
             _ => match key.strip_prefix("validate.") {
                 Some(glob) if !glob.is_empty() => {
                     if value.is_empty() || value == "none" {
@@ -131,7 +151,7 @@ impl StoreSettings {
                     return Err(format!(
                         "unknown setting '{key}' (readers, writers, read_only, \
                          read_only_writers, append_only, pii, max_file_bytes, max_bytes, \
-                         max_files, validate.GLOB)"
+                         max_files, validate.GLOB, keep_days, keep_versions, legal_hold)"
                     ))
                 }
             },
@@ -176,6 +196,21 @@ pub fn save(
     who: &Identity,
 ) -> StoreResult<()> {
     tx.set_store_settings(store, &settings.to_json(), who, now_ns())
+}
+
+/// The retention rules of every store that has any, from the database (the
+/// input of [`crate::gc::collect`]).
+pub fn retention_rules(db: &Db) -> StoreResult<Vec<(String, crate::retention::Retention)>> {
+    db.read(|tx| {
+        let mut out = Vec::new();
+        for s in tx.stores()? {
+            let r: crate::retention::Retention = load(tx, s.id)?.retention.into();
+            if r != crate::retention::Retention::default() {
+                out.push((s.name, r));
+            }
+        }
+        Ok(out)
+    })
 }
 
 /// Gives a store just created from its declaration its settings.
@@ -239,6 +274,10 @@ mod tests {
         s.set("max_file_bytes=1M").unwrap();
         s.set("max_files=10").unwrap();
         s.set("validate.**/*.json=json").unwrap();
+        s.set("keep_versions=5").unwrap();
+        s.set("legal_hold=true").unwrap();
+        assert_eq!(s.retention.keep_versions, Some(5));
+        assert!(s.retention.legal_hold);
         assert_eq!(s.writers, Some(vec!["curator".into(), "bot-*".into()]));
         assert_eq!(s.readers, Some(vec![]));
         assert_eq!(s.quota.max_file_bytes, Some(1 << 20));

@@ -6,6 +6,8 @@
 //! runs on the async runtime), and renders the result; errors are the
 //! Anthropic error envelope (`error.rs`).
 
+pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod events;
@@ -17,6 +19,7 @@ pub mod openapi;
 pub mod serve;
 pub mod sessions;
 pub mod stores;
+pub mod transfer;
 pub mod versions;
 
 use crate::error::{OpError, OpResult};
@@ -39,6 +42,11 @@ pub struct AppState {
     /// Set when the server drains: long-lived streams end.
     pub shutdown: watch::Receiver<bool>,
     pub limits: Arc<Limits>,
+    /// The server's configuration (imports take their new stores' limits
+    /// from it).
+    pub config: Arc<crate::config::Config>,
+    /// The web console's sessions and sign-in tokens.
+    pub console: Arc<crate::console::Console>,
 }
 
 /// Request limits.
@@ -46,12 +54,15 @@ pub struct AppState {
 pub struct Limits {
     /// Largest request body, in bytes (413 beyond).
     pub max_body_bytes: usize,
+    /// Largest archive `POST /v1/memfs/import` reads.
+    pub max_import_bytes: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_body_bytes: 8 << 20,
+            max_import_bytes: 4 << 30,
         }
     }
 }
@@ -118,6 +129,7 @@ pub fn router_with(state: AppState, opts: ServeOptions) -> (Router, utoipa::open
     let mut mcp_opts = opts.mcp.clone();
     mcp_opts.max_body_bytes = limits.max_body_bytes;
     let mcp = crate::mcp::http::router(state.ops.clone(), state.shutdown.clone(), &mcp_opts);
+    let console_state = state.clone();
     let (router, api) = OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(stores::create, stores::list))
         .routes(routes!(stores::retrieve, stores::update, stores::delete))
@@ -132,6 +144,19 @@ pub fn router_with(state: AppState, opts: ServeOptions) -> (Router, utoipa::open
         .routes(routes!(versions::retrieve))
         .routes(routes!(versions::redact))
         .merge(memfs::routes())
+        .routes(routes!(audit::log))
+        .routes(routes!(audit::history))
+        .routes(routes!(audit::diff))
+        .routes(routes!(audit::content))
+        .routes(routes!(admin::rollback_file))
+        .routes(routes!(admin::rollback_session))
+        .routes(routes!(admin::rollback_store))
+        .routes(routes!(admin::purge))
+        .routes(routes!(admin::forget))
+        .routes(routes!(admin::leases))
+        .routes(routes!(admin::break_lease))
+        .routes(routes!(transfer::export))
+        .routes(routes!(transfer::import))
         .routes(routes!(events::events))
         .routes(routes!(memory_tool::memory_tool))
         .routes(routes!(sessions::retrieve))
@@ -147,10 +172,13 @@ pub fn router_with(state: AppState, opts: ServeOptions) -> (Router, utoipa::open
             }),
         )
         .merge(mcp)
+        .merge(crate::console::router(console_state))
         .fallback(not_found)
         .layer(axum::Extension(Arc::new(opts)))
         .layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes))
-        .layer(axum::middleware::from_fn(request_id));
+        .layer(axum::middleware::from_fn(request_id))
+        // Prometheus metrics and health checks, without a key (no memory in them).
+        .merge(crate::metrics::router());
     (router, api)
 }
 
@@ -175,6 +203,10 @@ async fn request_id(req: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
     let mut resp = error::REQUEST_ID
         .scope(
             id.clone(),
@@ -197,6 +229,7 @@ async fn request_id(req: Request, next: Next) -> Response {
     }
     tracing::debug!(request_id = %id, %method, path, status = status.as_u16(),
         ms = started.elapsed().as_millis() as u64, "request");
+    crate::metrics::http_request(&route, resp.status().as_u16(), started.elapsed());
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert("request-id", v);
     }

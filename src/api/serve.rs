@@ -151,6 +151,7 @@ pub fn serve(config: &Config, args: &ServeArgs, ready: impl FnOnce(&str)) -> Res
     );
     crate::settings::seed_from_config(&db, config, &who)?;
     db.set_durable()?;
+    crate::metrics::watch_database(config.database.clone());
     // Reads get connections of their own: they neither wait for a write's
     // commit nor see a batch that is not committed yet.
     let readers = (0..config.server.threads.max(2))
@@ -160,12 +161,21 @@ pub fn serve(config: &Config, args: &ServeArgs, ready: impl FnOnce(&str)) -> Res
     ops.max_content_bytes = config.server.max_content_bytes;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut draining = stop_rx.clone();
+    // The console's operator is the Unix user running the server (as for
+    // memfsctl); its sign-in URL is printed once the server listens.
+    let operator = crate::ctl::operator(None)?
+        .user
+        .unwrap_or_else(|| "operator".into());
+    let console = Arc::new(crate::console::Console::new(&operator, tls.is_some()));
     let state = AppState {
         ops,
         shutdown: stop_rx,
         limits: Arc::new(Limits {
             max_body_bytes: config.server.max_body_bytes,
+            max_import_bytes: config.server.max_import_bytes,
         }),
+        config: Arc::new(config.clone()),
+        console: console.clone(),
     };
     let opts = super::ServeOptions {
         session_mount_root: config.server.session_mount_root.clone(),
@@ -192,6 +202,8 @@ pub fn serve(config: &Config, args: &ServeArgs, ready: impl FnOnce(&str)) -> Res
                 _ = sigint.recv() => {}
             }
             tracing::info!("signal received: draining");
+            crate::metrics::set_ready(false);
+            crate::notify::stopping();
             let _ = stop_tx.send(true);
         };
         let (url, served): (
@@ -236,7 +248,11 @@ pub fn serve(config: &Config, args: &ServeArgs, ready: impl FnOnce(&str)) -> Res
             }
         };
         tracing::info!(%url, "serving");
+        crate::metrics::set_ready(true);
+        crate::notify::ready(&format!("serving {url}"));
         ready(&url);
+        console.set_base(&url);
+        console.announce();
         // Requests in flight get 10 s after the drain starts.
         let mut served = served;
         tokio::select! {

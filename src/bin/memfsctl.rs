@@ -1,18 +1,14 @@
 //! memfsctl: the operator's tool for stores and the audit log.
 
-use anyhow::{bail, Result};
-use clap::{ArgAction, Parser, Subcommand};
+use anyhow::{bail, Context, Result};
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, Subcommand};
 use memfs::config::Config;
 use memfs::ctl::{self, Ctx};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(
-    name = "memfsctl",
-    version,
-    about = "Inspect and manage memfs memory stores"
-)]
+#[command(name = "memfsctl", about = "Inspect and manage memfs memory stores")]
 struct Cli {
     /// Config file (default: $MEMFS_CONFIG, else ./memfs.toml).
     #[arg(long, global = true)]
@@ -182,9 +178,43 @@ enum Cmd {
     /// Checkpoint and truncate the WAL and vacuum the database, so removed bytes
     /// leave the files (redact/purge/forget-user do this themselves).
     Scrub,
+    /// Apply the stores' retention rules now: remove expired versions (their
+    /// audit entries are sealed, not deleted) and give the space back.
+    Gc {
+        /// Show what would be removed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Afterwards rewrite the database with a full VACUUM, switching an older
+        /// database to incremental auto-vacuum (run with the mounts stopped).
+        #[arg(long)]
+        vacuum: bool,
+        /// Only this store; repeatable (default: every store with rules).
+        #[arg(long = "store")]
+        stores: Vec<String>,
+    },
+    /// Copy the whole database to PATH, consistent as of one moment, while
+    /// mounts keep writing (SQLite's online backup). Encrypted stores also need
+    /// the key file and keyring, which are not in the database.
+    Backup {
+        /// The backup file to write (one self-contained SQLite file).
+        path: PathBuf,
+        /// Replace PATH if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Bring a backup back into a new database: the --db path (or the config's
+    /// database), which must not exist or be empty.
+    Restore {
+        /// A file written by `memfsctl backup`.
+        backup: PathBuf,
+    },
     /// Master keys for encryption at rest.
     #[command(subcommand)]
     Key(KeyCmd),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+    /// Write man pages (memfsctl.1, memfsctl-gc.1, ...) into DIR.
+    Man { dir: PathBuf },
     /// List live write leases, or break one.
     Leases {
         #[command(subcommand)]
@@ -306,10 +336,32 @@ fn run(cli: Cli) -> Result<()> {
         // Not an import: let `operator` explain what --as takes.
         (_, Some(n)) => Some(n),
     };
+    // Completions and man pages need neither config nor database.
+    match &cli.cmd {
+        Cmd::Completions { shell } => {
+            memfs::cli::completions(&mut command(), *shell);
+            return Ok(());
+        }
+        Cmd::Man { dir } => {
+            for p in memfs::cli::man_pages(&command(), dir)
+                .with_context(|| format!("cannot write man pages into {}", dir.display()))?
+            {
+                println!("{}", p.display());
+            }
+            return Ok(());
+        }
+        _ => {}
+    }
     let config = Config::load(cli.config.as_deref(), cli.db.as_deref())?;
-    // Making a key needs no database.
+    // Making a key needs no database, and a restore makes one.
     if let Cmd::Key(KeyCmd::Generate { path }) = &cli.cmd {
         return ctl::key::generate(path, cli.json);
+    }
+    if let Cmd::Restore { backup } = &cli.cmd {
+        if cli.db.is_none() && std::env::var_os("MEMFS_DB").is_none() {
+            bail!("say where to restore to: memfsctl restore BACKUP --db NEWPATH");
+        }
+        return ctl::backup::restore(&config, backup, cli.json);
     }
     let db = memfs::daemon::open_db(&config, false)?;
     let ctx = Ctx::new(db, config, cli.json, ctl::operator(as_user)?);
@@ -405,6 +457,22 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Purge { target, yes } => ctl::purge::run(&ctx, &target, yes),
         Cmd::ForgetUser { user, yes } => ctl::forget::run(&ctx, &user, yes),
         Cmd::Scrub => ctl::redact::scrub(&ctx),
+        Cmd::Backup { path, force } => ctl::backup::backup(&ctx, &path, force),
+        Cmd::Restore { .. } | Cmd::Completions { .. } | Cmd::Man { .. } => {
+            bail!("handled before the database is opened")
+        }
+        Cmd::Gc {
+            dry_run,
+            vacuum,
+            stores,
+        } => ctl::gc::run(
+            &ctx,
+            &ctl::gc::GcArgs {
+                dry_run,
+                vacuum,
+                stores,
+            },
+        ),
         Cmd::Leases { cmd: None } => ctl::leases::list(&ctx),
         Cmd::Leases {
             cmd: Some(LeaseCmd::Break { target }),
@@ -430,16 +498,22 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// The clap definition, with the version line naming the schema.
+fn command() -> clap::Command {
+    Cli::command().version(memfs::cli::version())
+}
+
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    match run(Cli::parse()) {
+    let format = match std::env::var("MEMFS_LOG_FORMAT").as_deref() {
+        Ok("json") => memfs::cli::LogFormat::Json,
+        _ => memfs::cli::LogFormat::Text,
+    };
+    memfs::cli::init_logging(format);
+    let cli = match Cli::from_arg_matches(&command().get_matches()) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("memfsctl: error: {e:#}");

@@ -6,9 +6,11 @@
 
 pub mod apikey;
 pub mod audit;
+pub mod backup;
 pub mod export;
 pub mod forget;
 pub mod fsck;
+pub mod gc;
 pub mod history;
 pub mod import;
 pub mod key;

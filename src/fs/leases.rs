@@ -42,12 +42,15 @@ impl MemFs {
     }
 
     /// Keeps this mount's leases and locks alive; forgets holders dead for a TTL.
+    /// Publishes the versions its open files read from, so retention keeps them.
     /// The daemon calls it every third of a TTL.
     pub fn renew(&self) -> FsResult<usize> {
         let ttl = ttl_ns(self.opts.lease_ttl);
         let now = now_ns();
+        let pins = self.open_versions();
         let n = self.db.write(|tx| {
             let n = tx.renew_holder(&self.holder, now, ttl)?;
+            tx.set_pins(&self.holder, &pins)?;
             tx.reap_dead_holders(now - ttl)?;
             tx.prune_changes(now - FEED_RETENTION_NS)?;
             Ok::<_, FsError>(n)
@@ -63,15 +66,23 @@ impl MemFs {
 
     /// Takes the write lease on `ino`, waiting up to `lease_wait` for its holder.
     pub(super) fn acquire_lease(&self, ino: Ino, store: StoreId) -> FsResult<i64> {
-        let deadline = Instant::now() + self.opts.lease_wait;
+        let start = Instant::now();
+        let deadline = start + self.opts.lease_wait;
         let ttl = ttl_ns(self.opts.lease_ttl);
+        let mut waited = false;
         loop {
             let got = self
                 .db
                 .write(|tx| tx.try_lease(ino, store, &self.holder, &self.who, now_ns(), ttl))?;
             match got {
-                Ok(token) => return Ok(token),
+                Ok(token) => {
+                    if waited {
+                        crate::metrics::lease_wait(start.elapsed(), true);
+                    }
+                    return Ok(token);
+                }
                 Err(held) if Instant::now() >= deadline => {
+                    crate::metrics::lease_wait(start.elapsed(), false);
                     let secs = (held.expires_ns - now_ns()).max(0) / 1_000_000_000;
                     tracing::warn!(
                         ino = ino.0,
@@ -85,7 +96,10 @@ impl MemFs {
                         held.agent, held.session
                     )));
                 }
-                Err(_) => std::thread::sleep(RETRY),
+                Err(_) => {
+                    waited = true;
+                    std::thread::sleep(RETRY)
+                }
             }
         }
     }

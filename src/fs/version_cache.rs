@@ -13,6 +13,8 @@ use std::sync::Mutex;
 /// value's weight approximates its memory: 1 for a hasher, the extent count
 /// for an extent list).
 pub(super) struct VersionCache<T> {
+    /// For metrics: "extents" or "hashes".
+    name: &'static str,
     cap: usize,
     weigh: fn(&T) -> usize,
     inner: Mutex<Inner<T>>,
@@ -25,8 +27,9 @@ struct Inner<T> {
 }
 
 impl<T: Clone> VersionCache<T> {
-    pub(super) fn new(cap: usize, weigh: fn(&T) -> usize) -> Self {
+    pub(super) fn new(name: &'static str, cap: usize, weigh: fn(&T) -> usize) -> Self {
         VersionCache {
+            name,
             cap,
             weigh,
             inner: Mutex::new(Inner {
@@ -49,7 +52,9 @@ impl<T: Clone> VersionCache<T> {
     }
 
     pub(super) fn get(&self, db: &Db, version: VersionId) -> Option<T> {
-        self.with(db, |c| c.map.get(&version).cloned())
+        let found = self.with(db, |c| c.map.get(&version).cloned());
+        crate::metrics::cache_lookup(self.name, found.is_some());
+        found
     }
 
     pub(super) fn put(&self, db: &Db, version: VersionId, value: T) {

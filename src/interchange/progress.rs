@@ -9,6 +9,8 @@ const EVERY: Duration = Duration::from_millis(100);
 /// Counts entries and bytes and redraws `LABEL: N entries, X MiB` now and then.
 pub struct Progress {
     label: &'static str,
+    /// What is counted ("entries", "versions", "steps").
+    unit: &'static str,
     enabled: bool,
     entries: u64,
     bytes: u64,
@@ -22,6 +24,14 @@ impl Progress {
         Progress::with(label, std::io::stderr().is_terminal())
     }
 
+    /// Like [`Progress::new`], counting `unit` instead of entries.
+    pub fn counting(label: &'static str, unit: &'static str) -> Progress {
+        Progress {
+            unit,
+            ..Progress::new(label)
+        }
+    }
+
     /// A reporter that never draws (tests, library callers).
     pub fn silent() -> Progress {
         Progress::with("", false)
@@ -30,6 +40,7 @@ impl Progress {
     fn with(label: &'static str, enabled: bool) -> Progress {
         Progress {
             label,
+            unit: "entries",
             enabled,
             entries: 0,
             bytes: 0,
@@ -40,7 +51,12 @@ impl Progress {
 
     /// One more entry of `bytes` bytes is done.
     pub fn add(&mut self, bytes: u64) {
-        self.entries += 1;
+        self.add_many(1, bytes);
+    }
+
+    /// `entries` more entries of `bytes` bytes in all are done.
+    pub fn add_many(&mut self, entries: u64, bytes: u64) {
+        self.entries += entries;
         self.bytes += bytes;
         if !self.enabled {
             return;
@@ -65,9 +81,10 @@ impl Progress {
         // Progress is best effort: a closed stderr must not fail the work.
         let _ = write!(
             std::io::stderr(),
-            "\r{}: {} entries, {mib:.1} MiB\x1b[K",
+            "\r{}: {} {}, {mib:.1} MiB\x1b[K",
             self.label,
-            self.entries
+            self.entries,
+            self.unit
         );
         self.drawn = true;
     }

@@ -59,6 +59,7 @@ pub fn build(config: &Config, args: &McpArgs) -> Result<(Ops, Caller)> {
         stores: Some(attached.iter().map(|a| a.store.name.clone()).collect()),
         key_id: None,
         key_name: None,
+        rights_of: None,
     };
     // Stores asked for read-only (`NAME:ro`); those the identity may only
     // read are read-only anyway, and say why in their own words.

@@ -48,6 +48,8 @@ pub struct AuditEntry {
 /// directory entry whose meaning changed.
 #[derive(Debug, Clone)]
 pub struct FeedRow {
+    /// When the change was committed (its transaction's time).
+    pub at_ns: i64,
     pub store: Option<StoreId>,
     pub ino: Option<Ino>,
     pub parent: Option<Ino>,
@@ -550,7 +552,7 @@ impl Txn<'_> {
         limit: u32,
     ) -> StoreResult<(Vec<FeedRow>, i64)> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT seq, store_id, ino, parent, name, origin FROM changes \
+            "SELECT seq, store_id, ino, parent, name, origin, at_ns FROM changes \
              WHERE seq > ?1 ORDER BY seq LIMIT ?2",
         )?;
         let mut rows = stmt.query(params![seq, limit])?;
@@ -563,6 +565,7 @@ impl Txn<'_> {
                 continue;
             }
             out.push(FeedRow {
+                at_ns: r.get(6)?,
                 store: r.get::<_, Option<i64>>(1)?.map(StoreId),
                 ino: r.get::<_, Option<i64>>(2)?.map(Ino),
                 parent: r.get::<_, Option<i64>>(3)?.map(Ino),
@@ -570,6 +573,18 @@ impl Txn<'_> {
             });
         }
         Ok((out, last))
+    }
+
+    /// Whether a change-feed row after `seq` was not made by `origin` (and, with
+    /// `ino`, names that inode). Scans only the rows after `seq`.
+    pub fn changed_elsewhere(&self, seq: i64, origin: &str, ino: Option<Ino>) -> StoreResult<bool> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM changes WHERE seq > ?1 \
+                 AND origin IS NOT ?2 AND (?3 IS NULL OR ino = ?3))",
+            )?
+            .query_row(params![seq, origin, ino.map(|i| i.0)], |r| r.get(0))?)
     }
 
     /// The inode the newest audit entry at `path` (as first or second path) names.
@@ -595,12 +610,17 @@ impl Txn<'_> {
     /// few milliseconds; old rows only cost space (the audit log is the history).
     /// The newest row always stays: sequence numbers come from `max(seq) + 1`, and
     /// an emptied table would hand out numbers that followers have already passed.
+    /// Rows go in sequence order up to the first one young enough, so the work is
+    /// the rows dropped, not the table (`at_ns` has no index; the rows' times
+    /// follow their sequence, up to clock skew between daemons, whose stragglers
+    /// go in a later round).
     pub fn prune_changes(&self, before_ns: i64) -> StoreResult<usize> {
         Ok(self
             .conn
             .prepare_cached(
-                "DELETE FROM changes WHERE at_ns < ?1 \
-                 AND seq < (SELECT max(seq) FROM changes)",
+                "DELETE FROM changes WHERE seq < coalesce( \
+                   (SELECT seq FROM changes WHERE at_ns >= ?1 ORDER BY seq LIMIT 1), \
+                   (SELECT max(seq) FROM changes))",
             )?
             .execute([before_ns])?)
     }

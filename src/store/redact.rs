@@ -31,6 +31,18 @@ pub struct Removal {
     pub entries_sealed: u64,
     /// Names a purge removed from the namespace.
     pub names_removed: u64,
+    /// Chunk bytes (plaintext lengths) deleted or trimmed away.
+    pub chunk_bytes_freed: u64,
+}
+
+/// How a removal collects the chunks its versions leave unused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Collect {
+    /// Privacy (redact, purge): every removed byte leaves the table, also from
+    /// chunks other versions use in part (they are cut to that part).
+    Erase,
+    /// Retention: chunks no version uses are deleted; shared ones stay whole.
+    Unused,
 }
 
 /// What `forget_user` did.
@@ -81,7 +93,7 @@ impl Txn<'_> {
             )));
         }
         let entries = self.audit_ids("SELECT id FROM audit WHERE version = ?1", id.0)?;
-        let mut removal = self.remove_versions(v.store, &[id], now_ns)?;
+        let mut removal = self.remove_versions(v.store, &[id], now_ns, Collect::Erase)?;
         if inode.head == Some(id) {
             // An unlinked file's last content: its head falls back to the newest
             // version left, so a file brought back reads that (or is empty).
@@ -185,7 +197,7 @@ impl Txn<'_> {
         inode.ctime_ns = now_ns;
         self.save_inode(&inode)?;
         let ids: Vec<VersionId> = self.versions_of(ino)?.into_iter().map(|v| v.id).collect();
-        let mut removal = self.remove_versions(store.id, &ids, now_ns)?;
+        let mut removal = self.remove_versions(store.id, &ids, now_ns, Collect::Erase)?;
         removal.names_removed = dentries.len() as u64;
         removal.entries_sealed = self.seal_entries(&entries)?;
         // The change feed is only a hint for running mounts; the newest row stays
@@ -267,7 +279,7 @@ impl Txn<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn audit_ids(&self, sql: &str, arg: i64) -> StoreResult<Vec<i64>> {
+    pub(super) fn audit_ids(&self, sql: &str, arg: i64) -> StoreResult<Vec<i64>> {
         let mut stmt = self.conn.prepare_cached(sql)?;
         let rows = stmt.query_map([arg], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -275,12 +287,13 @@ impl Txn<'_> {
 
     /// Clears the content of `ids` (all in `store`): first rewrites every other
     /// version stored as a delta on one of them as a flat version, then empties
-    /// the rows, then collects the store's chunks.
-    fn remove_versions(
+    /// the rows, then collects the store's chunks as `collect` says.
+    pub(super) fn remove_versions(
         &self,
         store: StoreId,
         ids: &[VersionId],
         now_ns: i64,
+        collect: Collect,
     ) -> StoreResult<Removal> {
         let gone: BTreeSet<i64> = ids.iter().map(|v| v.0).collect();
         let mut removal = Removal {
@@ -312,9 +325,13 @@ impl Txn<'_> {
                 )?
                 .execute(params![id.0, now_ns])?;
         }
-        let (deleted, trimmed) = self.collect_chunks(store)?;
+        let (deleted, trimmed, bytes) = match collect {
+            Collect::Erase => self.collect_chunks(store)?,
+            Collect::Unused => self.collect_unused_chunks(store)?,
+        };
         removal.chunks_deleted = deleted;
         removal.chunks_trimmed = trimmed;
+        removal.chunk_bytes_freed = bytes;
         Ok(removal)
     }
 
@@ -333,8 +350,8 @@ impl Txn<'_> {
     }
 
     /// Deletes the store's chunks no version uses, and cuts chunks that versions
-    /// use only in part down to that part. Returns (deleted, trimmed).
-    fn collect_chunks(&self, store: StoreId) -> StoreResult<(u64, u64)> {
+    /// use only in part down to that part. Returns (deleted, trimmed, bytes freed).
+    fn collect_chunks(&self, store: StoreId) -> StoreResult<(u64, u64, u64)> {
         let used = self.chunk_use(store)?;
         let chunks: Vec<(i64, i64)> = {
             let mut stmt = self
@@ -343,7 +360,7 @@ impl Txn<'_> {
             let rows = stmt.query_map([store.0], |r| Ok((r.get(0)?, r.get(1)?)))?;
             rows.collect::<Result<_, _>>()?
         };
-        let (mut deleted, mut trimmed) = (0, 0);
+        let (mut deleted, mut trimmed, mut freed) = (0, 0, 0);
         for (id, len) in chunks {
             let len = to_u64(len, "chunk len")?;
             match used.get(&id).copied() {
@@ -352,15 +369,54 @@ impl Txn<'_> {
                         .prepare_cached("DELETE FROM chunks WHERE id = ?1")?
                         .execute([id])?;
                     deleted += 1;
+                    freed += len;
                 }
                 Some(keep) if keep < len => {
                     self.trim_chunk(store, ChunkId(id), keep)?;
                     trimmed += 1;
+                    freed += len - keep;
                 }
                 Some(_) => {}
             }
         }
-        Ok((deleted, trimmed))
+        Ok((deleted, trimmed, freed))
+    }
+
+    /// Deletes the store's chunks no version uses (retention: chunks used in
+    /// part stay whole, and nothing is read but ids from the index). The
+    /// table's newest chunk stays even when unused: SQLite gives a new row
+    /// max(id) + 1, and a running daemon may still cache a deleted chunk's bytes
+    /// under its id, so an id must never come back. Returns (deleted, 0, bytes).
+    fn collect_unused_chunks(&self, store: StoreId) -> StoreResult<(u64, u64, u64)> {
+        let used = self.chunk_use(store)?;
+        let newest: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT max(id) FROM chunks")?
+            .query_row([], |r| r.get(0))?;
+        let unused: Vec<i64> = {
+            // Covered by the (store_id, hash) index: no chunk data is read.
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT id FROM chunks WHERE store_id = ?1")?;
+            let rows = stmt.query_map([store.0], |r| r.get::<_, i64>(0))?;
+            let mut v = Vec::new();
+            for id in rows {
+                let id = id?;
+                if !used.contains_key(&id) && Some(id) != newest {
+                    v.push(id);
+                }
+            }
+            v
+        };
+        let mut freed = 0;
+        for id in &unused {
+            let len: i64 = self
+                .conn
+                .prepare_cached("DELETE FROM chunks WHERE id = ?1 RETURNING len")?
+                .query_row([id], |r| r.get(0))?;
+            freed += to_u64(len, "chunk len")?;
+        }
+        Ok((unused.len() as u64, 0, freed))
     }
 
     /// For each chunk of the store: the most bytes any version's extent uses.
@@ -388,24 +444,29 @@ impl Txn<'_> {
     fn trim_chunk(&self, store: StoreId, id: ChunkId, keep: u64) -> StoreResult<()> {
         let mut data = self.chunk_data(id)?;
         data.truncate(usize::try_from(keep).unwrap_or(usize::MAX));
-        let hash = blake3::hash(&data);
+        // As `put_chunk` stores it: in an encrypted store the hash is keyed and
+        // the bytes are sealed again (bound to the new hash).
+        let key = self.store_sealing(store)?;
+        let hash = match &key {
+            Some(k) => k.chunk_hash(&data),
+            None => *blake3::hash(&data).as_bytes(),
+        };
         let twin: Option<i64> = self
             .conn
             .prepare_cached("SELECT id FROM chunks WHERE store_id = ?1 AND hash = ?2")?
-            .query_row(params![store.0, hash.as_bytes().as_slice()], |r| r.get(0))
+            .query_row(params![store.0, hash.as_slice()], |r| r.get(0))
             .optional()?;
         match twin {
             None => {
+                let stored = match &key {
+                    Some(k) => k.seal_chunk(store, &hash, &data)?,
+                    None => data,
+                };
                 self.conn
                     .prepare_cached(
                         "UPDATE chunks SET data = ?2, len = ?3, hash = ?4 WHERE id = ?1",
                     )?
-                    .execute(params![
-                        id.0,
-                        data,
-                        to_i64(keep)?,
-                        hash.as_bytes().as_slice()
-                    ])?;
+                    .execute(params![id.0, stored, to_i64(keep)?, hash.as_slice()])?;
             }
             Some(twin) => {
                 self.repoint_chunk(store, id, ChunkId(twin))?;

@@ -220,7 +220,54 @@ const MIGRATIONS: &[&str] = &[
         last_used_ns INTEGER
     );
     "#,
+    // 9 (retention): a live mount lists the versions its open files
+    // read from (`pins`, rewritten by its renewer), so gc keeps them; one
+    // collector at a time holds the `maintenance` row named 'gc' (`done_ns`:
+    // when a pass last finished, so many daemons do not each run one).
+    r#"
+    CREATE TABLE pins (
+        holder  TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        PRIMARY KEY (holder, version)
+    ) WITHOUT ROWID;
+    CREATE TABLE maintenance (
+        name       TEXT PRIMARY KEY,
+        holder     TEXT NOT NULL,
+        pid        INTEGER NOT NULL,
+        started_ns INTEGER NOT NULL,
+        expires_ns INTEGER NOT NULL,
+        done_ns    INTEGER
+    );
+    "#,
+    // 10 (the web console): what each console user last reviewed of a
+    // store (`audit_id`: the newest entry they marked reviewed), and the
+    // full-text index of stores' current content. `search_text` holds one row
+    // per live regular file (rowid = inode) of the stores searched so far;
+    // `search_state` says up to which audit entry each store's rows are
+    // current (brought up to date from the audit log before every search, so
+    // the index cannot drift from the heads). FTS5's secure-delete option
+    // removes a deleted row's terms from the index itself, so a purged file
+    // leaves nothing behind in it.
+    r#"
+    CREATE TABLE console_reviews (
+        user         TEXT NOT NULL,
+        store_api_id TEXT NOT NULL,
+        audit_id     INTEGER NOT NULL,
+        at_ns        INTEGER NOT NULL,
+        PRIMARY KEY (user, store_api_id)
+    ) WITHOUT ROWID;
+    CREATE VIRTUAL TABLE search_text USING fts5(path, body, store_id UNINDEXED);
+    INSERT INTO search_text(search_text, rank) VALUES ('secure-delete', 1);
+    CREATE TABLE search_state (
+        store_id     INTEGER PRIMARY KEY,
+        store_api_id TEXT NOT NULL,
+        audit_id     INTEGER NOT NULL
+    );
+    "#,
 ];
+
+/// The schema version this memfs writes (the number of migrations).
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Applies every migration newer than the database's `user_version`, all in one
 /// exclusive transaction. Refuses a database from a newer memfs.

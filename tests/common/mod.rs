@@ -208,6 +208,37 @@ impl Env {
         user: Option<&str>,
         stores: &[&str],
     ) -> Result<Mount<'_>, MountError> {
+        self.try_mount_with(mountpoint, agent, session, user, stores, &[])
+    }
+
+    /// Like [`Env::mount`], with more `memfs mount` arguments (`--metrics ADDR`).
+    pub fn mount_with(
+        &self,
+        agent: &str,
+        session: &str,
+        user: Option<&str>,
+        stores: &[&str],
+        extra: &[&str],
+    ) -> Mount<'_> {
+        let n = self.mounts.get() + 1;
+        let mountpoint = self.root.join(format!("mnt{n}"));
+        std::fs::create_dir_all(&mountpoint).expect("create mountpoint");
+        match self.try_mount_with(&mountpoint, agent, session, user, stores, extra) {
+            Ok(m) => m,
+            Err(e) => panic!("memfs mount failed: {e}"),
+        }
+    }
+
+    /// [`Env::try_mount_at`] with more `memfs mount` arguments.
+    pub fn try_mount_with(
+        &self,
+        mountpoint: &Path,
+        agent: &str,
+        session: &str,
+        user: Option<&str>,
+        stores: &[&str],
+        extra: &[&str],
+    ) -> Result<Mount<'_>, MountError> {
         let n = self.mounts.get() + 1;
         self.mounts.set(n);
         let mountpoint = mountpoint.to_path_buf();
@@ -223,6 +254,7 @@ impl Env {
         for s in stores {
             cmd.args(["--store", s]);
         }
+        cmd.args(extra);
         cmd.env(
             "RUST_LOG",
             std::env::var("MEMFS_TEST_LOG").unwrap_or_else(|_| "info".into()),

@@ -116,6 +116,7 @@ async fn malformed_requests_are_precise_4xx() {
 async fn bodies_over_the_limit_are_413_and_store_nothing() {
     let t = setup_with(Limits {
         max_body_bytes: 1024,
+        ..Limits::default()
     });
     let url = format!("/v1/memory_stores/{}/memories", t.kb);
     let r = t

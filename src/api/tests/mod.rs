@@ -7,6 +7,7 @@ mod agents;
 mod errors;
 mod memories;
 mod openapi;
+mod operator;
 mod stores;
 
 use super::{router, AppState, Limits};
@@ -73,6 +74,8 @@ pub fn setup_with(limits: Limits) -> T {
         ops: ops.clone(),
         shutdown: rx,
         limits: Arc::new(limits),
+        config: Arc::new(crate::config::Config::default()),
+        console: Arc::new(crate::console::Console::new("root", false)),
     };
     let (app, _) = router(state);
     T {

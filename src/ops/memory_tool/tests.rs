@@ -28,6 +28,7 @@ fn agent(role: Role) -> Principal {
         stores: None,
         key_id: None,
         key_name: None,
+        rights_of: None,
     }
 }
 

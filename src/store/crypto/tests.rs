@@ -212,3 +212,67 @@ fn plaintext_stores_stay_readable_after_encryption_is_turned_on() {
     assert_eq!(hashes[0], blake3::hash(SENTENCE).as_bytes());
     assert_ne!(hashes[0], hashes[1]);
 }
+
+/// Regression: redacting a version whose only chunk a later, shorter version
+/// still uses in part cuts that chunk to the part in use. In an encrypted store
+/// the cut chunk must be sealed again under its keyed hash; it was written back
+/// as plaintext with a plain blake3 hash, so the surviving version failed to
+/// open ("fails authentication") and the plaintext sat in the database.
+#[test]
+fn trimming_a_chunk_of_an_encrypted_store_keeps_it_sealed() {
+    use crate::store::{NewInode, NewVersion, NodeKind};
+    let w = World::new();
+    let db = w.open(&w.db_path(), true).unwrap();
+    let (v2, ino) = db
+        .write(|tx| {
+            let s = tx.create_store("kb", Scope::Org, None, "", &who(), 1)?;
+            let ino = tx.insert_inode(&NewInode {
+                store: s.id,
+                kind: NodeKind::File,
+                perm: 0o644,
+                uid: 0,
+                gid: 0,
+                rdev: 0,
+                nlink: 1,
+                now_ns: 1,
+                target: None,
+            })?;
+            tx.insert_dentry(s.root, b"f", ino)?;
+            let tail = vec![tx.put_chunk(s.id, SENTENCE)?];
+            let me = who();
+            let new = |base, base_len, tail, hash| NewVersion {
+                ino,
+                store: s.id,
+                base,
+                base_len,
+                tail,
+                hash,
+                sha256: None,
+                op: "write",
+                path: "f",
+                who: &me,
+                at_ns: 2,
+            };
+            let (v1, _) = tx.insert_version(&new(None, 0, tail, blake3::hash(SENTENCE)))?;
+            // A truncate to 10 bytes: a delta on v1 keeping a prefix of its chunk.
+            let (v2, _) =
+                tx.insert_version(&new(Some(v1), 10, vec![], blake3::hash(&SENTENCE[..10])))?;
+            let mut row = tx.inode(ino)?.unwrap();
+            row.head = Some(v2);
+            row.size = 10;
+            tx.save_inode(&row)?;
+            tx.redact_version(v1, &who(), 3)?;
+            Ok::<_, StoreError>((v2, ino))
+        })
+        .unwrap();
+    let back = db
+        .read(|tx| {
+            let ext = tx.extents(v2)?;
+            tx.read_extents(&ext, 0, ext.size())
+        })
+        .unwrap();
+    assert_eq!(back, &SENTENCE[..10], "inode {ino}");
+    db.sync().unwrap();
+    drop(db);
+    assert!(!raw_contains(&w.db_path(), &SENTENCE[..10]));
+}
