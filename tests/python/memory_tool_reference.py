@@ -21,6 +21,9 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.join(HERE, "memory_tool_script.json")
 EXPECTED = os.path.join(HERE, "memory_tool_expected.json")
+# The reference runs on a disk filesystem, not tmpfs: it reports directory
+# sizes as the filesystem does (4K on ext4), and memfs answers as ext4 would.
+SCRATCH = os.environ.get("MEMTOOL_REF_DIR") or os.path.join(os.path.dirname(os.path.dirname(HERE)), "target")
 
 
 def expand(cmd):
@@ -40,30 +43,29 @@ def script():
         return [expand(c) for c in json.load(f)]
 
 
-def run_reference(commands, base=None):
-    """Runs `commands` through the reference tool in `base` (a fresh temp
-    directory on the disk the tests run on, not tmpfs: directory sizes are
-    the filesystem's)."""
+def run_reference(commands):
+    """Runs `commands` through the reference tool on a fresh directory (in
+    SCRATCH, removed afterwards)."""
     from anthropic.lib.tools._beta_builtin_memory_tool import BetaLocalFilesystemMemoryTool
     from anthropic.lib.tools._beta_functions import ToolError
     from anthropic.lib.tools._tool_dispatch import tool_error_content, tool_result_content
 
-    base = base or tempfile.mkdtemp(prefix="memtool-ref-", dir=HERE)
-    tool = BetaLocalFilesystemMemoryTool(base_path=base)
-    results = []
-    for c in commands:
-        try:
-            results.append([tool_result_content(tool.call(c)), False])
-        except ToolError as e:
-            results.append([tool_error_content(e), True])
-        except Exception as e:  # noqa: BLE001 - the runner sends repr(e) with is_error
-            results.append([tool_error_content(e), True])
+    os.makedirs(SCRATCH, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="memtool-ref-", dir=SCRATCH) as base:
+        tool = BetaLocalFilesystemMemoryTool(base_path=base)
+        results = []
+        for c in commands:
+            try:
+                results.append([tool_result_content(tool.call(c)), False])
+            except ToolError as e:
+                results.append([tool_error_content(e), True])
+            except Exception as e:  # noqa: BLE001 - the runner sends repr(e) with is_error
+                results.append([tool_error_content(e), True])
     return results
 
 
 if __name__ == "__main__":
-    with tempfile.TemporaryDirectory(prefix="memtool-ref-", dir=HERE) as d:
-        res = run_reference(script(), d)
+    res = run_reference(script())
     with open(EXPECTED, "w") as f:
         json.dump(res, f, indent=1, ensure_ascii=False)
         f.write("\n")
