@@ -286,3 +286,52 @@ fn a_command_that_is_not_an_object_is_an_unknown_command() {
     let r = run(&ops, &agent(Role::Writer), json!({"command": "it's"}));
     assert_eq!(r.content, "NotImplementedError(\"Unknown command: it's\")");
 }
+
+/// Removing or moving a directory is checked for every path below it before
+/// anything changes: an append-only file inside makes the whole command fail
+/// and leaves the tree as it was.
+#[test]
+fn a_protected_file_inside_keeps_its_directory_whole() {
+    let ops = setup();
+    let p = agent(Role::Writer);
+    for f in ["/memories/logs/a.md", "/memories/logs/keep/journal.md"] {
+        let r = run(
+            &ops,
+            &p,
+            json!({"command": "create", "path": f, "file_text": "x\n"}),
+        );
+        assert!(!r.is_error, "{r:?}");
+    }
+    let (_, mut set) = ops.store_settings(&admin(), "kb").unwrap();
+    set.policy.append_only = vec!["logs/keep/**".into()];
+    ops.set_store_settings(&admin(), "kb", &set).unwrap();
+    let r = run(
+        &ops,
+        &p,
+        json!({"command": "delete", "path": "/memories/logs"}),
+    );
+    assert!(r.is_error && r.content.contains("append-only"), "{r:?}");
+    let r = run(
+        &ops,
+        &p,
+        json!({"command": "rename", "old_path": "/memories/logs", "new_path": "/memories/old"}),
+    );
+    assert!(r.is_error && r.content.contains("append-only"), "{r:?}");
+    for f in ["logs/a.md", "logs/keep/journal.md"] {
+        assert!(ops.node_at(&p, "kb", f).unwrap().is_some(), "{f}");
+    }
+    // Unprotected parts still go, one version-keeping removal each.
+    let r = run(
+        &ops,
+        &p,
+        json!({"command": "delete", "path": "/memories/logs/a.md"}),
+    );
+    assert_eq!(r.content, "Successfully deleted /memories/logs/a.md");
+    assert_eq!(
+        ops.file_history(&admin(), "kb", "logs/a.md")
+            .unwrap()
+            .versions
+            .len(),
+        1
+    );
+}
