@@ -20,6 +20,7 @@ pub mod keys;
 pub mod leases;
 pub mod log;
 pub mod memories;
+pub mod merge3;
 pub mod overview;
 pub mod page;
 pub mod paths;
