@@ -214,7 +214,8 @@ async fn request_id(req: Request, next: Next) -> Response {
         )
         .await;
     let status = resp.status();
-    if resp.status() == axum::http::StatusCode::METHOD_NOT_ALLOWED {
+    // The API answers in its JSON envelope; the console's own pages say it in HTML.
+    if resp.status() == axum::http::StatusCode::METHOD_NOT_ALLOWED && path.starts_with("/v1/") {
         resp = error::REQUEST_ID
             .scope(id.clone(), async {
                 ApiError::new(

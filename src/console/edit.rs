@@ -14,6 +14,7 @@ use crate::error::OpError;
 use crate::ids::VersionId;
 use crate::ops::history::{diff_texts, Diff, Pick};
 use crate::ops::memories::{memory_id, Memory, MemoryUpdate};
+use crate::ops::merge3::{merge3, Merged};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -254,6 +255,14 @@ async fn conflict(st: &AppState, s: &Session, store: &str, f: &SaveForm, mine: &
             Some(b) => Some(ops.diff(&p, &st2, &rel, VersionId(b), None)?),
             None => None,
         };
+        // The text both started from, for a three-way merge.
+        let base_text = match base {
+            Some(b) => {
+                let c = ops.file_content(&p, &st2, &rel, &Pick::Version(VersionId(b)))?;
+                Some(String::from_utf8_lossy(&c.data).into_owned())
+            }
+            None => None,
+        };
         let who = match now.version {
             Some(v) => {
                 let h = ops.file_history(&p, &st2, &rel)?;
@@ -261,10 +270,10 @@ async fn conflict(st: &AppState, s: &Session, store: &str, f: &SaveForm, mine: &
             }
             None => None,
         };
-        Ok((now, theirs, who))
+        Ok((now, theirs, who, base_text))
     })
     .await;
-    let (now, theirs, who) = match got {
+    let (now, theirs, who, base_text) = match got {
         Ok(v) => v,
         Err(OpError::NotFound(_)) => return gone(s, store, f, mine),
         Err(e) => return Fail::from(e).into_response(),
@@ -281,13 +290,34 @@ async fn conflict(st: &AppState, s: &Session, store: &str, f: &SaveForm, mine: &
     };
     let sha = crate::digest::hex(&now.sha256);
     let rel = now.path.trim_start_matches('/').to_string();
+    // Offer the three-way merge of both changes: clean where they do not
+    // touch, with conflict markers where they do. The person checks it.
+    let merged = base_text.map(|b| merge3(&b, mine, &current));
+    let (text, merge_note) = match &merged {
+        Some(Merged::Clean(t)) => (
+            t.as_str(),
+            "Your change and theirs do not touch: the text below holds both. Check it, then save.".to_string(),
+        ),
+        Some(Merged::Conflicts(t, cs)) => (
+            t.as_str(),
+            format!(
+                "Your change and theirs touch in {} place{}, marked <<<<<<< ours / ======= / >>>>>>> theirs below. Keep what is right, remove the markers, then save.",
+                cs.len(),
+                if cs.len() == 1 { "" } else { "s" }
+            ),
+        ),
+        None => (
+            mine,
+            "Edit your text to keep what you need of their change, then save. It will be checked against the content now.".to_string(),
+        ),
+    };
     let d = Draft {
         store,
         path: &rel,
         memory: &f.memory,
         version: now.version.map(|v| v.0),
         sha: &sha,
-        text: mine,
+        text,
         crlf: !f.crlf.is_empty(),
     };
     let body = html! {
@@ -313,7 +343,7 @@ async fn conflict(st: &AppState, s: &Session, store: &str, f: &SaveForm, mine: &
         }
         section {
             h2 { "Merge" }
-            p.hint { "Edit your text to keep what you need of their change, then save. It will be checked against the content now." }
+            p.hint { (merge_note) }
             (edit_form(s, &d, "Save merged text"))
         }
         section {

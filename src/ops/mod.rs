@@ -21,6 +21,7 @@ pub mod leases;
 pub mod log;
 pub mod memories;
 pub mod memory_tool;
+pub mod merge3;
 pub mod overview;
 pub mod page;
 pub mod paths;

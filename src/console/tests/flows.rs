@@ -84,10 +84,18 @@ async fn a_change_made_while_the_form_was_open_is_shown_and_never_overwritten_si
         "one\ntwo\nthree by agent\n",
         "nothing overwritten"
     );
-    // The merge form expects the content now; the person merges and saves.
+    // The merge form expects the content now, and holds both changes merged
+    // (they do not touch); the person checks it and saves.
     let now_sha = field(&r.body, "sha");
     assert_ne!(now_sha, sha);
     let merged = "one (fixed)\ntwo\nthree by agent\n";
+    assert!(r.body.contains("do not touch"), "{}", r.body);
+    assert!(
+        r.body
+            .contains("\none (fixed)\ntwo\nthree by agent\n</textarea>"),
+        "the merged text is offered: {}",
+        r.body
+    );
     let r = t
         .post(
             &c,
