@@ -38,7 +38,7 @@ impl From<AttachError> for OpError {
 }
 
 /// A store requested on the command line: `NAME` (as allowed), `NAME:ro`, or
-/// `NAME:rw` (write access required).
+/// `NAME:rw` (write access required); `NAME@DRAFT` is a draft of a store.
 #[derive(Clone, Debug)]
 pub struct StoreSpec {
     pub name: String,
@@ -55,7 +55,10 @@ impl std::str::FromStr for StoreSpec {
             Some((_, m)) => return Err(format!("unknown access mode '{m}' (use :ro or :rw)")),
             None => (s, false, false),
         };
-        crate::store::validate_store_name(name).map_err(|e| e.to_string())?;
+        // `STORE@DRAFT` names a draft of a store.
+        for part in name.splitn(2, '@') {
+            crate::store::validate_store_name(part).map_err(|e| e.to_string())?;
+        }
         Ok(StoreSpec {
             name: name.to_string(),
             read_only: ro,
@@ -112,31 +115,36 @@ pub fn right(store: &StoreRow, settings: &StoreSettings, who: &Identity) -> Righ
 
 /// Decides which stores a mount attaches: the requested ones (each checked), or
 /// every store the identity may see. Agents that may only read get read-only
-/// attachments.
+/// attachments. A store whose `drafts` rule names the identity's agent or
+/// session is attached as that session's draft of it (made on first use):
+/// the agent writes as usual, under the store's name, and the store itself
+/// changes only when a person merges the draft.
 pub fn resolve_stores(
     db: &Db,
     who: &Identity,
     wanted: &[StoreSpec],
 ) -> Result<Vec<Attached>, AttachError> {
     let all: Vec<(StoreRow, StoreSettings)> = db.read(|tx| {
-        tx.stores()?
-            .into_iter()
+        let mut rows = tx.stores()?;
+        // Drafts are attached only when named.
+        for w in wanted.iter().filter(|w| w.name.contains('@')) {
+            if let Some(d) = tx.store_by_name(&w.name)? {
+                rows.push(d);
+            }
+        }
+        rows.into_iter()
             .map(|s| settings::load(tx, s.id).map(|set| (s, set)))
             .collect::<Result<Vec<_>, StoreError>>()
     })?;
-    let attach = |(store, set): &(StoreRow, StoreSettings), read_only: bool| {
-        Attached::new(store.clone(), read_only, set.policy())
-    };
+    let mut out: Vec<Attached> = Vec::new();
     if wanted.is_empty() {
-        let out: Vec<Attached> = all
-            .iter()
-            .filter(|(s, _)| !s.archived)
-            .filter_map(|e| match right(&e.0, &e.1, who) {
-                Right::Write => Some(attach(e, false)),
-                Right::Read => Some(attach(e, true)),
-                Right::Denied(_) => None,
-            })
-            .collect();
+        for e in all.iter().filter(|(s, _)| !s.archived) {
+            match right(&e.0, &e.1, who) {
+                Right::Write => out.push(attach_for(db, e, false, who)?),
+                Right::Read => out.push(attach_for(db, e, true, who)?),
+                Right::Denied(_) => {}
+            }
+        }
         if out.is_empty() {
             return Err(AttachError::Invalid(
                 "no store is visible to this identity (create one with `memfsctl store create`)"
@@ -145,7 +153,6 @@ pub fn resolve_stores(
         }
         return Ok(out);
     }
-    let mut out: Vec<Attached> = Vec::new();
     for w in wanted {
         if out.iter().any(|a| a.store.name == w.name) {
             return Err(AttachError::Invalid(format!(
@@ -154,10 +161,12 @@ pub fn resolve_stores(
             )));
         }
         let Some(entry) = all.iter().find(|(s, _)| s.name == w.name) else {
-            return Err(AttachError::NotFound(format!(
-                "no store named '{}' (see `memfsctl store list`)",
-                w.name
-            )));
+            return Err(AttachError::NotFound(match w.name.split_once('@') {
+                Some((store, draft)) => format!(
+                    "store '{store}' has no draft '{draft}' (see `memfsctl draft list {store}`)"
+                ),
+                None => format!("no store named '{}' (see `memfsctl store list`)", w.name),
+            }));
         };
         let store = &entry.0;
         let read_only = match right(store, &entry.1, who) {
@@ -177,9 +186,41 @@ pub fn resolve_stores(
                 w.name, w.name
             )));
         }
-        out.push(attach(entry, read_only || store.archived));
+        out.push(attach_for(db, entry, read_only || store.archived, who)?);
+    }
+    // A draft shows under its store's name: both cannot be in one mount.
+    for (i, a) in out.iter().enumerate() {
+        if let Some(b) = out[..i]
+            .iter()
+            .find(|b| b.store.dir_name() == a.store.dir_name())
+        {
+            return Err(AttachError::Invalid(format!(
+                "'{}' and '{}' would both be the directory '{}' of the mount: attach one of them",
+                b.store.name,
+                a.store.name,
+                a.store.dir_name()
+            )));
+        }
     }
     Ok(out)
+}
+
+/// Attaches `entry` as decided, or, when it is written and its drafts rule
+/// names the identity, the identity's session draft of it.
+fn attach_for(
+    db: &Db,
+    entry: &(StoreRow, StoreSettings),
+    read_only: bool,
+    who: &Identity,
+) -> Result<Attached, AttachError> {
+    let (store, set) = entry;
+    if read_only || store.is_draft() || !set.drafts.applies(&who.agent, &who.session) {
+        return Ok(Attached::new(store.clone(), read_only, set.policy()));
+    }
+    let draft = crate::ops::drafts::session_draft(db, store, who)?;
+    tracing::info!(store = %store.name, draft = %draft.name,
+        "the store's drafts rule names this agent or session: it writes to a draft");
+    Ok(Attached::new(draft, false, set.policy()))
 }
 
 /// Reloads the settings of `store` into a running mount (after the change

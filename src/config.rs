@@ -139,6 +139,33 @@ pub struct StoreDecl {
     /// How long history is kept (`memfsctl gc` and the daemons' gc pass).
     #[serde(default)]
     pub retention: RetentionDecl,
+    /// Whose writes go to a draft of their own (drafts by rule).
+    #[serde(default)]
+    pub drafts: DraftsDecl,
+}
+
+/// `[stores.drafts]`: the agents and sessions (globs) whose mounts write to a
+/// draft of the store, one per session, instead of the store itself; their
+/// changes reach the store when a person merges the draft.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DraftsDecl {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub agents: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sessions: Vec<String>,
+}
+
+impl DraftsDecl {
+    pub fn is_empty(&self) -> bool {
+        self.agents.is_empty() && self.sessions.is_empty()
+    }
+
+    /// Whether a mount of `agent` in `session` writes to a draft.
+    pub fn applies(&self, agent: &str, session: &str) -> bool {
+        crate::fs::matches_any(&self.agents, agent)
+            || crate::fs::matches_any(&self.sessions, session)
+    }
 }
 
 /// `[stores.retention]`: how long a store keeps old versions. Unset keeps
@@ -233,6 +260,7 @@ impl StoreDecl {
             quota: self.quota.clone(),
             policy: self.policy.clone(),
             retention: self.retention,
+            drafts: self.drafts.clone(),
         }
     }
 }

@@ -7,7 +7,7 @@
 //! change them afterwards, audited, and running mounts reload them when the
 //! change feed reports the change.
 
-use crate::config::{Config, FormatName, PolicyDecl, QuotaDecl, RetentionDecl};
+use crate::config::{Config, DraftsDecl, FormatName, PolicyDecl, QuotaDecl, RetentionDecl};
 use crate::error::{StoreError, StoreResult};
 use crate::fs::{PiiMode, Quota, StorePolicy};
 use crate::ids::{now_ns, Identity, StoreId};
@@ -29,6 +29,9 @@ pub struct StoreSettings {
     pub policy: PolicyDecl,
     /// How long old versions are kept (see [`crate::retention`]).
     pub retention: RetentionDecl,
+    /// Whose mounts write to a draft of their own (drafts by rule).
+    #[serde(skip_serializing_if = "DraftsDecl::is_empty")]
+    pub drafts: DraftsDecl,
 }
 
 impl StoreSettings {
@@ -69,7 +72,8 @@ impl StoreSettings {
     /// removes the list, so every agent may attach); `pii` takes off, tag,
     /// redact or block; `max_file_bytes`, `max_bytes`, `max_files` take a
     /// number (`K`, `M`, `G` suffixes for bytes) or `none`;
-    /// `validate.GLOB` takes json, jsonl, toml, yaml or nothing (removes it).
+    /// `validate.GLOB` takes json, jsonl, toml, yaml or nothing (removes it);
+    /// `drafts.agents` and `drafts.sessions` take comma-separated globs.
     pub fn set(&mut self, assignment: &str) -> Result<(), String> {
         let (key, value) = assignment
             .split_once('=')
@@ -92,6 +96,8 @@ impl StoreSettings {
                 }
             }
             "read_only" => self.policy.read_only = globs(value),
+            "drafts.agents" => self.drafts.agents = globs(value),
+            "drafts.sessions" => self.drafts.sessions = globs(value),
             "read_only_writers" => self.policy.read_only_writers = globs(value),
             "append_only" => self.policy.append_only = globs(value),
             "pii" => {
@@ -151,7 +157,8 @@ impl StoreSettings {
                     return Err(format!(
                         "unknown setting '{key}' (readers, writers, read_only, \
                          read_only_writers, append_only, pii, max_file_bytes, max_bytes, \
-                         max_files, validate.GLOB, keep_days, keep_versions, legal_hold)"
+                         max_files, validate.GLOB, keep_days, keep_versions, legal_hold, \
+                         drafts.agents, drafts.sessions)"
                     ))
                 }
             },

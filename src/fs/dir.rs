@@ -36,7 +36,7 @@ impl MemFs {
                 v.push(DirEntry {
                     ino: a.store.root,
                     kind: NodeKind::Dir,
-                    name: a.store.name.as_bytes().to_vec(),
+                    name: a.store.dir_name().as_bytes().to_vec(),
                 });
             }
             v

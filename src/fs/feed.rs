@@ -165,6 +165,19 @@ impl MemFs {
         for r in rows {
             crate::metrics::feed_change(now - r.at_ns);
             let attached = r.store.is_some_and(|s| self.attached_by_id(s).is_ok());
+            if let (None, None, Some(store)) = (r.ino, r.parent, r.store) {
+                // A draft follows its store's settings: a change of those
+                // reloads the attached drafts of that store too.
+                for a in self
+                    .attached
+                    .iter()
+                    .filter(|a| a.store.draft_of == Some(store))
+                {
+                    if !out.contains(&Invalidation::Store(a.store.id)) {
+                        out.push(Invalidation::Store(a.store.id));
+                    }
+                }
+            }
             if !attached {
                 continue;
             }

@@ -6,6 +6,7 @@
 //! audit entry, so history and namespace never disagree.
 
 mod access;
+mod apply;
 mod create;
 mod dir;
 mod feed;
@@ -25,6 +26,7 @@ mod stale;
 mod version_cache;
 mod virt;
 
+pub use apply::{Done, Prepared, Step};
 pub use dir::DirEntry;
 pub use feed::{AfterCatchUp, FeedBarrier, Invalidation};
 pub use io::{OpenMode, Opened};
@@ -423,7 +425,7 @@ impl MemFs {
             let att = self
                 .attached
                 .iter()
-                .find(|a| a.store.name.as_bytes() == name)
+                .find(|a| a.store.dir_name().as_bytes() == name)
                 .ok_or(FsError::NotFound)?;
             let root = att.store.root;
             return self.getattr(root);

@@ -23,7 +23,7 @@ const API_FILE_PERM: u16 = 0o666;
 const API_DIR_PERM: u16 = 0o777;
 
 /// A directory entry: the directory and the name in it.
-type Entry = (Ino, Vec<u8>);
+pub(super) type Entry = (Ino, Vec<u8>);
 
 /// What a whole-file write expects to find.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -263,6 +263,19 @@ impl MemFs {
         path: &str,
         content: &[u8],
     ) -> FsResult<Screened> {
+        self.screen_as(store, ino, path, content, true)
+    }
+
+    /// [`screen`](Self::screen), recording a refusal in the audit log only
+    /// when `record` (a dry run asks without leaving a trace).
+    pub(super) fn screen_as(
+        &self,
+        store: StoreId,
+        ino: Option<Ino>,
+        path: &str,
+        content: &[u8],
+        record: bool,
+    ) -> FsResult<Screened> {
         let policy = self.attached_by_id(store)?.policy();
         let max = policy.max_file_bytes(self.opts.max_file_bytes);
         if content.len() as u64 > max {
@@ -284,8 +297,10 @@ impl MemFs {
                 detail: Some(detail),
             }),
             Verdict::Reject { error, detail } => {
-                tracing::warn!(path, %detail, "change refused by the store's content rules");
-                self.record_rejection(store, ino, path, detail)?;
+                if record {
+                    tracing::warn!(path, %detail, "change refused by the store's content rules");
+                    self.record_rejection(store, ino, path, detail)?;
+                }
                 Err(error)
             }
         }
@@ -293,7 +308,12 @@ impl MemFs {
 
     /// Creates the missing directories of `parts[..len-1]` under `root`.
     /// Returns the last one and the entries it made.
-    fn parents_in(&self, tx: &Txn<'_>, root: Ino, parts: &[&str]) -> FsResult<(Ino, Vec<Entry>)> {
+    pub(super) fn parents_in(
+        &self,
+        tx: &Txn<'_>,
+        root: Ino,
+        parts: &[&str],
+    ) -> FsResult<(Ino, Vec<Entry>)> {
         let mut cur = root;
         let mut made = Vec::new();
         for part in &parts[..parts.len() - 1] {
@@ -321,7 +341,7 @@ impl MemFs {
         Ok((cur, made))
     }
 
-    fn made_paths(&self, tx: &Txn<'_>, made: &[Entry]) -> FsResult<Vec<String>> {
+    pub(super) fn made_paths(&self, tx: &Txn<'_>, made: &[Entry]) -> FsResult<Vec<String>> {
         made.iter()
             .map(|(p, n)| self.child_path(tx, *p, n))
             .collect()
@@ -329,7 +349,7 @@ impl MemFs {
 
     /// Moves `row` from `old_path` to `new_path` (`parts`), creating parents;
     /// the target must be free.
-    fn move_in(
+    pub(super) fn move_in(
         &self,
         tx: &Txn<'_>,
         att: &super::Attached,
@@ -385,7 +405,34 @@ impl MemFs {
     /// otherwise. Content equal to the head's makes no version for an
     /// existing file.
     #[allow(clippy::too_many_arguments)]
-    fn write_content_in(
+    pub(super) fn write_content_in(
+        &self,
+        tx: &Txn<'_>,
+        row: InodeRow,
+        path: &str,
+        content: &Screened,
+        expect: Expect,
+        created: bool,
+        entries: Vec<Entry>,
+        made_paths: Vec<String>,
+    ) -> FsResult<Written> {
+        self.write_content_as(
+            tx,
+            row,
+            path,
+            content,
+            expect,
+            created,
+            (entries, made_paths),
+            Access::Modify,
+        )
+    }
+
+    /// [`write_content_in`](Self::write_content_in) judged by the path
+    /// policies as `access` (an append-only file may take new content that
+    /// extends its old: [`Access::Append`]).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn write_content_as(
         &self,
         tx: &Txn<'_>,
         mut row: InodeRow,
@@ -393,8 +440,8 @@ impl MemFs {
         content: &Screened,
         expect: Expect,
         created: bool,
-        entries: Vec<Entry>,
-        made_paths: Vec<String>,
+        (entries, made_paths): (Vec<Entry>, Vec<String>),
+        access: Access,
     ) -> FsResult<Written> {
         let store = row.store.ok_or(FsError::NotFound)?;
         let att = self.attached_by_id(store)?;
@@ -414,7 +461,7 @@ impl MemFs {
                 }
             }
             self.check_not_leased(tx, row.ino, path)?;
-            self.check_inode_change(tx, att, row.ino, Access::Modify)?;
+            self.check_inode_change(tx, att, row.ino, access)?;
         }
         let mut h = ContentHasher::new();
         h.update(&content.data);
@@ -523,13 +570,13 @@ impl MemFs {
 
 /// New content after the content rules: possibly redacted, with what the
 /// rules found for the audit entry.
-struct Screened {
-    data: Vec<u8>,
-    detail: Option<serde_json::Value>,
+pub(super) struct Screened {
+    pub(super) data: Vec<u8>,
+    pub(super) detail: Option<serde_json::Value>,
 }
 
 /// Splits a store-relative path into checked components.
-fn split_path(path: &str) -> FsResult<Vec<&str>> {
+pub(super) fn split_path(path: &str) -> FsResult<Vec<&str>> {
     check_path_len(path)?;
     let parts: Vec<&str> = path.split('/').collect();
     if parts.is_empty() || path.is_empty() {

@@ -21,11 +21,11 @@ const DIR_PERM: u16 = 0o777;
 const MAX_DEPTH: usize = 256;
 
 /// One name to remove, children before their directory.
-struct Doomed {
-    parent: Ino,
-    name: Vec<u8>,
-    row: InodeRow,
-    path: String,
+pub(super) struct Doomed {
+    pub(super) parent: Ino,
+    pub(super) name: Vec<u8>,
+    pub(super) row: InodeRow,
+    pub(super) path: String,
 }
 
 /// Splits a store-relative path into checked components.
@@ -150,7 +150,13 @@ impl MemFs {
 
     /// Removes one name (its directory's entries are gone already), with its
     /// audit entry: `rmdir` for a directory, `unlink` otherwise.
-    fn remove_entry(&self, tx: &Txn<'_>, store: StoreId, d: Doomed, now: i64) -> FsResult<()> {
+    pub(super) fn remove_entry(
+        &self,
+        tx: &Txn<'_>,
+        store: StoreId,
+        d: Doomed,
+        now: i64,
+    ) -> FsResult<()> {
         tx.remove_dentry(d.parent, &d.name)?;
         // Reloaded: earlier removals in this walk changed it.
         let mut row = tx.inode(d.row.ino)?.ok_or(FsError::NotFound)?;

@@ -27,7 +27,7 @@ impl MemFs {
             let (ext, hash, sha256) = match target {
                 Some(v) => {
                     let vr = tx.version(v)?;
-                    if vr.ino != ino {
+                    if !tx.version_of_file(ino, v)? {
                         return Err(FsError::Invalid("version of another file"));
                     }
                     let hash = blake3::Hash::from_hex(&vr.hash)

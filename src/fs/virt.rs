@@ -173,7 +173,7 @@ impl MemFs {
     fn store_by_name(&self, name: &[u8]) -> FsResult<StoreId> {
         self.attached
             .iter()
-            .find(|a| a.store.name.as_bytes() == name)
+            .find(|a| a.store.dir_name().as_bytes() == name)
             .map(|a| a.store.id)
             .ok_or(FsError::NotFound)
     }
@@ -237,8 +237,12 @@ impl MemFs {
                         .strip_prefix('v')
                         .and_then(|n| n.parse().ok())
                         .ok_or(FsError::NotFound)?;
-                    let v = self.db.read(|tx| tx.version(VersionId(id)))?;
-                    if v.ino != file {
+                    let (v, mine) = self.db.read(|tx| {
+                        let v = tx.version(VersionId(id))?;
+                        let mine = tx.version_of_file(file, v.id)?;
+                        Ok::<_, FsError>((v, mine))
+                    })?;
+                    if !mine {
                         return Err(FsError::NotFound);
                     }
                     VNode::Version {
@@ -347,7 +351,7 @@ impl MemFs {
                         store: a.store.id,
                         dir: a.store.root,
                     };
-                    add(n, NodeKind::Dir, a.store.name.as_bytes().to_vec());
+                    add(n, NodeKind::Dir, a.store.dir_name().as_bytes().to_vec());
                 }
             }
             VNode::HistDir { store, dir } => {
@@ -381,7 +385,7 @@ impl MemFs {
                             store: a.store.id,
                             path: String::new(),
                         };
-                        add(n, NodeKind::Dir, a.store.name.as_bytes().to_vec());
+                        add(n, NodeKind::Dir, a.store.dir_name().as_bytes().to_vec());
                     }
                 }
             }
@@ -419,11 +423,11 @@ impl MemFs {
             .attached
             .iter()
             .map(|a| {
-                format!(
-                    "{} ({})",
-                    a.store.name,
-                    if a.read_only { "ro" } else { "rw" }
-                )
+                let mode = if a.read_only { "ro" } else { "rw" };
+                match &a.store.base_name {
+                    Some(base) => format!("{base} ({mode}, draft {})", a.store.name),
+                    None => format!("{} ({mode})", a.store.name),
+                }
             })
             .collect();
         format!(
@@ -519,7 +523,21 @@ impl MemFs {
             };
             let entries = self.db.read(|tx| tx.audit_entries(&filter))?;
             for e in &entries {
-                f.text.extend_from_slice(crate::changes::line(e).as_bytes());
+                // A draft's changes are shown under the directory it is
+                // mounted as (its store's name).
+                let shown = self
+                    .attached
+                    .iter()
+                    .find(|a| a.store.is_draft() && e.store.as_deref() == Some(&a.store.name));
+                let line = match shown {
+                    Some(a) => {
+                        let mut e = e.clone();
+                        e.store = Some(a.store.dir_name().to_string());
+                        crate::changes::line(&e)
+                    }
+                    None => crate::changes::line(e),
+                };
+                f.text.extend_from_slice(line.as_bytes());
                 f.after = e.id.0;
                 f.last_ns = e.at_ns;
             }

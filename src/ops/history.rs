@@ -194,7 +194,7 @@ impl Ops {
                 let row = self
                     .read(|tx| tx.version(*v))
                     .map_err(|_| OpError::NotFound(format!("no version {v}")))?;
-                if row.ino != f.ino {
+                if !self.read(|tx| tx.version_of_file(f.ino, *v))? {
                     return Err(OpError::Invalid(format!(
                         "version {v} belongs to another file ({})",
                         row.path

@@ -12,6 +12,7 @@
 pub mod access;
 pub mod actor;
 pub mod check;
+pub mod drafts;
 pub mod events;
 pub mod files;
 pub mod history;

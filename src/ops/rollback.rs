@@ -417,7 +417,7 @@ impl Ops {
         let v = self
             .read(|tx| tx.version(to))
             .map_err(|_| OpError::NotFound(format!("no version {to}")))?;
-        if v.ino != f.ino {
+        if !self.read(|tx| tx.version_of_file(f.ino, to))? {
             return Err(OpError::Invalid(format!(
                 "version {to} is not a version of {} (it is of '{}')",
                 f.display(),

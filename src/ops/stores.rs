@@ -353,6 +353,13 @@ impl Ops {
     ) -> OpResult<StoreSettings> {
         p.require_admin("change store settings")?;
         let (row, _) = self.store(p, id)?;
+        if row.is_draft() {
+            return Err(OpError::Invalid(format!(
+                "'{}' is a draft: it follows the settings of its store '{}' (change those)",
+                row.name,
+                row.dir_name()
+            )));
+        }
         for glob in new.policy.validate.keys() {
             if glob.is_empty() {
                 return Err(OpError::Invalid("an empty validate glob".into()));

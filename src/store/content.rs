@@ -250,6 +250,8 @@ impl Txn<'_> {
         if data.iter().all(|&b| b == 0) {
             return Ok(Extent { chunk: None, len });
         }
+        // A draft's chunks live in its base's space (see `drafts.rs`).
+        let store = self.chunk_domain(store)?;
         let key = self.store_sealing(store)?;
         let hash = match &key {
             Some(k) => k.chunk_hash(data),
@@ -331,8 +333,38 @@ impl Txn<'_> {
         finish_version(raw)
     }
 
-    /// Every version of one inode, oldest first.
+    /// Every version of one inode, oldest first. A draft's file begins with
+    /// the history of the base file it was cloned from, up to the version
+    /// the draft's base saw (its own versions follow, by id).
     pub fn versions_of(&self, ino: Ino) -> StoreResult<Vec<VersionRow>> {
+        let mut own = self.own_versions_of(ino)?;
+        if let Some((origin, Some(seen))) = self.draft_origin(ino)? {
+            if origin != ino {
+                let mut all: Vec<VersionRow> = self
+                    .own_versions_of(origin)?
+                    .into_iter()
+                    .filter(|v| v.id <= seen)
+                    .collect();
+                all.append(&mut own);
+                all.sort_by_key(|v| v.id);
+                return Ok(all);
+            }
+        }
+        Ok(own)
+    }
+
+    /// Whether version `v` is part of `ino`'s history (its own, or inherited
+    /// by a draft's file from its base).
+    pub fn version_of_file(&self, ino: Ino, v: VersionId) -> StoreResult<bool> {
+        let row = self.version(v)?;
+        if row.ino == ino {
+            return Ok(true);
+        }
+        Ok(matches!(self.draft_origin(ino)?, Some((o, Some(seen))) if o == row.ino && v <= seen))
+    }
+
+    /// The versions one inode made itself, oldest first.
+    pub fn own_versions_of(&self, ino: Ino) -> StoreResult<Vec<VersionRow>> {
         let sql = format!("SELECT {VERSION_COLS} FROM versions WHERE ino = ?1 ORDER BY id");
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map([ino.0], version_from_row)?;
@@ -419,13 +451,19 @@ impl Txn<'_> {
     pub fn file_heads(
         &self,
     ) -> StoreResult<Vec<(i64, Option<i64>, u64, Option<i64>, Option<u64>)>> {
+        // A draft's file also counts the base versions it inherits (up to
+        // the one its base saw).
         let mut stmt = self.conn.prepare(
             "SELECT i.ino, i.head, i.size, \
-               (SELECT max(v.id) FROM versions v WHERE v.ino = i.ino AND v.op != 'conflict' \
-                AND v.redacted_ns IS NULL), \
-               (SELECT v.size FROM versions v WHERE v.ino = i.ino AND v.op != 'conflict' \
-                AND v.redacted_ns IS NULL ORDER BY v.id DESC LIMIT 1) \
-             FROM inodes i WHERE i.kind = 1",
+               (SELECT max(v.id) FROM versions v WHERE (v.ino = i.ino \
+                  OR (v.ino = o.origin AND v.id <= o.head)) \
+                AND v.op != 'conflict' AND v.redacted_ns IS NULL), \
+               (SELECT v.size FROM versions v WHERE (v.ino = i.ino \
+                  OR (v.ino = o.origin AND v.id <= o.head)) \
+                AND v.op != 'conflict' AND v.redacted_ns IS NULL ORDER BY v.id DESC LIMIT 1) \
+             FROM inodes i LEFT JOIN (SELECT ino, min(origin) AS origin, min(head) AS head \
+               FROM draft_base WHERE ino IS NOT NULL GROUP BY ino) o ON o.ino = i.ino \
+             WHERE i.kind = 1",
         )?;
         let rows = stmt.query_map([], |r| {
             Ok((

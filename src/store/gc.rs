@@ -189,9 +189,15 @@ impl Txn<'_> {
 
     /// Versions pinned by mounts alive at `now_ns`.
     pub fn live_pins(&self, now_ns: i64) -> StoreResult<HashSet<i64>> {
+        // Versions drafts still use are pinned too: a draft's file reads its
+        // base's version until it writes its own, and a merge needs the
+        // version the draft's base saw.
         let mut stmt = self.conn.prepare_cached(
             "SELECT p.version FROM pins p JOIN holders h ON h.id = p.holder \
-             WHERE h.alive_until_ns > ?1",
+             WHERE h.alive_until_ns > ?1 \
+             UNION SELECT head FROM draft_base WHERE head IS NOT NULL \
+             UNION SELECT i.head FROM inodes i JOIN stores s ON s.id = i.store_id \
+               WHERE s.draft_of IS NOT NULL AND i.head IS NOT NULL",
         )?;
         let rows = stmt.query_map([now_ns], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -10,6 +10,7 @@ pub mod backup;
 pub mod batch;
 mod content;
 pub mod crypto;
+mod drafts;
 mod file_versions;
 mod gc;
 pub mod inspect;
@@ -29,6 +30,7 @@ pub use content::{
     chunk_bytes, chunk_reader, Extent, Extents, NewVersion, VersionRow, AVG_CHUNK, MAX_CHUNK,
     MIN_CHUNK,
 };
+pub use drafts::{draft_store_name, BaseEntry, BaseRow, DraftReason, DraftRow, NewDraft};
 pub use file_versions::{FileVersion, FileVersionFilter, FileVersionKind};
 pub use gc::{FileVersions, MaintenanceHolder, Space};
 pub use keys::KeyRow;

@@ -18,7 +18,7 @@ pub enum NodeKind {
 }
 
 impl NodeKind {
-    fn code(self) -> i64 {
+    pub(super) fn code(self) -> i64 {
         match self {
             NodeKind::File => 1,
             NodeKind::Dir => 2,
@@ -30,7 +30,7 @@ impl NodeKind {
         }
     }
 
-    fn from_code(code: i64) -> StoreResult<Self> {
+    pub(super) fn from_code(code: i64) -> StoreResult<Self> {
         Ok(match code {
             1 => NodeKind::File,
             2 => NodeKind::Dir,

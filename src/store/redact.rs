@@ -18,6 +18,10 @@ use crate::ids::{ChunkId, Identity, Ino, StoreId, VersionId};
 use rusqlite::{params, OptionalExtension};
 use std::collections::{BTreeSet, HashMap};
 
+/// The versions whose extents may name a chunk of store `?1`'s space: its
+/// own and its drafts' (which share it).
+const IN_DOMAIN: &str = "store_id IN (SELECT id FROM stores WHERE id = ?1 OR draft_of = ?1)";
+
 /// What a removal did.
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct Removal {
@@ -85,6 +89,13 @@ impl Txn<'_> {
         let mut inode = self
             .inode(v.ino)?
             .ok_or_else(|| StoreError::Corrupt(format!("version {id} of missing inode")))?;
+        if let Some((draft, _)) = self.draft_head_user(id)? {
+            return Err(StoreError::Invalid(format!(
+                "version {id} is the current content of '{}' in draft '{draft}': discard the \
+                 draft or write over the file there first, then redact it",
+                v.path
+            )));
+        }
         if inode.head == Some(id) && inode.nlink > 0 {
             return Err(StoreError::Invalid(format!(
                 "version {id} is the current content of the live file '{}': write a new \
@@ -196,8 +207,27 @@ impl Txn<'_> {
         inode.size = 0;
         inode.ctime_ns = now_ns;
         self.save_inode(&inode)?;
-        let ids: Vec<VersionId> = self.versions_of(ino)?.into_iter().map(|v| v.id).collect();
-        let mut removal = self.remove_versions(store.id, &ids, now_ns, Collect::Erase)?;
+        // A draft's file loses its own versions; what it inherited belongs to
+        // the base (purge it there). A base file's copies in drafts go first.
+        let mut removal = Removal::default();
+        for (draft, clone) in self.clones_of(ino)? {
+            if let Some(d) = self.store_by_id(draft)? {
+                let r = self.purge_file(&d, clone, who, now_ns)?;
+                removal.versions.extend(r.versions);
+            }
+            self.conn
+                .prepare_cached("DELETE FROM draft_base WHERE draft_id = ?1 AND origin = ?2")?
+                .execute(params![draft.0, ino.0])?;
+        }
+        let ids: Vec<VersionId> = self
+            .own_versions_of(ino)?
+            .into_iter()
+            .map(|v| v.id)
+            .collect();
+        let mut own = self.remove_versions(store.id, &ids, now_ns, Collect::Erase)?;
+        removal.versions.append(&mut own.versions);
+        own.versions = removal.versions;
+        let mut removal = own;
         removal.names_removed = dentries.len() as u64;
         removal.entries_sealed = self.seal_entries(&entries)?;
         // The change feed is only a hint for running mounts; the newest row stays
@@ -325,9 +355,10 @@ impl Txn<'_> {
                 )?
                 .execute(params![id.0, now_ns])?;
         }
+        let domain = self.chunk_domain(store)?;
         let (deleted, trimmed, bytes) = match collect {
-            Collect::Erase => self.collect_chunks(store)?,
-            Collect::Unused => self.collect_unused_chunks(store)?,
+            Collect::Erase => self.collect_chunks(domain)?,
+            Collect::Unused => self.collect_unused_chunks(domain)?,
         };
         removal.chunks_deleted = deleted;
         removal.chunks_trimmed = trimmed;
@@ -387,7 +418,7 @@ impl Txn<'_> {
     /// table's newest chunk stays even when unused: SQLite gives a new row
     /// max(id) + 1, and a running daemon may still cache a deleted chunk's bytes
     /// under its id, so an id must never come back. Returns (deleted, 0, bytes).
-    fn collect_unused_chunks(&self, store: StoreId) -> StoreResult<(u64, u64, u64)> {
+    pub(super) fn collect_unused_chunks(&self, store: StoreId) -> StoreResult<(u64, u64, u64)> {
         let used = self.chunk_use(store)?;
         let newest: Option<i64> = self
             .conn
@@ -424,7 +455,7 @@ impl Txn<'_> {
         let mut used: HashMap<i64, u64> = HashMap::new();
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT extents FROM versions WHERE store_id = ?1")?;
+            .prepare_cached(&format!("SELECT extents FROM versions WHERE {IN_DOMAIN}"))?;
         let mut rows = stmt.query([store.0])?;
         while let Some(r) = rows.next()? {
             let blob: Vec<u8> = r.get(0)?;
@@ -481,9 +512,9 @@ impl Txn<'_> {
     /// Rewrites every extent list of the store naming chunk `from` to name `to`.
     fn repoint_chunk(&self, store: StoreId, from: ChunkId, to: ChunkId) -> StoreResult<()> {
         let rows: Vec<(i64, Vec<u8>)> = {
-            let mut stmt = self
-                .conn
-                .prepare_cached("SELECT id, extents FROM versions WHERE store_id = ?1")?;
+            let mut stmt = self.conn.prepare_cached(&format!(
+                "SELECT id, extents FROM versions WHERE {IN_DOMAIN}"
+            ))?;
             let rows = stmt.query_map([store.0], |r| Ok((r.get(0)?, r.get(1)?)))?;
             rows.collect::<Result<_, _>>()?
         };

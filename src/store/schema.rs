@@ -264,6 +264,72 @@ const MIGRATIONS: &[&str] = &[
         audit_id     INTEGER NOT NULL
     );
     "#,
+    // 11 (drafts): a draft is a store row of its own (`draft_of` names the
+    // store it is a draft of) whose namespace was cloned from its base at
+    // creation: its inodes' heads point at the base's versions, so no
+    // content is copied, and its new chunks go to the base's chunk space
+    // (one dedupe space and one key per base store). `drafts` says what
+    // each draft is (its name, base point, who made it and why);
+    // `draft_base` is the base as the draft last saw it, one row per path:
+    // the common ancestor of a three-way merge (`origin`: the base's inode,
+    // `ino`: the draft's, `head`: the base's version then).
+    r#"
+    ALTER TABLE stores ADD COLUMN draft_of INTEGER REFERENCES stores(id);
+    CREATE INDEX stores_by_draft_of ON stores(draft_of) WHERE draft_of IS NOT NULL;
+    CREATE TABLE drafts (
+        store_id    INTEGER PRIMARY KEY REFERENCES stores(id),
+        base_id     INTEGER NOT NULL REFERENCES stores(id),
+        name        TEXT NOT NULL,
+        base_audit  INTEGER NOT NULL,
+        base_ns     INTEGER NOT NULL,
+        created_ns  INTEGER NOT NULL,
+        agent       TEXT NOT NULL,
+        session     TEXT NOT NULL,
+        "user"      TEXT,
+        reason      TEXT NOT NULL,
+        for_session TEXT,
+        UNIQUE (base_id, name)
+    );
+    CREATE TABLE draft_base (
+        draft_id INTEGER NOT NULL REFERENCES stores(id),
+        path     TEXT NOT NULL,
+        kind     INTEGER NOT NULL,
+        origin   INTEGER NOT NULL,
+        ino      INTEGER,
+        head     INTEGER,
+        target   BLOB,
+        PRIMARY KEY (draft_id, path)
+    );
+    CREATE INDEX draft_base_by_ino ON draft_base(ino);
+    CREATE INDEX draft_base_by_head ON draft_base(head) WHERE head IS NOT NULL;
+    "#,
+    // 12 (consolidation jobs, the dreams endpoint): one row per job, kept
+    // after it ends (`status`: pending, running, completed, failed,
+    // canceled). `request` is the job as asked (JSON); `draft_id` the draft
+    // it works in, `output_id` the store it produced; `runner` the server
+    // process that runs it (a job whose runner is gone is failed at start).
+    r#"
+    CREATE TABLE jobs (
+        id          TEXT PRIMARY KEY,
+        kind        TEXT NOT NULL,
+        store_id    INTEGER NOT NULL,
+        draft_id    INTEGER,
+        output_id   INTEGER,
+        request     TEXT NOT NULL,
+        status      TEXT NOT NULL,
+        error       TEXT,
+        agent       TEXT NOT NULL,
+        session     TEXT NOT NULL,
+        "user"      TEXT,
+        key_id      TEXT,
+        created_ns  INTEGER NOT NULL,
+        started_ns  INTEGER,
+        ended_ns    INTEGER,
+        archived_ns INTEGER,
+        runner      TEXT
+    );
+    CREATE INDEX jobs_by_time ON jobs(created_ns);
+    "#,
 ];
 
 /// The schema version this memfs writes (the number of migrations).

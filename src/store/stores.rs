@@ -60,6 +60,32 @@ pub struct StoreRow {
     pub updated_ns: i64,
     /// When it was archived, if it is.
     pub archived_ns: Option<i64>,
+    /// The store this is a draft of (see `store/drafts.rs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub draft_of: Option<StoreId>,
+    /// The name of the store this is a draft of: the directory a mount shows
+    /// the draft under.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_name: Option<String>,
+}
+
+impl StoreRow {
+    /// Whether this is a draft of another store.
+    pub fn is_draft(&self) -> bool {
+        self.draft_of.is_some()
+    }
+
+    /// The directory name a mount shows it under: a draft appears as the
+    /// store it is a draft of, so an agent writing to it sees nothing unusual.
+    pub fn dir_name(&self) -> &str {
+        self.base_name.as_deref().unwrap_or(&self.name)
+    }
+
+    /// The store whose chunks this one's content lives in: a draft shares its
+    /// base's (one dedupe space and one key), every other store has its own.
+    pub fn chunk_domain(&self) -> StoreId {
+        self.draft_of.unwrap_or(self.id)
+    }
 }
 
 /// A new random API id with `prefix` (`memstore_`, `apikey_`...): 96 random
@@ -108,6 +134,8 @@ fn store_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(StoreRow, String)>
             // A column only memfs writes, always from a map: corrupt if not one.
             metadata: serde_json::from_str(&metadata).unwrap_or_default(),
             archived_ns: r.get(14)?,
+            draft_of: r.get::<_, Option<i64>>(15)?.map(StoreId),
+            base_name: r.get(16)?,
         },
         r.get(2)?,
     ))
@@ -120,8 +148,10 @@ fn finish(raw: (StoreRow, String)) -> StoreResult<StoreRow> {
 }
 
 const STORE_COLS: &str = "id, name, scope, owner, description, root_ino, created_ns, archived, \
-     encrypted, encrypted AND NOT EXISTS (SELECT 1 FROM store_keys k WHERE k.store_id = stores.id), \
-     api_id, title, updated_ns, metadata, archived_ns";
+     encrypted, encrypted AND NOT EXISTS (SELECT 1 FROM store_keys k \
+       WHERE k.store_id = coalesce(stores.draft_of, stores.id)), \
+     api_id, title, updated_ns, metadata, archived_ns, draft_of, \
+     (SELECT b.name FROM stores b WHERE b.id = stores.draft_of)";
 
 /// What an update of a store's descriptive fields sets (`None`: unchanged).
 #[derive(Debug, Default, Clone)]
@@ -253,28 +283,22 @@ impl Txn<'_> {
         Ok(())
     }
 
-    /// Deletes a store with all its content and versions. The audit log keeps its
-    /// entries and gets a `store-delete` tombstone naming the store.
+    /// Deletes a store with all its content and versions (and its drafts).
+    /// The audit log keeps its entries and gets a `store-delete` tombstone
+    /// naming the store.
     pub fn delete_store(&self, s: &StoreRow, who: &Identity, now_ns: i64) -> StoreResult<()> {
-        let id = s.id.0;
+        if s.is_draft() {
+            self.discard_draft(s, who, now_ns, "deleted")?;
+            return Ok(());
+        }
+        for d in self.drafts(Some(s.id))? {
+            self.discard_draft(&d.store, who, now_ns, "its store was deleted")?;
+        }
         let (files, bytes) = self.store_usage(s.id)?;
         // An encrypted store's key-encryption key leaves the keyring too, so
         // copies of the database cannot read it either.
         self.destroy_store_key(s.id)?;
-        for sql in [
-            "DELETE FROM locks WHERE ino IN (SELECT ino FROM inodes WHERE store_id = ?1)",
-            "DELETE FROM leases WHERE ino IN (SELECT ino FROM inodes WHERE store_id = ?1)",
-            "DELETE FROM fences WHERE ino IN (SELECT ino FROM inodes WHERE store_id = ?1)",
-            "DELETE FROM dentries WHERE parent IN (SELECT ino FROM inodes WHERE store_id = ?1)",
-            "UPDATE inodes SET head = NULL WHERE store_id = ?1",
-            "DELETE FROM versions WHERE store_id = ?1",
-            "DELETE FROM chunks WHERE store_id = ?1",
-            "DELETE FROM changes WHERE store_id = ?1 AND seq < (SELECT max(seq) FROM changes)",
-            "DELETE FROM inodes WHERE store_id = ?1",
-            "DELETE FROM stores WHERE id = ?1",
-        ] {
-            self.conn.prepare_cached(sql)?.execute([id])?;
-        }
+        self.remove_store_rows(s)?;
         self.record(
             who,
             now_ns,
@@ -290,6 +314,29 @@ impl Txn<'_> {
                 ..Default::default()
             },
         )?;
+        Ok(())
+    }
+
+    /// Removes a store's rows: namespace, versions, chunks (a draft has none
+    /// of its own), leases, and a draft's base rows.
+    pub(super) fn remove_store_rows(&self, s: &StoreRow) -> StoreResult<()> {
+        let id = s.id.0;
+        for sql in [
+            "DELETE FROM locks WHERE ino IN (SELECT ino FROM inodes WHERE store_id = ?1)",
+            "DELETE FROM leases WHERE ino IN (SELECT ino FROM inodes WHERE store_id = ?1)",
+            "DELETE FROM fences WHERE ino IN (SELECT ino FROM inodes WHERE store_id = ?1)",
+            "DELETE FROM dentries WHERE parent IN (SELECT ino FROM inodes WHERE store_id = ?1)",
+            "UPDATE inodes SET head = NULL WHERE store_id = ?1",
+            "DELETE FROM versions WHERE store_id = ?1",
+            "DELETE FROM chunks WHERE store_id = ?1",
+            "DELETE FROM changes WHERE store_id = ?1 AND seq < (SELECT max(seq) FROM changes)",
+            "DELETE FROM draft_base WHERE draft_id = ?1",
+            "DELETE FROM drafts WHERE store_id = ?1",
+            "DELETE FROM inodes WHERE store_id = ?1",
+            "DELETE FROM stores WHERE id = ?1",
+        ] {
+            self.conn.prepare_cached(sql)?.execute([id])?;
+        }
         Ok(())
     }
 
@@ -379,10 +426,14 @@ impl Txn<'_> {
     }
 
     /// A store's settings as stored (JSON), or `None` if never set.
+    /// A draft has no settings of its own: it follows its store's.
     pub fn store_settings(&self, id: StoreId) -> StoreResult<Option<String>> {
         Ok(self
             .conn
-            .prepare_cached("SELECT settings FROM stores WHERE id = ?1")?
+            .prepare_cached(
+                "SELECT coalesce(b.settings, s.settings) FROM stores s \
+                 LEFT JOIN stores b ON b.id = s.draft_of WHERE s.id = ?1",
+            )?
             .query_row([id.0], |r| r.get(0))
             .optional()?
             .flatten())
@@ -447,8 +498,18 @@ impl Txn<'_> {
         raw.map(finish).transpose()
     }
 
+    /// Every store that is not a draft, by name (drafts: [`Txn::drafts`]).
     pub fn stores(&self) -> StoreResult<Vec<StoreRow>> {
-        let sql = format!("SELECT {STORE_COLS} FROM stores ORDER BY name");
+        self.stores_where("draft_of IS NULL")
+    }
+
+    /// Every store, drafts included, by name.
+    pub fn all_stores(&self) -> StoreResult<Vec<StoreRow>> {
+        self.stores_where("1 = 1")
+    }
+
+    fn stores_where(&self, cond: &str) -> StoreResult<Vec<StoreRow>> {
+        let sql = format!("SELECT {STORE_COLS} FROM stores WHERE {cond} ORDER BY name");
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map([], store_from_row)?;
         let mut out = Vec::new();
