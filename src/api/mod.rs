@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod drafts;
 pub mod error;
 pub mod events;
 pub mod extract;
@@ -144,6 +145,7 @@ pub fn router_with(state: AppState, opts: ServeOptions) -> (Router, utoipa::open
         .routes(routes!(versions::retrieve))
         .routes(routes!(versions::redact))
         .merge(memfs::routes())
+        .merge(drafts::routes())
         .routes(routes!(audit::log))
         .routes(routes!(audit::history))
         .routes(routes!(audit::diff))

@@ -32,6 +32,9 @@ enum Cmd {
     /// Create and list stores.
     #[command(subcommand)]
     Store(StoreCmd),
+    /// Drafts of a store: make, review (diff), merge or discard them.
+    #[command(subcommand)]
+    Draft(DraftCmd),
     /// Audit entries, newest first.
     Log {
         /// Only this store's entries.
@@ -261,6 +264,58 @@ enum LeaseCmd {
 }
 
 #[derive(Subcommand)]
+enum DraftCmd {
+    /// Make a draft of a store as it is (or was): a branch sharing its content
+    /// and history; `memfs mount --store STORE@DRAFT` mounts it.
+    Create {
+        store: String,
+        /// Its name (default: d1, d2, ...).
+        #[arg(long)]
+        name: Option<String>,
+        /// The store as it was then: RFC 3339 or an age such as 2h.
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// The drafts of a store (or of every store).
+    List { store: Option<String> },
+    /// One draft: its base, who made it, its size.
+    Show {
+        /// STORE@DRAFT
+        draft: String,
+    },
+    /// What the draft changed, what the store changed since its base, and
+    /// what merging would do (conflicts included).
+    Diff {
+        /// STORE@DRAFT
+        draft: String,
+        /// With each file's unified diff.
+        #[arg(long, short = 'p')]
+        patch: bool,
+    },
+    /// Apply the draft's changes to its store as one change set, attributed to
+    /// you under a session `merge:STORE@DRAFT:ID` (roll it back with
+    /// `memfsctl rollback --session`). Conflicts are reported and left alone.
+    Merge {
+        /// STORE@DRAFT
+        draft: String,
+        /// Show what would be merged; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Merge only this path (and what is below it); repeatable.
+        #[arg(long = "path")]
+        paths: Vec<String>,
+    },
+    /// Drop a draft and what only it wrote (its store is untouched).
+    Discard {
+        /// STORE@DRAFT
+        draft: String,
+        /// Confirm: the draft's own changes cannot be recovered.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum StoreCmd {
     /// Create a store.
     Create {
@@ -380,6 +435,18 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Store(StoreCmd::Delete { name, yes }) => ctl::store::delete(&ctx, &name, yes),
         Cmd::Store(StoreCmd::Shred { name, yes }) => ctl::store::shred(&ctx, &name, yes),
         Cmd::Key(KeyCmd::Generate { path }) => ctl::key::generate(&path, ctx.json),
+        Cmd::Draft(DraftCmd::Create { store, name, at }) => {
+            ctl::draft::create(&ctx, &store, name, at)
+        }
+        Cmd::Draft(DraftCmd::List { store }) => ctl::draft::list(&ctx, store.as_deref()),
+        Cmd::Draft(DraftCmd::Show { draft }) => ctl::draft::show(&ctx, &draft),
+        Cmd::Draft(DraftCmd::Diff { draft, patch }) => ctl::draft::diff(&ctx, &draft, patch),
+        Cmd::Draft(DraftCmd::Merge {
+            draft,
+            dry_run,
+            paths,
+        }) => ctl::draft::merge(&ctx, &draft, dry_run, paths),
+        Cmd::Draft(DraftCmd::Discard { draft, yes }) => ctl::draft::discard(&ctx, &draft, yes),
         Cmd::Prompt {
             agent,
             user,

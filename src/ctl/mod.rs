@@ -7,6 +7,7 @@
 pub mod apikey;
 pub mod audit;
 pub mod backup;
+pub mod draft;
 pub mod export;
 pub mod forget;
 pub mod fsck;

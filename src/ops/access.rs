@@ -129,8 +129,11 @@ impl Principal {
         self.rights_of.as_ref().unwrap_or(&self.who)
     }
 
+    /// A key limited to a store also reaches that store's drafts.
     fn in_scope(&self, store: &StoreRow) -> bool {
-        self.stores.as_ref().is_none_or(|l| l.contains(&store.name))
+        self.stores.as_ref().is_none_or(|l| {
+            l.contains(&store.name) || (store.is_draft() && l.iter().any(|n| n == store.dir_name()))
+        })
     }
 
     /// Whether the store exists for this principal (otherwise it is 404: its

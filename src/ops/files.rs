@@ -55,11 +55,17 @@ impl Ops {
         })
     }
 
-    /// Every store `p` may see, archived ones included, by name.
+    /// Every store `p` may see, archived ones included, by name; drafts only
+    /// when `p` is limited to them by name (`memfs mcp --store STORE@DRAFT`).
     pub fn visible_stores(&self, p: &Principal) -> OpResult<Vec<StoreRow>> {
         let all = self.read(|tx| {
-            tx.stores()?
-                .into_iter()
+            let mut rows = tx.stores()?;
+            for name in p.stores.iter().flatten().filter(|n| n.contains('@')) {
+                if let Some(d) = tx.store_by_name(name)? {
+                    rows.push(d);
+                }
+            }
+            rows.into_iter()
                 .map(|r| crate::settings::load(tx, r.id).map(|s| (r, s)))
                 .collect::<Result<Vec<_>, _>>()
         })?;

@@ -417,7 +417,17 @@ fn a_draft_of_the_past_starts_from_the_store_as_it_was() {
     let ops = setup();
     let w = agent("planner", "s1");
     put(&ops, &w, "kb", "/a.md", "old\n");
-    let t = crate::ids::now_ns();
+    // Times are given to the millisecond: the first write is in an earlier
+    // millisecond than `t`, the later ones in a later one.
+    let next_ms = || {
+        let ms = crate::ids::now_ns() / 1_000_000;
+        while crate::ids::now_ns() / 1_000_000 == ms {
+            std::hint::spin_loop();
+        }
+        crate::ids::now_ns()
+    };
+    let t = next_ms();
+    next_ms();
     put(&ops, &w, "kb", "/a.md", "new\n");
     put(&ops, &w, "kb", "/later.md", "later\n");
     let req = NewDraftRequest {
