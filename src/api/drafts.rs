@@ -131,12 +131,18 @@ pub struct MergeRequest {
     /// Merge only these store-relative paths (and what is below them).
     #[serde(default)]
     paths: Vec<String>,
+    /// Merge what merges cleanly and leave the conflicts; without it a merge
+    /// with conflicts changes nothing (409).
+    #[serde(default)]
+    skip_conflicts: bool,
 }
 
 #[utoipa::path(post, path = "/v1/memfs/drafts/{draft_id}/merge", tag = "drafts",
     params(("draft_id" = String, Path)), request_body = MergeRequest,
     responses((status = 200, description = "what was merged (or would be), the merge's session and the conflicts left", body = Object),
-        (status = 400, description = "the store's rules refuse the merge; every reason is in the message")))]
+        (status = 400, description = "the store's rules refuse the merge; every reason is in the message and in error.details.refused"),
+        (status = 404, description = "no such draft"),
+        (status = 409, description = "the draft and the store changed the same lines (or the same node two ways): nothing was merged; error.details.conflicts lists them")))]
 pub async fn merge(
     State(st): State<AppState>,
     Auth(p): Auth,
@@ -147,6 +153,7 @@ pub async fn merge(
     let opts = MergeOptions {
         dry_run: b.dry_run,
         paths: b.paths.iter().map(|s| s.trim_matches('/').to_string()).collect(),
+        skip_conflicts: b.skip_conflicts,
     };
     let r = blocking(move || ops.merge_draft(&p, &id, &opts)).await?;
     if !r.refused.is_empty() {
@@ -164,7 +171,30 @@ pub async fn merge(
                 r.store,
                 why.join("; ")
             ),
-        ));
+        )
+        .detail("refused", serde_json::json!(r.refused)));
+    }
+    if r.blocked && !r.dry_run {
+        let why: Vec<String> = r
+            .conflicts
+            .iter()
+            .map(|c| format!("{}: {}", c.path, c.reason))
+            .collect();
+        return Err(ApiError::new(
+            409,
+            "conflict_error",
+            "merge_conflict",
+            format!(
+                "{} conflict(s) between draft '{}' and store '{}', so nothing was merged \
+                 (resolve them in the draft, or merge the rest with skip_conflicts): {}",
+                r.conflicts.len(),
+                r.draft,
+                r.store,
+                why.join("; ")
+            ),
+        )
+        .detail("conflicts", serde_json::json!(r.conflicts))
+        .detail("report", serde_json::json!(r)));
     }
     Ok(Json(r).into_response())
 }

@@ -25,6 +25,8 @@ pub fn request_id() -> Option<String> {
 pub struct ApiError {
     pub class: HttpClass,
     pub message: String,
+    /// More fields for `error.details` (a merge's conflicts, say).
+    pub details: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl ApiError {
@@ -32,7 +34,16 @@ impl ApiError {
         ApiError {
             class: HttpClass { status, kind, code },
             message,
+            details: None,
         }
+    }
+
+    /// Adds `key` to `error.details`.
+    pub fn detail(mut self, key: &str, value: serde_json::Value) -> Self {
+        self.details
+            .get_or_insert_with(Default::default)
+            .insert(key.to_string(), value);
+        self
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {
@@ -59,19 +70,25 @@ impl From<OpError> for ApiError {
         } else {
             e.to_string()
         };
-        ApiError { class, message }
+        ApiError {
+            class,
+            message,
+            details: None,
+        }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let rid = request_id();
+        let mut details = self.details.unwrap_or_default();
+        details.insert("error_code".into(), self.class.code.into());
         let body = serde_json::json!({
             "type": "error",
             "error": {
                 "type": self.class.kind,
                 "message": self.message,
-                "details": { "error_code": self.class.code },
+                "details": details,
             },
             "request_id": rid,
         });

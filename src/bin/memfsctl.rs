@@ -304,6 +304,10 @@ enum DraftCmd {
         /// Merge only this path (and what is below it); repeatable.
         #[arg(long = "path")]
         paths: Vec<String>,
+        /// Merge what merges cleanly and leave the conflicts (without it, a
+        /// conflict means nothing is merged).
+        #[arg(long)]
+        skip_conflicts: bool,
     },
     /// Drop a draft and what only it wrote (its store is untouched).
     Discard {
@@ -445,7 +449,8 @@ fn run(cli: Cli) -> Result<()> {
             draft,
             dry_run,
             paths,
-        }) => ctl::draft::merge(&ctx, &draft, dry_run, paths),
+            skip_conflicts,
+        }) => ctl::draft::merge(&ctx, &draft, dry_run, paths, skip_conflicts),
         Cmd::Draft(DraftCmd::Discard { draft, yes }) => ctl::draft::discard(&ctx, &draft, yes),
         Cmd::Prompt {
             agent,

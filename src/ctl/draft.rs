@@ -20,17 +20,23 @@ pub fn create(ctx: &Ctx, store: &str, name: Option<String>, at: Option<String>) 
     })
 }
 
+/// Why a draft exists, in words.
+fn why(v: &DraftView) -> String {
+    match &v.for_session {
+        Some(s) => format!("{} (session {s})", v.reason.as_str()),
+        None => v.reason.as_str().to_string(),
+    }
+}
+
 fn line(v: &DraftView) -> String {
-    let why = match (&v.reason, &v.for_session) {
-        (_, Some(s)) => format!("rule, session {s}"),
-        (r, None) => serde_json::to_value(r)
-            .ok()
-            .and_then(|x| x.as_str().map(str::to_string))
-            .unwrap_or_default(),
-    };
     format!(
         "{:<32} base {}  files {:<5} versions {:<5} by {} ({})",
-        v.name, v.base_at, v.files, v.versions, v.created_by.agent, why
+        v.name,
+        v.base_at,
+        v.files,
+        v.versions,
+        v.created_by.agent,
+        why(v)
     )
 }
 
@@ -64,7 +70,7 @@ pub fn show(ctx: &Ctx, draft: &str) -> Result<()> {
                 .user
                 .as_deref()
                 .map_or(String::new(), |u| format!(", user {u}")),
-            line(&v),
+            why(&v),
             v.files,
             v.bytes,
             v.versions
@@ -148,46 +154,90 @@ pub fn diff(ctx: &Ctx, draft: &str, patch: bool) -> Result<()> {
     })
 }
 
-pub fn merge(ctx: &Ctx, draft: &str, dry_run: bool, paths: Vec<String>) -> Result<()> {
-    let r: MergeReport = ctx
-        .ops
-        .merge_draft(&ctx.p, draft, &MergeOptions { dry_run, paths })?;
-    ctx.emit(&r, || {
-        let mut out = String::new();
-        if !r.refused.is_empty() {
-            out.push_str(&format!(
-                "refused by the rules of store {}; nothing was merged:\n",
-                r.store
-            ));
-            for x in &r.refused {
-                out.push_str(&format!("  {}: {}\n", x.path, x.reason));
-            }
-            return out;
-        }
-        let head = if r.dry_run {
-            "would merge"
-        } else if r.merged {
-            "merged"
-        } else {
-            "nothing to merge"
-        };
-        out.push_str(&format!("{head} {} into {}:\n", r.draft, r.store));
-        plan_text(&mut out, &r.actions);
-        conflicts_text(&mut out, &r.conflicts);
-        if let Some(s) = &r.session {
-            out.push_str(&format!(
-                "as session {s} (undo: memfsctl rollback --session '{s}')\n"
-            ));
-        }
-        out
-    })?;
+pub fn merge(
+    ctx: &Ctx,
+    draft: &str,
+    dry_run: bool,
+    paths: Vec<String>,
+    skip_conflicts: bool,
+) -> Result<()> {
+    let opts = MergeOptions {
+        dry_run,
+        paths: paths
+            .iter()
+            .map(|p| p.trim_matches('/').to_string())
+            .collect(),
+        skip_conflicts,
+    };
+    let r: MergeReport = ctx.ops.merge_draft(&ctx.p, draft, &opts)?;
+    ctx.emit(&r, || merge_text(&r))?;
     if !r.refused.is_empty() {
-        bail!("the merge was refused ({} reason(s))", r.refused.len());
+        bail!(
+            "the rules of store {} refuse the merge ({} reason(s)); nothing was merged",
+            r.store,
+            r.refused.len()
+        );
     }
-    if !r.conflicts.is_empty() {
-        bail!("{} conflict(s) left for a person", r.conflicts.len());
+    if r.blocked {
+        bail!(
+            "{} conflict(s) left for a person; nothing was {}",
+            r.conflicts.len(),
+            if r.dry_run { "changed" } else { "merged" }
+        );
     }
     Ok(())
+}
+
+fn merge_text(r: &MergeReport) -> String {
+    let mut out = String::new();
+    if !r.refused.is_empty() {
+        out.push_str(&format!(
+            "refused by the rules of store {}; nothing was merged:\n",
+            r.store
+        ));
+        for x in &r.refused {
+            out.push_str(&format!("  {}: {}\n", x.path, x.reason));
+        }
+        return out;
+    }
+    let c = &r.counts;
+    let head = match (r.dry_run, r.blocked, r.merged) {
+        (true, true, _) => "would merge nothing (conflicts) from",
+        (true, false, _) => "would merge",
+        (false, true, _) => "merged nothing (conflicts) from",
+        (false, false, true) => "merged",
+        (false, false, false) => "nothing to merge from",
+    };
+    out.push_str(&format!(
+        "{head} {} into {}: {} change(s) from the draft as it is, {} merged line by line, \
+         {} already on both sides; {} conflict(s)\n",
+        r.draft, r.store, c.taken, c.merged, c.same, c.conflicts
+    ));
+    plan_text(&mut out, &r.actions);
+    conflicts_text(&mut out, &r.conflicts);
+    if r.blocked {
+        out.push_str(
+            "Resolve the conflicts in the draft (make its lines agree with the store's) \
+             and merge again, or merge the rest with --skip-conflicts (or --path).\n",
+        );
+    }
+    if !r.authors.is_empty() {
+        let who: Vec<String> = r
+            .authors
+            .iter()
+            .map(|a| {
+                let user = a.user.as_deref().map_or(String::new(), |u| format!(", user {u}"));
+                format!("agent {} (session {}{user})", a.agent, a.session)
+            })
+            .collect();
+        out.push_str(&format!("written in the draft by: {}\n", who.join("; ")));
+    }
+    if let Some(s) = &r.session {
+        out.push_str(&format!(
+            "merge session: {s}\nundo it as one unit: memfsctl rollback --session '{s}'\n"
+        ));
+    }
+    out
 }
 
 pub fn discard(ctx: &Ctx, draft: &str, yes: bool) -> Result<()> {

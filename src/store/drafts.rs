@@ -499,12 +499,40 @@ impl Txn<'_> {
         path: &str,
         row: Option<&BaseRow>,
     ) -> StoreResult<()> {
+        let old: Option<Option<i64>> = self
+            .conn
+            .prepare_cached("SELECT ino FROM draft_base WHERE draft_id = ?1 AND path = ?2")?
+            .query_row(params![draft.0, path], |r| r.get(0))
+            .optional()?;
         self.conn
             .prepare_cached("DELETE FROM draft_base WHERE draft_id = ?1 AND path = ?2")?
             .execute(params![draft.0, path])?;
         if let Some(b) = row {
             self.insert_base_row(draft, b)?;
         }
+        if let Some(Some(ino)) = old {
+            self.settle_unbased(Ino(ino))?;
+        }
+        Ok(())
+    }
+
+    /// A draft file the draft deleted keeps the base's version it was cloned
+    /// with as its head, which is its own only through its base row. Once a
+    /// merge drops that row, its head becomes its own newest version (none,
+    /// if it never wrote one), so every file's head stays one of its versions.
+    fn settle_unbased(&self, ino: Ino) -> StoreResult<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE inodes SET \
+                   head = (SELECT max(v.id) FROM versions v WHERE v.ino = inodes.ino \
+                     AND v.op != 'conflict' AND v.redacted_ns IS NULL), \
+                   size = coalesce((SELECT v.size FROM versions v WHERE v.ino = inodes.ino \
+                     AND v.op != 'conflict' AND v.redacted_ns IS NULL \
+                     ORDER BY v.id DESC LIMIT 1), 0) \
+                 WHERE ino = ?1 AND kind = 1 AND nlink = 0 \
+                   AND NOT EXISTS (SELECT 1 FROM draft_base b WHERE b.ino = ?1)",
+            )?
+            .execute([ino.0])?;
         Ok(())
     }
 

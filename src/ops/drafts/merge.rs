@@ -25,6 +25,29 @@ pub struct MergeOptions {
     pub dry_run: bool,
     /// Merge only these paths (and what is below them); everything when empty.
     pub paths: Vec<String>,
+    /// Apply what merges cleanly even when some changes conflict (the
+    /// conflicts are still reported and left alone). Without it a merge with
+    /// conflicts applies nothing.
+    pub skip_conflicts: bool,
+}
+
+/// How many changes a merge took as the draft made them, merged with the
+/// store's own changes, found made on both sides already, or left as
+/// conflicts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MergeCounts {
+    pub taken: usize,
+    pub merged: usize,
+    pub same: usize,
+    pub conflicts: usize,
+}
+
+/// Who wrote what a merge brought into the store (from the draft's log).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Author {
+    pub agent: String,
+    pub session: String,
+    pub user: Option<String>,
 }
 
 /// A change the store's rules refuse.
@@ -51,6 +74,13 @@ pub struct MergeReport {
     pub conflicts: Vec<MergeConflict>,
     /// Why the store refuses the merge (then nothing was applied).
     pub refused: Vec<Refusal>,
+    /// The actions and conflicts, counted.
+    pub counts: MergeCounts,
+    /// Nothing was applied because of the conflicts (and `skip_conflicts`
+    /// was not asked for).
+    pub blocked: bool,
+    /// Who wrote, in the draft, what the merge takes.
+    pub authors: Vec<Author>,
 }
 
 /// Attempts to plan and apply before giving up on a store that keeps
@@ -91,15 +121,27 @@ impl Ops {
                 let s = sides::read(tx, &l.store, &l.draft.store)?;
                 plan::plan(&s, &opts.paths, &mut |v| read_version(tx, v))
             })?;
+            let actions: Vec<Action> = planned.items.iter().map(|i| i.action.clone()).collect();
+            let count = |how: &str| actions.iter().filter(|a| a.how == how).count();
+            let counts = MergeCounts {
+                taken: count("draft"),
+                merged: count("merged"),
+                same: count("same"),
+                conflicts: planned.conflicts.len(),
+            };
+            let authors = self.read(|tx| authors(tx, l.draft.store.id, &actions))?;
             let mut report = MergeReport {
                 draft: l.draft.store.name.clone(),
                 store: l.store.name.clone(),
                 dry_run: opts.dry_run,
                 merged: false,
                 session: None,
-                actions: planned.items.iter().map(|i| i.action.clone()).collect(),
+                blocked: !planned.conflicts.is_empty() && !opts.skip_conflicts,
+                actions,
                 conflicts: planned.conflicts,
                 refused: Vec::new(),
+                counts,
+                authors,
             };
             // Steps in the order they run, each with the item it belongs to.
             let mut order: Vec<(usize, Step)> = planned
@@ -124,7 +166,7 @@ impl Ops {
                     return Ok(report);
                 }
             };
-            if opts.dry_run || planned.items.is_empty() {
+            if opts.dry_run || report.blocked || planned.items.is_empty() {
                 return Ok(report);
             }
             let items = planned.items;
@@ -219,8 +261,48 @@ fn item_step(owners: &[usize], i: usize, j: usize) -> usize {
     owners[..j].iter().filter(|&&o| o == i).count()
 }
 
+/// The distinct identities that changed, in the draft, the paths the merge
+/// takes (by the draft's log; the draft's own bookkeeping left out).
+fn authors(
+    tx: &Txn<'_>,
+    draft: StoreId,
+    actions: &[Action],
+) -> Result<Vec<Author>, crate::error::StoreError> {
+    let entries = tx.audit_entries(&crate::store::AuditFilter {
+        store: Some(draft),
+        ascending: true,
+        ..Default::default()
+    })?;
+    let touched = |p: &Option<String>| {
+        p.as_deref().filter(|p| !p.is_empty()).is_some_and(|p| {
+            actions.iter().any(|a| {
+                a.how != "same"
+                    && [Some(&a.path), a.from.as_ref()]
+                        .into_iter()
+                        .flatten()
+                        .any(|x| super::within(p, x) || super::within(x, p))
+            })
+        })
+    };
+    let mut out: Vec<Author> = Vec::new();
+    for e in entries {
+        if e.op.starts_with("draft-") || !(touched(&e.path) || touched(&e.path2)) {
+            continue;
+        }
+        let a = Author {
+            agent: e.agent,
+            session: e.session,
+            user: e.user,
+        };
+        if !out.contains(&a) {
+            out.push(a);
+        }
+    }
+    Ok(out)
+}
+
 /// Records the merge in the store's log and the draft's: who merged what,
-/// under which session, and what was left.
+/// under which session, who wrote it, and what was left.
 fn record_merge(
     tx: &Txn<'_>,
     who: &Identity,
@@ -241,6 +323,7 @@ fn record_merge(
         "actions": report.actions.len(),
         "conflicts": report.conflicts.len(),
         "paths": paths,
+        "authors": report.authors,
         "key_id": key_id,
     });
     for store in [l.store.id, l.draft.store.id] {

@@ -20,7 +20,7 @@ mod plan;
 mod sides;
 
 pub use diff::{DraftChange, DraftDiff};
-pub use merge::{MergeOptions, MergeReport, Refusal};
+pub use merge::{Author, MergeCounts, MergeOptions, MergeReport, Refusal};
 pub use plan::{Action, MergeConflict};
 
 use super::{Ops, Principal};
@@ -212,8 +212,24 @@ pub(crate) struct Located {
 impl Ops {
     /// A draft by `STORE@DRAFT` or its API id, if `p` may see its store.
     pub(crate) fn locate_draft(&self, p: &Principal, id: &str) -> OpResult<Located> {
+        if let Some((store, draft)) = id.split_once('@') {
+            if store.is_empty() || draft.is_empty() {
+                return Err(OpError::Invalid(format!(
+                    "'{id}' names no draft: drafts are named STORE@DRAFT"
+                )));
+            }
+        }
         let (row, settings) = self.store(p, id).map_err(|e| match e {
-            OpError::NotFound(_) => OpError::NotFound(format!("no draft '{id}'")),
+            OpError::NotFound(_) => match id.split_once('@') {
+                // Say which part is missing: the store, or its draft.
+                Some((store, draft)) => match self.store(p, store) {
+                    Ok(_) => OpError::NotFound(format!(
+                        "store '{store}' has no draft '{draft}' (discarded, or never made)"
+                    )),
+                    Err(e) => e,
+                },
+                None => OpError::NotFound(format!("no draft '{id}'")),
+            },
             e => e,
         })?;
         let (draft, store) = self.read(|tx| {

@@ -520,6 +520,7 @@ pub fn plan(sides: &Sides, select: &[String], read: &mut Reader<'_>) -> Result<P
                     path: at
                         .clone()
                         .or_else(|| s.map(|n| n.path.clone()))
+                        .or_else(|| b.map(|n| n.path.clone()))
                         .unwrap_or_default(),
                     from: s
                         .filter(|s| at.as_ref().is_some_and(|a| *a != s.path))

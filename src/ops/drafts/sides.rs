@@ -181,16 +181,46 @@ pub fn read(
         }
         None => Key::Draft(ino),
     })?;
-    let store_side = side_of(tx, store, |ino| {
+    let mut draft_side = draft_side;
+    let mut store_side = side_of(tx, store, |ino| {
         if origins.contains(&ino) {
             Key::Base(ino)
         } else {
             Key::Store(ino)
         }
     })?;
+    follow_replacements(&base, &mut draft_side);
+    follow_replacements(&base, &mut store_side);
     Ok(Sides {
         base,
         draft: draft_side,
         store: store_side,
     })
+}
+
+/// Takes a node that replaced a base node at its path (same kind, the base
+/// node gone from that side) for that base node changed. That is how
+/// `sed -i`, most editors and every "write a temporary file, rename it over"
+/// save a file: a new inode renamed over the old one. Seen by identity alone
+/// it would be the old file deleted and another one made at its name, which
+/// merges as a conflict ("the store has another node there") even when the
+/// two sides changed different lines.
+fn follow_replacements(base: &Side, side: &mut Side) {
+    let at_base: HashMap<&str, (Key, NodeKind)> = base
+        .iter()
+        .map(|(k, n)| (n.path.as_str(), (*k, n.content.kind())))
+        .collect();
+    let replacing: Vec<(Key, Key)> = side
+        .iter()
+        .filter(|(k, _)| !matches!(k, Key::Base(_)))
+        .filter_map(|(k, n)| {
+            let (bk, kind) = at_base.get(n.path.as_str())?;
+            (*kind == n.content.kind() && !side.contains_key(bk)).then_some((*k, *bk))
+        })
+        .collect();
+    for (new, old) in replacing {
+        if let Some(n) = side.remove(&new) {
+            side.insert(old, n);
+        }
+    }
 }

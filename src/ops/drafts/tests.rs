@@ -102,8 +102,9 @@ fn draft(ops: &Ops, name: &str) -> String {
 
 fn merge(ops: &Ops, d: &str, paths: &[&str]) -> super::MergeReport {
     let opts = MergeOptions {
-        dry_run: false,
         paths: paths.iter().map(|s| s.to_string()).collect(),
+        skip_conflicts: true,
+        ..Default::default()
     };
     ops.merge_draft(&admin(), d, &opts).unwrap()
 }
@@ -197,12 +198,24 @@ fn a_merge_takes_the_draft_merges_text_and_leaves_conflicts() {
             &d,
             &MergeOptions {
                 dry_run: true,
-                paths: vec![],
+                ..Default::default()
             },
         )
         .unwrap();
-    assert!(!dry.merged);
+    assert!(!dry.merged && dry.blocked);
     assert_eq!(cat(&ops, "kb", "new.md"), None, "a dry run changes nothing");
+    // A merge with a conflict changes nothing unless asked to merge the rest.
+    let blocked = ops
+        .merge_draft(&admin(), &d, &MergeOptions::default())
+        .unwrap();
+    assert!(!blocked.merged && blocked.blocked, "{blocked:?}");
+    assert_eq!(blocked.counts.conflicts, 1);
+    assert_eq!(blocked.counts.taken + blocked.counts.merged, 5, "{blocked:?}");
+    assert_eq!(cat(&ops, "kb", "new.md"), None, "a blocked merge changes nothing");
+    assert_eq!(
+        cat(&ops, "kb", "story.md").unwrap(),
+        base.replace("six", "SIX")
+    );
     let r = merge(&ops, &d, &[]);
     assert!(r.merged && r.refused.is_empty(), "{r:?}");
     let session = r.session.clone().unwrap();
@@ -253,6 +266,9 @@ fn a_merge_takes_the_draft_merges_text_and_leaves_conflicts() {
         .unwrap();
     assert_eq!(log[0].session, session);
     assert_eq!(log[0].agent, "memfsctl");
+    // ... and who wrote it in the draft.
+    let authors: Vec<&str> = r.authors.iter().map(|a| a.agent.as_str()).collect();
+    assert_eq!(authors, ["untrusted-1"]);
     clean(&ops);
     // The merge is undone as one unit.
     let back = ops
@@ -441,5 +457,38 @@ fn a_draft_of_the_past_starts_from_the_store_as_it_was() {
     let diff = ops.draft_diff(&admin(), &d, false).unwrap();
     assert!(diff.draft_changes.is_empty());
     assert_eq!(diff.store_changes.len(), 2);
+    clean(&ops);
+}
+
+/// What broke: `sed -i` (like most editors) saves a file by renaming a new
+/// file over it, so by inode the draft had deleted `notes.md` and made
+/// another file there; merged with a store that had done the same, the diff
+/// showed a deletion and an addition and the merge a conflict ("the store has
+/// another node at 'notes.md'") although the two sides changed different
+/// lines.
+#[test]
+fn a_file_replaced_at_its_path_is_the_same_file_changed() {
+    let ops = setup();
+    let w = agent("planner", "s1");
+    put(&ops, &w, "kb", "/notes.md", "a\nb\nc\n");
+    let d = draft(&ops, "edit");
+    rm(&ops, &w, &d, "notes.md");
+    put(&ops, &w, &d, "/notes.md", "A\nb\nc\n");
+    rm(&ops, &w, "kb", "notes.md");
+    put(&ops, &w, "kb", "/notes.md", "a\nb\nC\n");
+    let diff = ops.draft_diff(&admin(), &d, false).unwrap();
+    let show = |l: &[super::DraftChange]| -> Vec<(String, &str)> {
+        l.iter().map(|c| (c.path.clone(), c.change)).collect()
+    };
+    assert_eq!(show(&diff.draft_changes), [("notes.md".into(), "modified")]);
+    assert_eq!(show(&diff.store_changes), [("notes.md".into(), "modified")]);
+    assert!(diff.conflicts.is_empty(), "{:?}", diff.conflicts);
+    let r = merge(&ops, &d, &[]);
+    assert!(r.merged && r.conflicts.is_empty(), "{r:?}");
+    assert_eq!(cat(&ops, "kb", "notes.md").as_deref(), Some("A\nb\nC\n"));
+    // The draft is rebased: nothing left to merge.
+    let again = ops.draft_diff(&admin(), &d, false).unwrap();
+    assert!(again.plan.iter().all(|a| a.action == "none"), "{again:?}");
+    assert!(again.draft_changes.is_empty(), "{:?}", again.draft_changes);
     clean(&ops);
 }
