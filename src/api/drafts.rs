@@ -152,7 +152,11 @@ pub async fn merge(
     let ops = st.ops.clone();
     let opts = MergeOptions {
         dry_run: b.dry_run,
-        paths: b.paths.iter().map(|s| s.trim_matches('/').to_string()).collect(),
+        paths: b
+            .paths
+            .iter()
+            .map(|s| s.trim_matches('/').to_string())
+            .collect(),
         skip_conflicts: b.skip_conflicts,
     };
     let r = blocking(move || ops.merge_draft(&p, &id, &opts)).await?;

@@ -91,13 +91,20 @@ fn letter(change: &str) -> &'static str {
 fn changes(out: &mut String, title: &str, list: &[DraftChange]) {
     out.push_str(&format!("{title} ({}):\n", list.len()));
     for c in list {
-        let from = c.from.as_deref().map_or(String::new(), |f| format!("{f} -> "));
+        let from = c
+            .from
+            .as_deref()
+            .map_or(String::new(), |f| format!("{f} -> "));
         let kind = if c.kind == "file" {
             String::new()
         } else {
             format!("  ({})", c.kind)
         };
-        out.push_str(&format!("  {:<3} {from}{}{kind}\n", letter(c.change), c.path));
+        out.push_str(&format!(
+            "  {:<3} {from}{}{kind}\n",
+            letter(c.change),
+            c.path
+        ));
         if let Some(d) = &c.diff {
             for l in d.diff.lines() {
                 out.push_str(&format!("      {l}\n"));
@@ -108,7 +115,10 @@ fn changes(out: &mut String, title: &str, list: &[DraftChange]) {
 
 fn plan_text(out: &mut String, r: &[crate::ops::drafts::Action]) {
     for a in r {
-        let from = a.from.as_deref().map_or(String::new(), |f| format!("{f} -> "));
+        let from = a
+            .from
+            .as_deref()
+            .map_or(String::new(), |f| format!("{f} -> "));
         out.push_str(&format!(
             "  {:<10} {from}{}  ({})\n",
             a.action, a.path, a.how
@@ -146,7 +156,11 @@ pub fn diff(ctx: &Ctx, draft: &str, patch: bool) -> Result<()> {
             d.draft.name, d.draft.store, d.draft.base_at, d.draft.base_audit
         );
         changes(&mut out, "Changed in the draft", &d.draft_changes);
-        changes(&mut out, "Changed in the store since the base", &d.store_changes);
+        changes(
+            &mut out,
+            "Changed in the store since the base",
+            &d.store_changes,
+        );
         out.push_str(&format!("Merging would ({}):\n", d.plan.len()));
         plan_text(&mut out, &d.plan);
         conflicts_text(&mut out, &d.conflicts);
@@ -226,7 +240,10 @@ fn merge_text(r: &MergeReport) -> String {
             .authors
             .iter()
             .map(|a| {
-                let user = a.user.as_deref().map_or(String::new(), |u| format!(", user {u}"));
+                let user = a
+                    .user
+                    .as_deref()
+                    .map_or(String::new(), |u| format!(", user {u}"));
                 format!("agent {} (session {}{user})", a.agent, a.session)
             })
             .collect();

@@ -428,15 +428,18 @@ fn steps_for(
     Ok((steps, action))
 }
 
-/// The order steps run in: removals, moves, writes, creations, directories
-/// made, then emptied directories removed (deepest first).
+/// The order steps run in: removals, moves, directories made, writes,
+/// creations, then emptied directories removed (deepest first). Directories
+/// are made before the files that go in them, so each is a `mkdir` of the
+/// merge's own (and `rollback --session` removes it again) rather than a
+/// parent made on the way by a file's creation.
 pub fn phase(s: &Step) -> (u8, usize) {
     match s {
         Step::Remove { .. } => (0, 0),
         Step::Move { .. } => (1, 0),
-        Step::Write { .. } => (2, 0),
-        Step::Create { .. } | Step::Symlink { .. } => (3, 0),
-        Step::MakeDir { .. } => (4, 0),
+        Step::MakeDir { path } => (2, path.matches('/').count()),
+        Step::Write { .. } => (3, 0),
+        Step::Create { .. } | Step::Symlink { .. } => (4, 0),
         Step::RemoveDirIfEmpty { path, .. } => (5, usize::MAX - path.matches('/').count()),
     }
 }

@@ -210,8 +210,16 @@ fn a_merge_takes_the_draft_merges_text_and_leaves_conflicts() {
         .unwrap();
     assert!(!blocked.merged && blocked.blocked, "{blocked:?}");
     assert_eq!(blocked.counts.conflicts, 1);
-    assert_eq!(blocked.counts.taken + blocked.counts.merged, 5, "{blocked:?}");
-    assert_eq!(cat(&ops, "kb", "new.md"), None, "a blocked merge changes nothing");
+    assert_eq!(
+        blocked.counts.taken + blocked.counts.merged,
+        5,
+        "{blocked:?}"
+    );
+    assert_eq!(
+        cat(&ops, "kb", "new.md"),
+        None,
+        "a blocked merge changes nothing"
+    );
     assert_eq!(
         cat(&ops, "kb", "story.md").unwrap(),
         base.replace("six", "SIX")
