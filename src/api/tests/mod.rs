@@ -4,6 +4,7 @@
 
 mod access;
 mod agents;
+mod drafts;
 mod errors;
 mod memories;
 mod openapi;
