@@ -129,6 +129,7 @@ async fn authenticate(State(ops): State<Ops>, req: Request, next: Next) -> Respo
         principal,
         read_only: Vec::new(),
         since_ns: now_ns(),
+        drafts: Vec::new(),
     }));
     next.run(Request::from_parts(parts, body)).await
 }

@@ -38,9 +38,22 @@ pub struct Caller {
     pub read_only: Vec<String>,
     /// Where `recent_changes` starts by default (nanoseconds since the epoch).
     pub since_ns: i64,
+    /// Drafts attached in a store's place (`--store STORE@DRAFT`, or by the
+    /// store's drafts rule): `(STORE, STORE@DRAFT)`. A tool path naming the
+    /// store goes to the draft, as the store's directory in a mount does.
+    pub drafts: Vec<(String, String)>,
 }
 
 impl Caller {
+    /// The store a tool's first path segment names: the draft attached in
+    /// its place, if any, else the segment itself.
+    pub fn resolve(&self, store: String) -> String {
+        match self.drafts.iter().find(|(s, _)| *s == store) {
+            Some((_, d)) => d.clone(),
+            None => store,
+        }
+    }
+
     /// The principal to act as on `store`: reading only if attached read-only.
     pub fn principal_for(&self, store: &str) -> Principal {
         if self.read_only.iter().any(|s| s == store) {

@@ -52,6 +52,14 @@ pub fn build(config: &Config, args: &McpArgs) -> Result<(Ops, Caller)> {
     let db = crate::daemon::open_db(config, false)?;
     crate::settings::seed_from_config(&db, config, &who)?;
     let attached = resolve_stores(&db, &who, &args.stores)?;
+    let drafts: Vec<(String, String)> = attached
+        .iter()
+        .filter(|a| a.store.is_draft())
+        .map(|a| (a.store.dir_name().to_string(), a.store.name.clone()))
+        .collect();
+    for (store, draft) in &drafts {
+        tracing::info!(%store, %draft, "tools naming the store work in its draft");
+    }
     db.set_durable()?;
     let principal = Principal {
         who,
@@ -81,6 +89,7 @@ pub fn build(config: &Config, args: &McpArgs) -> Result<(Ops, Caller)> {
         principal,
         read_only,
         since_ns: now_ns(),
+        drafts,
     };
     Ok((ops, caller))
 }
@@ -133,4 +142,126 @@ pub fn run(config: &Config, args: &McpArgs) -> Result<()> {
     // Blocking reads of stdin may still be parked; they must not hold the exit.
     rt.shutdown_timeout(Duration::from_millis(100));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! `memfs mcp --store STORE@DRAFT` and the store's drafts rule: the tools
+    //! write into the draft, by its name or by the store's, and the store
+    //! does not change until a merge.
+    use super::*;
+    use crate::ops::drafts::{MergeOptions, NewDraftRequest};
+    use rmcp::model::CallToolRequestParams;
+    use serde_json::{json, Value};
+
+    fn world(extra: &str) -> (tempfile::TempDir, Config) {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "database = {:?}\n\n[[stores]]\nname = \"kb\"\nscope = \"org\"\n{extra}",
+            dir.path().join("memfs.db")
+        );
+        let config = Config::parse(&text, &dir.path().join("memfs.toml")).unwrap();
+        crate::daemon::init(&config).unwrap();
+        (dir, config)
+    }
+
+    fn args(agent: &str, session: &str, store: &str) -> McpArgs {
+        McpArgs {
+            agent: agent.into(),
+            session: Some(session.into()),
+            user: None,
+            stores: vec![store.parse().unwrap()],
+        }
+    }
+
+    fn tool(ops: &Ops, caller: &Caller, name: &str, args: Value) -> (String, bool) {
+        let req = CallToolRequestParams::new(name.to_string())
+            .with_arguments(args.as_object().unwrap().clone());
+        let r = super::super::tools::call(ops, caller, true, &req);
+        let text = r
+            .content
+            .iter()
+            .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+            .collect::<String>();
+        (text, r.is_error.unwrap_or(false))
+    }
+
+    fn operator() -> Principal {
+        Principal::operator(Identity::new("memfsctl", "memfsctl-t", Some("root")))
+    }
+
+    #[test]
+    fn tools_write_into_a_draft_named_or_given_by_rule() {
+        let (_dir, config) = world("");
+        let (ops, _) = build(&config, &args("planner", "p1", "kb")).unwrap();
+        ops.create_draft(
+            &operator(),
+            "kb",
+            &NewDraftRequest {
+                name: Some("review".into()),
+                at: None,
+            },
+        )
+        .unwrap();
+        let (dops, caller) = build(&config, &args("writer", "w1", "kb@review")).unwrap();
+        // By the draft's name, and by the store's (the draft stands in for it).
+        let (t, err) = tool(
+            &dops,
+            &caller,
+            "write_file",
+            json!({"path": "kb@review/a.md", "content": "A\n"}),
+        );
+        assert!(!err, "{t}");
+        let (t, err) = tool(
+            &dops,
+            &caller,
+            "write_file",
+            json!({"path": "kb/b.md", "content": "B\n"}),
+        );
+        assert!(!err, "{t}");
+        let (t, err) = tool(&dops, &caller, "list_directory", json!({"path": "kb"}));
+        assert!(!err && t.contains("a.md") && t.contains("b.md"), "{t}");
+        let (t, err) = tool(
+            &dops,
+            &caller,
+            "memory",
+            json!({"command": "view", "path": "/memories"}),
+        );
+        assert!(!err && t.contains("b.md"), "{t}");
+        // The store is unchanged.
+        let files = ops.list_dir(&operator(), "kb", "").unwrap();
+        assert!(files.is_empty(), "the draft's files reached the store");
+        // A person merges; then the store has them.
+        let r = ops
+            .merge_draft(&operator(), "kb@review", &MergeOptions::default())
+            .unwrap();
+        assert!(r.merged, "{r:?}");
+        assert_eq!(ops.list_dir(&operator(), "kb", "").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn the_drafts_rule_gives_an_mcp_session_its_draft() {
+        let (_dir, config) = world("\n[stores.drafts]\nagents = [\"untrusted-*\"]\n");
+        let (ops, caller) = build(&config, &args("untrusted-9", "u9", "kb")).unwrap();
+        let (t, err) = tool(
+            &ops,
+            &caller,
+            "write_file",
+            json!({"path": "kb/claim.md", "content": "trust me\n"}),
+        );
+        assert!(!err, "{t}");
+        let (t, _) = tool(&ops, &caller, "whoami", json!({}));
+        assert!(t.contains("kb@s-u9"), "{t}");
+        assert!(ops.list_dir(&operator(), "kb", "").unwrap().is_empty());
+        let drafts = ops.list_drafts(&operator(), Some("kb")).unwrap();
+        assert_eq!(drafts.len(), 1);
+        assert_eq!(drafts[0].for_session.as_deref(), Some("u9"));
+        let (t, _) = tool(
+            &ops,
+            &caller,
+            "read_text_file",
+            json!({"path": "kb/claim.md"}),
+        );
+        assert_eq!(t, "trust me\n");
+    }
 }

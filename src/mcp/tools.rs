@@ -456,9 +456,10 @@ struct Tools<'a> {
 impl Tools<'_> {
     /// The store and path `p` names, which must be in a store.
     fn in_store(&self, p: &str) -> Result<(String, String), String> {
-        split(p)?.ok_or_else(|| {
+        let (s, rel) = split(p)?.ok_or_else(|| {
             format!("'{p}' is the root of all stores; name one (list_directory \"/\" lists them)")
-        })
+        })?;
+        Ok((self.caller.resolve(s), rel))
     }
 
     /// The store and path of a file (not a store's root).
@@ -569,6 +570,7 @@ impl Tools<'_> {
             let lines: Vec<String> = stores.iter().map(|s| format!("[DIR] {}", s.name)).collect();
             return Ok(Out::Text(lines.join("\n")));
         };
+        let store = self.caller.resolve(store);
         let p = self.caller.principal_for(&store);
         let entries = self.ops.list_dir(&p, &store, &rel).map_err(failed)?;
         let lines: Vec<String> = entries
@@ -584,7 +586,7 @@ impl Tools<'_> {
     /// The directories `path` covers: one store's directory, or every store.
     fn roots(&self, path: &str) -> Result<Vec<(String, String)>, String> {
         Ok(match split(path)? {
-            Some(r) => vec![r],
+            Some((s, rel)) => vec![(self.caller.resolve(s), rel)],
             None => self
                 .caller
                 .stores(self.ops)
@@ -846,7 +848,7 @@ impl Tools<'_> {
 
     fn memory(&self, args: Value) -> Answer {
         let store = match args.get("store") {
-            Some(Value::String(s)) => s.clone(),
+            Some(Value::String(s)) => self.caller.resolve(s.clone()),
             Some(Value::Null) | None => {
                 let stores = self.caller.stores(self.ops).map_err(failed)?;
                 match stores.as_slice() {
