@@ -74,6 +74,9 @@ pub fn entries_table(entries: &[AuditEntry], caption: &str) -> Markup {
                                     _ => { "—" }
                                 }
                                 @if let Some(p2) = &e.path2 { " → " code { (p2) } }
+                                @if let (Some(d), "draft-merge") = (&e.detail, e.op.as_str()) {
+                                    (merge_summary(d))
+                                }
                                 @if let Some(d) = &e.detail {
                                     @if e.op == "rejected" || e.op.starts_with("apikey") || e.op.starts_with("store") {
                                         details { summary { "detail" } code.detail { (d.to_string()) } }
@@ -89,6 +92,38 @@ pub fn entries_table(entries: &[AuditEntry], caption: &str) -> Markup {
                             }
                         }
                     }
+                }
+            }
+        }
+    }
+}
+
+/// What a `draft-merge` entry records: the draft merged and who wrote, in
+/// it, what the merge took (the entry itself names who merged).
+fn merge_summary(d: &serde_json::Value) -> Markup {
+    let authors: Vec<(&str, &str, Option<&str>)> = d["authors"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| {
+                    (
+                        x["agent"].as_str().unwrap_or(""),
+                        x["session"].as_str().unwrap_or(""),
+                        x["user"].as_str(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    html! {
+        span.merge {
+            "merged draft " code { (d["draft"].as_str().unwrap_or("")) }
+            " (" (d["actions"].as_u64().unwrap_or(0)) " change(s), " (d["conflicts"].as_u64().unwrap_or(0)) " conflict(s) left)"
+            @if !authors.is_empty() {
+                "; written by "
+                @for (i, (agent, session, user)) in authors.iter().enumerate() {
+                    @if i > 0 { "; " }
+                    (actor(agent, session, *user))
                 }
             }
         }

@@ -1,5 +1,6 @@
 //! The web console, served by `memfs serve` under `/console`: people browse,
-//! correct, review and undo what agents remember. A thin front end over the
+//! correct, review and undo what agents remember, and review and merge
+//! drafts. A thin front end over the
 //! operations core (`crate::ops`): each handler checks the session, calls
 //! ops on a blocking thread, and renders HTML with maud (which escapes every
 //! value: content written by agents is untrusted and is only ever shown as
@@ -14,6 +15,7 @@
 pub mod assets;
 pub mod auth;
 mod browse;
+mod drafts;
 mod edit;
 mod history;
 mod live;
@@ -75,6 +77,13 @@ pub fn router(state: AppState) -> Router {
             get(review::status).post(review::mark),
         )
         .route("/console/s/{store}/search", get(review::search))
+        .route(
+            "/console/s/{store}/drafts",
+            get(drafts::list).post(drafts::create),
+        )
+        .route("/console/d/{draft}", get(drafts::show))
+        .route("/console/d/{draft}/merge", post(drafts::merge))
+        .route("/console/d/{draft}/discard", post(drafts::discard))
         .route("/console/log", get(logs::log))
         .route("/console/session", get(logs::session))
         .route("/console/session/rollback", post(logs::rollback))

@@ -115,6 +115,7 @@ impl<'a> Frame<'a> {
                                 li { a href=(format!("/console/s/{store}")) aria-current=[(self.current == "tree").then_some("page")] { "Files" } }
                                 li { a href=(format!("/console/s/{store}/search")) aria-current=[(self.current == "search").then_some("page")] { "Search" } }
                                 li { a href=(format!("/console/s/{store}/review")) aria-current=[(self.current == "review").then_some("page")] { "Review" } }
+                                li { a href=(format!("/console/s/{store}/drafts")) aria-current=[(self.current == "drafts").then_some("page")] { "Drafts" } }
                                 li { a href=(format!("/console/log?store={store}")) { "Audit log" } }
                             }
                         }

@@ -4,6 +4,7 @@
 //! in step with commits, review marks, session rollback, and the headers
 //! every answer carries.
 
+mod drafts;
 mod flows;
 mod security;
 
