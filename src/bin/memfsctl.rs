@@ -341,7 +341,9 @@ enum StoreCmd {
     /// readers, writers, read_only, read_only_writers, append_only (comma-separated
     /// globs; `-` removes an allow-list), pii (off|tag|redact|block),
     /// max_file_bytes, max_bytes, max_files (a number, K/M/G, or none),
-    /// validate.GLOB (json|jsonl|toml|yaml, or empty to remove).
+    /// validate.GLOB (json|jsonl|toml|yaml, or empty to remove), drafts.agents,
+    /// drafts.sessions (globs of the agents or sessions whose mounts write to a
+    /// draft of their session; empty removes).
     Set {
         name: String,
         /// KEY=VALUE, one or more.

@@ -361,3 +361,67 @@ def test_narrow_window_and_keyboard(console):
     # Nothing is wider than the window but scrollable tables.
     assert c.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
     c.shot("stores-narrow")
+
+
+def test_review_an_untrusted_sessions_draft_and_merge_part_of_it(world, browser):
+    """The store's drafts rule sends agent untrusted-1 to a draft of its
+    session; a person reviews the draft's diff in the console, merges one of
+    its two files, and the store's history shows who wrote and who merged."""
+    world.ctl("store", "set", "kb", "drafts.agents=untrusted-*")
+    url, _ = world.serve()
+    shared = os.path.join(world.mount("trusted", "curator", "s-curator", "kb"), "kb")
+    write(shared, "facts.md", "The sky is blue.\nWater is wet.\n")
+    wait_for("the shared write", lambda: api_content(world, "facts.md"))
+    untrusted = os.path.join(world.mount("untrusted", "untrusted-1", "sess-u1", "kb"), "kb")
+    wait_for("the draft sees the store",
+             lambda: read(os.path.join(untrusted, "facts.md")) == "The sky is blue.\nWater is wet.\n")
+    with open(os.path.join(untrusted, "facts.md"), "a") as f:
+        f.write("Grass is green.\n")
+    write(untrusted, "spam.md", "buy now " + SCRIPT + "\n")
+    # The agent sees its writes; the shared store does not have them.
+    assert read(os.path.join(untrusted, "spam.md")).startswith("buy now")
+    assert api_content(world, "spam.md") is None
+    assert read(os.path.join(shared, "spam.md")) is None
+    drafts = world.ctl_json("draft", "list", "kb")
+    assert [d["for_session"] for d in drafts] == ["sess-u1"], drafts
+    name = drafts[0]["name"]
+
+    c = Console(browser, world, url)
+    expect = pw.expect
+    try:
+        c.go("/console/s/kb")
+        c.page.get_by_role("link", name="Drafts", exact=True).click()
+        expect(c.page.get_by_role("heading", name="Drafts of kb")).to_be_visible()
+        c.page.get_by_role("link", name=name).click()
+        expect(c.page.get_by_role("heading", name=f"Draft {name}")).to_be_visible()
+        expect(c.page.locator("table.diff").first).to_contain_text("Grass is green.")
+        # The agent's markup is text.
+        expect(c.page.locator("body")).to_contain_text("buy now <script>")
+        c.shot("draft", full=True)
+        # Merge only facts.md: untick spam.md, preview, then apply.
+        c.page.get_by_role("checkbox", name="spam.md").uncheck()
+        c.page.get_by_role("button", name="Preview the merge").click()
+        expect(c.page.get_by_role("heading", name="Merge preview")).to_be_visible()
+        assert api_content(world, "facts.md") == "The sky is blue.\nWater is wet.\n"
+        c.shot("draft-merge-preview", full=True)
+        c.page.get_by_role("button", name="Apply this merge").click()
+        expect(c.page.get_by_role("heading", name="Merged")).to_be_visible()
+        wait_for("the merge in the shared mount",
+                 lambda: read(os.path.join(shared, "facts.md"))
+                 == "The sky is blue.\nWater is wet.\nGrass is green.\n")
+        assert read(os.path.join(shared, "spam.md")) is None
+        # The store's history: who wrote (in the draft) and who merged.
+        c.page.get_by_role("link", name="The store's history").click()
+        row = c.page.locator("tr", has_text="draft-merge")
+        expect(row).to_contain_text("merged draft " + name)
+        expect(row).to_contain_text("untrusted-1")
+        expect(row).to_contain_text("user root")
+        write_row = c.page.locator("tr", has=c.page.get_by_role("link", name="facts.md")).first
+        expect(write_row).to_contain_text("user root")
+        c.shot("draft-merged-log", full=True)
+        # The unmerged file is still in the draft, for later.
+        left = world.ctl_json("draft", "diff", name)["draft_changes"]
+        assert [x["path"] for x in left] == ["spam.md"], left
+        c.clean()
+    finally:
+        c.close()
