@@ -485,7 +485,7 @@ impl MemFs {
             let fenced_ok = match lease {
                 Some(t) => tx.fence_token(ino)? == Some(t),
                 None => tx
-                    .live_lease(ino, now)?
+                    .live_lease(ino)?
                     .is_none_or(|l| l.holder == self.holder),
             };
             lease_lost = lease.is_some() && !fenced_ok;

@@ -239,7 +239,26 @@ const MIGRATIONS: &[&str] = &[
         done_ns    INTEGER
     );
     "#,
+    // 10 (audit format 2, many hosts): every store has its own audit chain
+    // (`chain` = store id, 0 for entries about no store; `seq` = 1, 2, 3, ...
+    // within it), so engines with parallel writers order each store's
+    // entries without one database-wide lock. Entries from before keep their
+    // format-1 global chain, ended by a cut-over entry (written in Rust
+    // after this SQL, see `audit::write_cutover`) whose hash every chain
+    // starts from. Holders record their host; the change feed gets an index
+    // per store (followers ask for a store's newest row).
+    r#"
+    ALTER TABLE audit ADD COLUMN chain INTEGER;
+    ALTER TABLE audit ADD COLUMN seq INTEGER;
+    CREATE UNIQUE INDEX audit_by_chain ON audit(chain, seq) WHERE seq IS NOT NULL;
+    CREATE INDEX audit_legacy ON audit(id) WHERE seq IS NULL;
+    CREATE INDEX changes_by_store ON changes(store_id, seq);
+    ALTER TABLE holders ADD COLUMN host TEXT;
+    "#,
 ];
+
+/// The migration after whose SQL the format-1 audit chain gets its cut-over entry.
+const AUDIT_V2: usize = 10;
 
 /// The schema version this memfs writes (the number of migrations).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -257,6 +276,9 @@ pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         tx.execute_batch(sql)?;
+        if i + 1 == AUDIT_V2 {
+            super::audit::write_cutover(&tx)?;
+        }
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
     }
     tx.commit()?;

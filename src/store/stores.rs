@@ -4,7 +4,7 @@ use super::namespace::{NewInode, NodeKind};
 use super::Txn;
 use crate::error::{StoreError, StoreResult};
 use crate::ids::{Identity, Ino, StoreId};
-use rusqlite::{params, OptionalExtension};
+use super::sql::{params, OptionalExtension};
 use std::collections::BTreeMap;
 
 /// Who a store belongs to.
@@ -88,7 +88,7 @@ pub fn validate_store_name(name: &str) -> StoreResult<()> {
     }
 }
 
-fn store_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(StoreRow, String)> {
+fn store_from_row(r: &super::sql::Row<'_>) -> StoreResult<(StoreRow, String)> {
     let metadata: String = r.get(13)?;
     Ok((
         StoreRow {
@@ -120,7 +120,8 @@ fn finish(raw: (StoreRow, String)) -> StoreResult<StoreRow> {
 }
 
 const STORE_COLS: &str = "id, name, scope, owner, description, root_ino, created_ns, archived, \
-     encrypted, encrypted AND NOT EXISTS (SELECT 1 FROM store_keys k WHERE k.store_id = stores.id), \
+     encrypted, (encrypted <> 0 AND NOT EXISTS \
+       (SELECT 1 FROM store_keys k WHERE k.store_id = stores.id)), \
      api_id, title, updated_ns, metadata, archived_ns";
 
 /// What an update of a store's descriptive fields sets (`None`: unchanged).
@@ -153,20 +154,29 @@ impl Txn<'_> {
         }
         // The store row comes first (the root inode references it); its root_ino is
         // filled in once the root inode exists, inside the same transaction.
-        self.conn
+        let id: i64 = self
+            .conn
             .prepare_cached(
                 "INSERT INTO stores (name, scope, owner, description, root_ino, created_ns, \
-                 api_id, updated_ns) VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?5)",
+                 api_id, updated_ns) VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?5) \
+                 ON CONFLICT (name) DO NOTHING RETURNING id",
             )?
-            .execute(params![
-                name,
-                scope.as_str(),
-                owner,
-                description,
-                now_ns,
-                new_api_id("memstore_")?
-            ])?;
-        let id = StoreId(self.conn.last_insert_rowid());
+            .query_row(
+                params![
+                    name,
+                    scope.as_str(),
+                    owner,
+                    description,
+                    now_ns,
+                    new_api_id("memstore_")?
+                ],
+                |r| r.get(0),
+            )
+            .optional()?
+            // Another process created it since the check above.
+            .ok_or_else(|| StoreError::Exists(format!("store '{name}'")))?;
+        let id = StoreId(id);
+        self.enter_store(id)?;
         let encrypted = self.init_store_key(id, now_ns)?;
         let root = self.insert_inode(&NewInode {
             store: id,
@@ -204,6 +214,7 @@ impl Txn<'_> {
     /// Sets when a store was created (an imported store keeps its original time,
     /// so reading its history at earlier times works as it did).
     pub fn set_store_created_ns(&self, id: StoreId, created_ns: i64) -> StoreResult<()> {
+        self.enter_store(id)?;
         self.conn
             .prepare_cached("UPDATE stores SET created_ns = ?2 WHERE id = ?1")?
             .execute(params![id.0, created_ns])?;
@@ -228,10 +239,11 @@ impl Txn<'_> {
         who: &Identity,
         now_ns: i64,
     ) -> StoreResult<()> {
+        self.enter_store(id)?;
         self.conn
             .prepare_cached(
                 "UPDATE stores SET archived = ?2, updated_ns = ?3, \
-                 archived_ns = CASE WHEN ?2 THEN coalesce(archived_ns, ?3) END WHERE id = ?1",
+                 archived_ns = CASE WHEN ?2 <> 0 THEN coalesce(archived_ns, ?3) END WHERE id = ?1",
             )?
             .execute(params![id.0, archived, now_ns])?;
         let op = if archived {
@@ -256,6 +268,7 @@ impl Txn<'_> {
     /// Deletes a store with all its content and versions. The audit log keeps its
     /// entries and gets a `store-delete` tombstone naming the store.
     pub fn delete_store(&self, s: &StoreRow, who: &Identity, now_ns: i64) -> StoreResult<()> {
+        self.enter_store(s.id)?;
         let id = s.id.0;
         let (files, bytes) = self.store_usage(s.id)?;
         // An encrypted store's key-encryption key leaves the keyring too, so
@@ -298,6 +311,7 @@ impl Txn<'_> {
     /// of its files, and records `store-shred`. Every version becomes
     /// unreadable, in this database and in every copy of it.
     pub fn shred_store(&self, s: &StoreRow, who: &Identity, now_ns: i64) -> StoreResult<()> {
+        self.enter_store(s.id)?;
         if !self.destroy_store_key(s.id)? {
             return Err(StoreError::Invalid(format!(
                 "store '{}' is not encrypted (it was created without a master key); \
@@ -308,6 +322,7 @@ impl Txn<'_> {
         self.conn
             .prepare_cached("UPDATE stores SET archived = 1 WHERE id = ?1")?
             .execute([s.id.0])?;
+        self.drawing(s.id.0)?;
         self.conn
             .prepare_cached(
                 "INSERT INTO changes (store_id, ino, at_ns, origin) \
@@ -337,6 +352,7 @@ impl Txn<'_> {
         who: &Identity,
         now_ns: i64,
     ) -> StoreResult<()> {
+        self.enter_store(id)?;
         let mut detail = serde_json::Map::new();
         if let Some(t) = &info.title {
             self.conn
@@ -398,6 +414,7 @@ impl Txn<'_> {
         who: &Identity,
         now_ns: i64,
     ) -> StoreResult<()> {
+        self.enter_store(id)?;
         let detail: serde_json::Value = serde_json::from_str(settings)
             .map_err(|e| StoreError::Invalid(format!("settings: {e}")))?;
         self.conn
@@ -450,7 +467,7 @@ impl Txn<'_> {
     pub fn stores(&self) -> StoreResult<Vec<StoreRow>> {
         let sql = format!("SELECT {STORE_COLS} FROM stores ORDER BY name");
         let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map([], store_from_row)?;
+        let rows = stmt.query_map((), store_from_row)?;
         let mut out = Vec::new();
         for r in rows {
             out.push(finish(r?)?);

@@ -119,7 +119,7 @@ fn a_modified_chunk_is_an_authentication_error_not_garbage() {
         tx.conn
             .execute(
                 "UPDATE chunks SET data = ?2 WHERE id = ?1",
-                rusqlite::params![c.0, data],
+                crate::store::sql::params![c.0, data],
             )
             .map_err(StoreError::from)
     })
@@ -204,7 +204,7 @@ fn plaintext_stores_stay_readable_after_encryption_is_turned_on() {
     let hashes: Vec<Vec<u8>> = db
         .read(|tx| {
             let mut st = tx.conn.prepare("SELECT hash FROM chunks ORDER BY id")?;
-            let rows = st.query_map([], |r| r.get(0))?;
+            let rows = st.query_map((), |r| r.get(0))?;
             rows.collect::<Result<Vec<_>, _>>()
                 .map_err(StoreError::from)
         })
