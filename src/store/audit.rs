@@ -139,7 +139,7 @@ impl RawEntry {
 }
 
 /// A chain's newest committed feed position (chain 0: store-less rows).
-const NEWEST_CHANGE: &str = "SELECT CASE WHEN ?1 = 0 \
+const NEWEST_CHANGE: &str = "SELECT CASE WHEN CAST(?1 AS BIGINT) = 0 \
      THEN (SELECT max(seq) FROM changes WHERE store_id IS NULL) \
      ELSE (SELECT max(seq) FROM changes WHERE store_id = ?1) END";
 

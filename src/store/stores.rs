@@ -243,9 +243,9 @@ impl Txn<'_> {
         self.conn
             .prepare_cached(
                 "UPDATE stores SET archived = ?2, updated_ns = ?3, \
-                 archived_ns = CASE WHEN ?2 <> 0 THEN coalesce(archived_ns, ?3) END WHERE id = ?1",
+                 archived_ns = CASE WHEN ?4 <> 0 THEN coalesce(archived_ns, ?3) END WHERE id = ?1",
             )?
-            .execute(params![id.0, archived, now_ns])?;
+            .execute(params![id.0, archived, now_ns, archived])?;
         let op = if archived {
             "store-archive"
         } else {

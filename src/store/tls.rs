@@ -72,7 +72,11 @@ fn tls_config(roots: &Path) -> StoreResult<Arc<rustls::ClientConfig>> {
 
 /// Opens a connection as the config says.
 pub fn connect(config: &Config) -> StoreResult<Client> {
-    let r = if config.get_ssl_mode() == SslMode::Disable {
+    let unix = config
+        .get_hosts()
+        .iter()
+        .all(|h| matches!(h, postgres::config::Host::Unix(_)));
+    let r = if unix || config.get_ssl_mode() == SslMode::Disable {
         config.connect(NoTls)
     } else {
         config.connect(RustlsConnect(tls_config(&roots_file())?))

@@ -109,7 +109,19 @@ fn redact_url(url: &str) -> String {
 }
 
 pub(crate) fn connect(config: &Config) -> StoreResult<Client> {
-    super::tls::connect(config)
+    off_runtime(|| super::tls::connect(config))
+}
+
+/// Runs `f` where the driver may block: on this thread, or on a scoped one
+/// when this thread drives an async runtime (see `Session::io`).
+pub(crate) fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return f();
+    }
+    std::thread::scope(|s| match s.spawn(f).join() {
+        Ok(v) => v,
+        Err(p) => std::panic::resume_unwind(p),
+    })
 }
 
 /// A failed connection attempt: the server is unavailable (or refused us).
@@ -128,7 +140,7 @@ impl Pg {
     pub fn open(url: &str) -> StoreResult<Pg> {
         let config = parse(url)?;
         let mut client = connect(&config)?;
-        schema::migrate(&mut client)?;
+        off_runtime(|| schema::migrate(&mut client))?;
         Ok(Pg {
             config,
             location: redact_url(url),
@@ -154,9 +166,9 @@ impl Pg {
             crate::ids::now_ns() as u64 ^ u64::from_le_bytes(super::crypto::random()?)
         );
         let mut c = connect(&admin)?;
-        c.batch_execute(&format!("CREATE DATABASE {name}"))
+        off_runtime(|| c.batch_execute(&format!("CREATE DATABASE {name}")))
             .map_err(|e| classify(&e))?;
-        drop(c);
+        off_runtime(move || drop(c));
         let mut config = admin.clone();
         config.dbname(&name);
         let url = url_of(&config, &name);
@@ -366,12 +378,19 @@ impl Drop for Pg {
         {
             let mut g = self.lock();
             self.end_read(&mut g);
-            g.session = None;
+            // Dropping a client shuts its runtime down, which must not happen
+            // on a thread that drives another.
+            if let Some(s) = g.session.take() {
+                off_runtime(move || drop(s));
+            }
         }
         if let Some((admin, name)) = self.scratch.take() {
             match connect(&admin) {
                 Ok(mut c) => {
-                    if let Err(e) = c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")) {
+                    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                    let r = off_runtime(|| c.batch_execute(&sql));
+                    off_runtime(move || drop(c));
+                    if let Err(e) = r {
                         tracing::warn!(error = %e, "cannot drop scratch database {name}");
                     }
                 }

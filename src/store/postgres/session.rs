@@ -97,8 +97,24 @@ impl Session {
         m.insert(ino, store);
     }
 
+    /// Runs `f` on the client. The driver blocks on its own runtime, which
+    /// tokio forbids on a thread that drives async tasks: there (a caller on
+    /// an async runtime, such as tests of the HTTP API) the call runs on a
+    /// short-lived thread of its own.
+    fn io<T: Send>(&self, f: impl FnOnce(&mut Client) -> T + Send) -> T {
+        let mut c = self.client.borrow_mut();
+        if tokio::runtime::Handle::try_current().is_err() {
+            return f(&mut c);
+        }
+        let c: &mut Client = &mut c;
+        std::thread::scope(|s| match s.spawn(move || f(c)).join() {
+            Ok(v) => v,
+            Err(p) => std::panic::resume_unwind(p),
+        })
+    }
+
     fn raw_batch(&self, sql: &str) -> StoreResult<()> {
-        let r = self.client.borrow_mut().batch_execute(sql);
+        let r = self.io(|c| c.batch_execute(sql));
         r.map_err(|e| self.fail(e))
     }
 
@@ -113,7 +129,8 @@ impl Session {
         if let Some(s) = self.stmts.borrow().get(sql) {
             return Ok(s.clone());
         }
-        let r = self.client.borrow_mut().prepare(&to_dollar(sql));
+        let text = to_dollar(sql);
+        let r = self.io(|c| c.prepare(&text));
         let stmt = r.map_err(|e| self.fail(e))?;
         let mut cache = self.stmts.borrow_mut();
         if cache.len() >= STMT_CACHE {
@@ -125,13 +142,13 @@ impl Session {
 
     pub fn execute(&self, stmt: &Statement, vals: &[Value<'_>]) -> StoreResult<usize> {
         let params: Vec<&(dyn ToSql + Sync)> = vals.iter().map(|v| v as _).collect();
-        let r = self.client.borrow_mut().execute(stmt, &params);
+        let r = self.io(|c| c.execute(stmt, &params));
         r.map(|n| n as usize).map_err(|e| self.fail(e))
     }
 
     pub fn query(&self, stmt: &Statement, vals: &[Value<'_>]) -> StoreResult<Vec<postgres::Row>> {
         let params: Vec<&(dyn ToSql + Sync)> = vals.iter().map(|v| v as _).collect();
-        let r = self.client.borrow_mut().query(stmt, &params);
+        let r = self.io(|c| c.query(stmt, &params));
         r.map_err(|e| self.fail(e))
     }
 
@@ -145,7 +162,10 @@ impl Session {
         if self.open.get() {
             return Ok(None);
         }
-        let mut c = self.client.borrow_mut();
+        self.io(|c| Self::probe(c, sequence, ns))
+    }
+
+    fn probe(c: &mut Client, sequence: &str, ns: i32) -> StoreResult<Option<(i64, Vec<i32>)>> {
         // The sequence first, then the locks: a position at or below `last`
         // was drawn by a transaction that held its DRAWN lock before this.
         let last: i64 = c
