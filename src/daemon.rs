@@ -425,10 +425,21 @@ fn spawn_follower(
     mut since: i64,
     every: Duration,
 ) -> Result<std::thread::JoinHandle<()>> {
+    // Woken by the engine when another process commits (PostgreSQL's
+    // LISTEN/NOTIFY), else every `every` (the fallback poll); at most one
+    // read per millisecond burst, so a busy database does not cost a read
+    // per commit.
+    let mut waiter = fs.db().feed_waiter();
     Ok(std::thread::Builder::new()
         .name("memfs-feed".into())
         .spawn(move || {
-            while !sleep_unless_stopped(&stop, every) {
+            while !stop.load(Ordering::Relaxed) {
+                if waiter.wait(every, &stop) {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
                 let invalidations = match fs.poll_changes(&mut since) {
                     Ok(v) => v,
                     Err(e) => {

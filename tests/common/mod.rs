@@ -56,6 +56,37 @@ pub struct Env {
     pub config: PathBuf,
     pub db: PathBuf,
     mounts: Cell<u32>,
+    /// With `MEMFS_TEST_PG`, the test's own PostgreSQL database (dropped last).
+    pg: Option<PgScratch>,
+}
+
+/// A PostgreSQL database made for one test, dropped with it.
+struct PgScratch {
+    server: String,
+    name: String,
+}
+
+impl Drop for PgScratch {
+    fn drop(&mut self) {
+        if let Err(e) = memfs::store::postgres::Pg::drop_scratch(&self.server, &self.name) {
+            eprintln!("cannot drop test database {}: {e}", self.name);
+        }
+    }
+}
+
+/// The PostgreSQL server the tests run against (`MEMFS_TEST_PG`), if any.
+pub fn test_pg() -> Option<String> {
+    std::env::var("MEMFS_TEST_PG").ok().filter(|s| !s.is_empty())
+}
+
+/// True (and says so) when the test looks at SQLite's files and the suite
+/// runs on PostgreSQL: the caller returns early.
+pub fn skip_on_pg(what: &str) -> bool {
+    if test_pg().is_some() {
+        eprintln!("skipped on PostgreSQL: {what}");
+        return true;
+    }
+    false
 }
 
 impl Env {
@@ -84,12 +115,22 @@ impl Env {
         let root = dir.path().canonicalize().expect("canonicalize temp dir");
         let config = root.join("memfs.toml");
         std::fs::write(&config, toml).expect("write memfs.toml");
+        let (db, pg) = match (db, test_pg()) {
+            (Some(db), _) => (db, None),
+            (None, Some(server)) => {
+                let (url, name) = memfs::store::postgres::Pg::create_scratch(&server)
+                    .expect("create a test database (MEMFS_TEST_PG)");
+                (PathBuf::from(url), Some(PgScratch { server, name }))
+            }
+            (None, None) => (root.join("memfs.db"), None),
+        };
         let env = Env {
             dir,
-            db: db.unwrap_or_else(|| root.join("memfs.db")),
+            db,
             config,
             root,
             mounts: Cell::new(0),
+            pg,
         };
         let out = env.run(env.memfs().arg("init"));
         assert_success("memfs init", &out);

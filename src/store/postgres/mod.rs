@@ -157,24 +157,43 @@ impl Pg {
     /// A fresh database on the server `server` (a URL or `key=value`
     /// connection string), dropped with the handle: for tests.
     pub fn open_scratch(server: &str) -> StoreResult<Pg> {
+        let (url, name) = Self::create_scratch(server)?;
+        let admin: Config = server
+            .parse()
+            .map_err(|e| StoreError::Invalid(format!("bad MEMFS_TEST_PG: {e}")))?;
+        let mut pg = Pg::open(&url)?;
+        pg.scratch = Some((admin, name));
+        Ok(pg)
+    }
+
+    /// Creates an empty database on `server` for a test and returns its URL
+    /// and name (drop it with [`Pg::drop_scratch`]).
+    pub fn create_scratch(server: &str) -> StoreResult<(String, String)> {
         let admin: Config = server
             .parse()
             .map_err(|e| StoreError::Invalid(format!("bad MEMFS_TEST_PG: {e}")))?;
         let name = format!(
             "memfs_t_{}_{}",
             std::process::id(),
-            crate::ids::now_ns() as u64 ^ u64::from_le_bytes(super::crypto::random()?)
+            u64::from_le_bytes(super::crypto::random()?) >> 8
         );
         let mut c = connect(&admin)?;
         off_runtime(|| c.batch_execute(&format!("CREATE DATABASE {name}")))
             .map_err(|e| classify(&e))?;
         off_runtime(move || drop(c));
-        let mut config = admin.clone();
-        config.dbname(&name);
-        let url = url_of(&config, &name);
-        let mut pg = Pg::open(&url)?;
-        pg.scratch = Some((admin, name));
-        Ok(pg)
+        Ok((url_of(&admin, &name), name))
+    }
+
+    /// Drops a database [`Pg::create_scratch`] made, with its connections.
+    pub fn drop_scratch(server: &str, name: &str) -> StoreResult<()> {
+        let admin: Config = server
+            .parse()
+            .map_err(|e| StoreError::Invalid(format!("bad MEMFS_TEST_PG: {e}")))?;
+        let mut c = connect(&admin)?;
+        let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+        let r = off_runtime(|| c.batch_execute(&sql));
+        off_runtime(move || drop(c));
+        r.map_err(|e| classify(&e))
     }
 
     pub fn location(&self) -> String {

@@ -26,6 +26,8 @@ pub struct Session {
     stores_of: RefCell<HashMap<i64, i64>>,
     /// The connection failed: the engine replaces it before the next use.
     pub(super) broken: Cell<bool>,
+    /// How the current transaction began.
+    begun: RefCell<String>,
 }
 
 impl Session {
@@ -38,11 +40,13 @@ impl Session {
             xid: RefCell::new(None),
             stores_of: RefCell::new(HashMap::new()),
             broken: Cell::new(false),
+            begun: RefCell::new(String::new()),
         }
     }
 
     /// The next statement starts a transaction with `begin`.
     pub fn begin(&self, begin: &str) {
+        *self.begun.borrow_mut() = begin.to_string();
         *self.pending.borrow_mut() = Some(begin.to_string());
         *self.xid.borrow_mut() = None;
     }
@@ -160,7 +164,15 @@ impl Session {
         ns: i32,
     ) -> StoreResult<Option<(i64, Vec<i32>)>> {
         if self.open.get() {
-            return Ok(None);
+            // A (reused) read-only snapshot is replaced by one taken after
+            // the probe; a write transaction keeps its own.
+            let begun = self.begun.borrow().clone();
+            if !begun.contains("READ ONLY") {
+                return Ok(None);
+            }
+            self.open.set(false);
+            self.raw_batch("COMMIT")?;
+            *self.pending.borrow_mut() = Some(begun);
         }
         self.io(|c| Self::probe(c, sequence, ns))
     }
