@@ -33,6 +33,7 @@ pub mod postgres;
 mod tls;
 mod chains;
 mod stores;
+pub mod transfer;
 
 pub use audit::{AuditEntry, AuditFilter, ChainBreak, Change, FeedRow};
 pub use content::{

@@ -281,8 +281,12 @@ impl ToSql for Value<'_> {
                 _ => i.to_string().as_str().to_sql(&Type::TEXT, out),
             },
             Value::Real(f) => f.to_sql(&Type::FLOAT8, out),
+            // SQLite does not type its columns: text may sit in a BLOB
+            // column and bytes in a TEXT one (databases moved over).
+            Value::Text(t) if *ty == Type::BYTEA => t.as_bytes().to_sql(ty, out),
             Value::Text(t) => t.as_ref().to_sql(ty, out),
-            Value::Blob(b) => b.as_ref().to_sql(&Type::BYTEA, out),
+            Value::Blob(b) if *ty == Type::BYTEA => b.as_ref().to_sql(ty, out),
+            Value::Blob(b) => String::from_utf8_lossy(b).as_ref().to_sql(ty, out),
         }
     }
 
