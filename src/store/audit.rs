@@ -925,3 +925,7 @@ impl Txn<'_> {
         self.conn.execute(sql, ())
     }
 }
+
+#[cfg(test)]
+#[path = "audit_tests.rs"]
+mod tests;
