@@ -280,12 +280,51 @@ impl Env {
         stores: &[&str],
         extra: &[&str],
     ) -> Result<Mount<'_>, MountError> {
+        self.spawn_mount(self.memfs(), mountpoint, agent, session, user, stores, extra)
+    }
+
+    /// Mounts as another "host": `launcher` runs the daemon (say `nsenter
+    /// --net=...` and `faketime`), which reaches the database at `db`.
+    pub fn mount_on_host(
+        &self,
+        launcher: &[String],
+        db: &str,
+        agent: &str,
+        session: &str,
+        stores: &[&str],
+    ) -> Mount<'_> {
+        let n = self.mounts.get() + 1;
+        let mountpoint = self.root.join(format!("mnt{n}"));
+        std::fs::create_dir_all(&mountpoint).expect("create mountpoint");
+        let mut cmd = Command::new(&launcher[0]);
+        cmd.args(&launcher[1..])
+            .arg(MEMFS)
+            .arg("--config")
+            .arg(&self.config)
+            .arg("--db")
+            .arg(db);
+        match self.spawn_mount(cmd, &mountpoint, agent, session, None, stores, &[]) {
+            Ok(m) => m,
+            Err(e) => panic!("memfs mount failed: {e}"),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn spawn_mount(
+        &self,
+        mut cmd: Command,
+        mountpoint: &Path,
+        agent: &str,
+        session: &str,
+        user: Option<&str>,
+        stores: &[&str],
+        extra: &[&str],
+    ) -> Result<Mount<'_>, MountError> {
         let n = self.mounts.get() + 1;
         self.mounts.set(n);
         let mountpoint = mountpoint.to_path_buf();
         let log = self.root.join(format!("daemon{n}.log"));
         let log_file = File::create(&log).expect("create daemon log");
-        let mut cmd = self.memfs();
         cmd.arg("mount")
             .arg(&mountpoint)
             .args(["--agent", agent, "--session", session]);
