@@ -454,17 +454,23 @@ fn a_terminated_backend_fails_the_write_with_eio_and_the_mount_recovers() {
     let a = w.mount(0, None);
     let pid = a.pid().expect("daemon pid");
     let big = a.path().join("kb/big.bin");
-    let script = "import os,sys\nfd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)\nfor _ in range(48):\n    os.write(fd, os.urandom(1 << 20))\ntry:\n    os.close(fd); print('close ok')\nexcept OSError as e:\n    print(f'close errno {e.errno}')\n";
-    let writer = Command::new("python3")
+    let script = "import os,sys\nfd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)\nfor _ in range(48):\n    os.write(fd, os.urandom(1 << 20))\nprint('written', flush=True)\ntry:\n    os.close(fd); print('close ok')\nexcept OSError as e:\n    print(f'close errno {e.errno}')\n";
+    let mut writer = Command::new("python3")
         .args(["-c", script])
         .arg(&big)
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn writer");
-    // The daemon's connection inside its commit: a transaction with an id.
+    let mut stdout = std::io::BufReader::new(writer.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).expect("read");
+    assert_eq!(line.trim(), "written");
+    // The daemon's connection inside the close's commit: it holds the
+    // store's writer lock (lease renewals take none).
     let q = format!(
-        "SELECT pid FROM pg_stat_activity WHERE application_name = 'memfs {pid}' \
-         AND backend_xid IS NOT NULL LIMIT 1"
+        "SELECT a.pid FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid \
+         WHERE a.application_name = 'memfs {pid}' AND l.locktype = 'advisory' \
+         AND l.classid = 1835363686 AND l.granted LIMIT 1"
     );
     let mut victim = String::new();
     until("the commit to start", Duration::from_secs(60), || {
@@ -472,11 +478,10 @@ fn a_terminated_backend_fails_the_write_with_eio_and_the_mount_recovers() {
         !victim.is_empty()
     });
     w.cluster.psql(&format!("SELECT pg_terminate_backend({victim})"));
-    let out = writer.wait_with_output().expect("writer");
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        format!("close errno {}", libc::EIO)
-    );
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).expect("read");
+    let _ = writer.wait();
+    assert_eq!(rest.trim(), format!("close errno {}", libc::EIO));
     // Nothing of it was committed, and the mount works again.
     let versions = w.cluster.psql("SELECT count(*) FROM versions WHERE path = 'big.bin'");
     assert_eq!(versions, "0", "no partial version");
