@@ -295,8 +295,12 @@ impl Pg {
             commit.push_str(&format!("; SELECT pg_notify('{CHANNEL}', '{}')", list.join(",")));
         }
         let xid = s.xid();
+        let start = Instant::now();
         match s.end(&commit) {
-            Ok(()) => Ok(out),
+            Ok(()) => {
+                crate::metrics::batch_commit(1, start.elapsed());
+                Ok(out)
+            }
             Err(StoreError::Db(e)) if e.kind == DbErrorKind::Unavailable => {
                 // The answer to COMMIT was lost: ask how it ended.
                 match xid.map(|x| self.outcome(&mut g, &x)) {
