@@ -169,6 +169,31 @@ impl Env {
         c
     }
 
+    /// `memfsctl --config C --db DB` for another database.
+    pub fn memfs_ctl_on(&self, db: &str) -> Command {
+        let mut c = Command::new(MEMFSCTL);
+        c.arg("--config").arg(&self.config).arg("--db").arg(db);
+        c
+    }
+
+    /// The same directory and config on another database (for mounts on a
+    /// copy); the database is not created or dropped by it.
+    pub fn on_db(&self, db: &str) -> Env {
+        let dir = tempfile::Builder::new()
+            .prefix("memfs-it-")
+            .tempdir()
+            .expect("create temp dir");
+        let root = dir.path().canonicalize().expect("canonicalize temp dir");
+        Env {
+            dir,
+            db: PathBuf::from(db),
+            config: self.config.clone(),
+            root,
+            mounts: Cell::new(0),
+            pg: None,
+        }
+    }
+
     /// Runs a command to completion with a deadline, capturing its output.
     pub fn run(&self, cmd: &mut Command) -> Output {
         run_with_deadline(cmd, COMMAND_DEADLINE)
