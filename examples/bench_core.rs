@@ -35,11 +35,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (fs, stop) = (fs.clone(), stop.clone());
         std::thread::spawn(move || fs.db().run_committer(&stop))
     };
-    let me = Caller { uid: 0, gid: 0 };
+    let me = Caller::default();
     let w = OpenMode {
         write: true,
-        append: false,
-        truncate: false,
+        ..OpenMode::default()
     };
     let body = b"memory note: the quick brown fox jumps over the lazy dog\n".repeat(8);
     let (mut t_create, mut t_write, mut t_flush, mut t_release, mut t_lookup) = (
@@ -52,7 +51,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for i in 0..n {
         let name = format!("f{i}.txt");
         let s = Instant::now();
-        let _ = fs.lookup(root, name.as_bytes());
+        let _ = fs.lookup(root, name.as_bytes(), me);
         t_lookup += s.elapsed();
         let s = Instant::now();
         let (_, h) = fs.create(root, name.as_bytes(), 0o644, 0o022, w, me)?;
@@ -69,7 +68,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let s = Instant::now();
     for i in 0..n {
-        fs.unlink(root, format!("f{i}.txt").as_bytes())?;
+        fs.unlink(root, format!("f{i}.txt").as_bytes(), me)?;
     }
     let t_unlink = s.elapsed();
     let per = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;

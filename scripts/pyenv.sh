@@ -15,7 +15,9 @@ stamp="$venv/.requirements"
 if [ ! -x "$venv/bin/python" ] || ! cmp -s "$req" "$stamp"; then
   echo "pyenv: preparing $venv" >&2
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check -r "$req" >&2
+  # python -m pip, not the pip script: a venv copied from elsewhere keeps
+  # scripts whose first line names the old venv.
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$req" >&2
   cp "$req" "$stamp"
 fi
 echo "$venv"

@@ -2,7 +2,8 @@
 # Installs what memfs and its tests need on a fresh Debian machine (run as root):
 # fuse3 (fusermount3), git, python3, tar and jq (used by the real-mount tests),
 # mount and unshare (the fstab helper test), systemd (systemd-analyze verify of
-# the unit files; on a host without systemd as init it is only used offline).
+# the unit files; on a host without systemd as init it is only used offline),
+# and chromium (the console's browser tests drive Debian's, headless).
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 
@@ -26,6 +27,19 @@ if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# Debian's chromium for the console's browser tests (Playwright is pointed at
+# /usr/bin/chromium; it never downloads a browser of its own).
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: need root to install chromium" >&2
+    exit 1
+  fi
+  echo "setup: installing chromium" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends chromium >/dev/null
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

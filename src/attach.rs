@@ -223,7 +223,7 @@ pub fn apply_template(
     let mkdir_p = |path: &str| -> OpResult<Ino> {
         let mut cur = store.root;
         for part in path.split('/').filter(|p| !p.is_empty()) {
-            cur = match fs.lookup(cur, part.as_bytes()) {
+            cur = match fs.lookup(cur, part.as_bytes(), me) {
                 Ok(a) => a.ino,
                 Err(_) => {
                     fs.mkdir(cur, part.as_bytes(), 0o755, 0, me)

@@ -3,7 +3,7 @@
 
 use crate::attach::{apply_template, resolve_stores, StoreSpec};
 use crate::config::Config;
-use crate::fs::{FsOptions, Invalidation, MemFs};
+use crate::fs::{FeedBarrier, FsOptions, Invalidation, MemFs};
 use crate::fuse::FuseFs;
 use crate::ids::{now_ns, Identity};
 use crate::store::{BatchPolicy, Db, Scope};
@@ -198,8 +198,11 @@ pub fn mount_with(config: &Config, req: MountRequest, run: &RunOptions) -> Resul
     fs.register()
         .context("cannot register this mount in the database")?;
     let feed_start = fs.feed_position().context("cannot read the change feed")?;
+    let barrier = Arc::new(FeedBarrier::default());
+    barrier.start(feed_start);
     let ffs = FuseFs::new(
         fs.clone(),
+        barrier.clone(),
         secs(config.cache.attr_ttl_secs),
         secs(config.cache.entry_ttl_secs),
     );
@@ -220,13 +223,15 @@ pub fn mount_with(config: &Config, req: MountRequest, run: &RunOptions) -> Resul
     set_read_ahead(mp, config.daemon.read_ahead_kb);
     let committer = spawn_committer(fs.clone(), stop.clone())?;
     let collector = spawn_collector(config, stop.clone())?;
+    let checkpointer = spawn_checkpointer(fs.clone(), stop.clone())?;
     let follower = spawn_follower(
         fs.clone(),
         session.notifier(),
-        stop.clone(),
+        barrier.clone(),
         feed_start,
         Duration::from_millis(config.daemon.feed_poll_ms.max(1)),
     )?;
+    let listener = spawn_listener(&fs, barrier.clone(), stop.clone())?;
     tracing::info!(
         mountpoint = %mp.display(),
         stores = %names.join(","),
@@ -289,7 +294,12 @@ pub fn mount_with(config: &Config, req: MountRequest, run: &RunOptions) -> Resul
         }
     }
     stop.store(true, Ordering::Relaxed);
-    for t in [renewer, follower, committer].into_iter().chain(collector) {
+    barrier.shut_down();
+    for t in [renewer, follower, committer, checkpointer]
+        .into_iter()
+        .chain(collector)
+        .chain(listener)
+    {
         if t.join().is_err() {
             tracing::error!("a background thread panicked");
         }
@@ -416,58 +426,107 @@ fn spawn_committer(fs: Arc<MemFs>, stop: Arc<AtomicBool>) -> Result<std::thread:
         .spawn(move || fs.db().run_committer(&stop))?)
 }
 
+/// Checkpoints the database's WAL off the request path (see
+/// `Db::run_checkpointer`).
+fn spawn_checkpointer(
+    fs: Arc<MemFs>,
+    stop: Arc<AtomicBool>,
+) -> Result<std::thread::JoinHandle<()>> {
+    Ok(std::thread::Builder::new()
+        .name("memfs-checkpoint".into())
+        .spawn(move || {
+            fs.db()
+                .run_checkpointer(&stop, Duration::from_millis(CHECKPOINT_EVERY_MS))
+        })?)
+}
+
+/// How often the checkpointer looks at the WAL. Often enough that it stays
+/// small under any write rate; each look is a stat(2) while nothing changed.
+const CHECKPOINT_EVERY_MS: u64 = 200;
+
 /// Follows the change feed and invalidates the kernel's caches for what other
-/// mounts, daemons and memfsctl changed.
+/// mounts, daemons and memfsctl changed. Polls every `every`, and at once when a
+/// reply waits at the barrier (a lock just granted, an open of a file changed
+/// elsewhere); that reply goes once the kernel has been told.
 fn spawn_follower(
     fs: Arc<MemFs>,
     notifier: fuser::Notifier,
-    stop: Arc<AtomicBool>,
+    barrier: Arc<FeedBarrier>,
     mut since: i64,
     every: Duration,
 ) -> Result<std::thread::JoinHandle<()>> {
-    // Woken by the engine when another process commits (PostgreSQL's
-    // LISTEN/NOTIFY), else every `every` (the fallback poll); at most one
-    // read per millisecond burst, so a busy database does not cost a read
-    // per commit.
-    let mut waiter = fs.db().feed_waiter();
     Ok(std::thread::Builder::new()
         .name("memfs-feed".into())
         .spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                if waiter.wait(every, &stop) {
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-                if stop.load(Ordering::Relaxed) {
+            loop {
+                let (held, stopping) = barrier.next_round(every);
+                if stopping {
+                    barrier.caught_up(since, held);
                     break;
                 }
-                let invalidations = match fs.poll_changes(&mut since) {
-                    Ok(v) => v,
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot read the change feed");
-                        continue;
-                    }
-                };
-                for inv in invalidations {
-                    // ENOENT means the kernel does not cache that inode or name:
-                    // nothing to drop.
-                    let _ = match &inv {
-                        Invalidation::Inode(ino) => {
-                            notifier.inval_inode(fuser::INodeNo(ino.0 as u64), 0, 0)
-                        }
-                        Invalidation::Entry(parent, name) => notifier.inval_entry(
-                            fuser::INodeNo(parent.0 as u64),
-                            std::ffi::OsStr::from_bytes(name),
-                        ),
-                        Invalidation::Store(store) => {
-                            if let Err(e) = crate::attach::refresh_settings(&fs, *store) {
-                                tracing::error!(error = %e, "cannot reload a store's settings");
-                            }
-                            Ok(())
+                // Until a poll finds nothing new: a held reply waits for every
+                // change made before it, also beyond one poll's row limit.
+                loop {
+                    let before = since;
+                    let invalidations = match fs.poll_changes(&mut since) {
+                        Ok(v) => v,
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot read the change feed");
+                            break;
                         }
                     };
+                    for inv in invalidations {
+                        // ENOENT means the kernel does not cache that inode or
+                        // name: nothing to drop.
+                        let _ = match &inv {
+                            Invalidation::Inode(ino) => {
+                                notifier.inval_inode(fuser::INodeNo(ino.0 as u64), 0, 0)
+                            }
+                            Invalidation::Entry(parent, name) => notifier.inval_entry(
+                                fuser::INodeNo(parent.0 as u64),
+                                std::ffi::OsStr::from_bytes(name),
+                            ),
+                            Invalidation::Store(store) => {
+                                if let Err(e) = crate::attach::refresh_settings(&fs, *store) {
+                                    tracing::error!(error = %e, "cannot reload a store's settings");
+                                }
+                                Ok(())
+                            }
+                        };
+                    }
+                    if since == before {
+                        break;
+                    }
                 }
+                barrier.caught_up(since, held);
             }
+            barrier.stop();
         })?)
+}
+
+/// Wakes the follower as soon as another process commits, where the engine
+/// tells (PostgreSQL's LISTEN/NOTIFY); the follower's own poll every
+/// `feed_poll_ms` stays as the fallback. `None` on SQLite, which only polls.
+fn spawn_listener(
+    fs: &Arc<MemFs>,
+    barrier: Arc<FeedBarrier>,
+    stop: Arc<AtomicBool>,
+) -> Result<Option<std::thread::JoinHandle<()>>> {
+    let mut waiter = fs.db().feed_waiter();
+    if !waiter.pushes() {
+        return Ok(None);
+    }
+    Ok(Some(
+        std::thread::Builder::new()
+            .name("memfs-listen".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    if waiter.wait(Duration::from_millis(500), &stop) {
+                        barrier.poke();
+                    }
+                }
+            })?,
+    ))
 }
 
 /// Whether `path` is a FUSE mount whose daemon is gone ("Transport endpoint is not

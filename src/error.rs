@@ -115,6 +115,12 @@ pub enum FsError {
     /// (the format check) or `pii` (blocked personal data or secrets).
     #[error("refused by the store's {rule} rule: {reason}")]
     ContentRule { rule: &'static str, reason: String },
+    /// The kernel addressed the request through a cached name that another mount
+    /// has since removed or replaced: ESTALE makes Linux walk the path again with
+    /// every cached name revalidated (see `fs::stale`). The inner error is the
+    /// answer if the same thread asks again at once.
+    #[error("stale view of the namespace (then: {0})")]
+    Stale(Box<FsError>),
     #[error("storage error: {0}")]
     Store(#[from] StoreError),
 }
@@ -142,11 +148,23 @@ impl FsError {
             FsError::Precondition(_) => libc::ESTALE,
             FsError::ContentRule { rule: "pii", .. } => libc::EACCES,
             FsError::ContentRule { .. } => libc::EINVAL,
+            FsError::Stale(_) => libc::ESTALE,
             FsError::Store(StoreError::NotFound(_)) => libc::ENOENT,
             FsError::Store(StoreError::Exists(_)) => libc::EEXIST,
             FsError::Store(StoreError::Invalid(_)) => libc::EINVAL,
             FsError::Store(e) if e.is_disk_full() => libc::ENOSPC,
             FsError::Store(_) => libc::EIO,
+        }
+    }
+}
+
+impl FsError {
+    /// The error to report to a caller that cannot retry: a stale view becomes
+    /// what a local disk gives when the name is gone.
+    pub fn settled(self) -> FsError {
+        match self {
+            FsError::Stale(then) => then.settled(),
+            e => e,
         }
     }
 }
@@ -196,6 +214,8 @@ impl FsError {
             FsError::ContentRule { .. } => {
                 class(400, "invalid_request_error", "content_invalid_format")
             }
+            // Front ends without a kernel do not retry: what a local disk gives.
+            FsError::Stale(then) => then.http(),
             FsError::Store(StoreError::NotFound(_)) => class(404, "not_found_error", "not_found"),
             FsError::Store(StoreError::Exists(_)) => class(409, "conflict_error", "exists"),
             FsError::Store(StoreError::Invalid(_)) => {
@@ -274,7 +294,7 @@ impl OpError {
     pub fn fs(context: impl Into<String>, source: FsError) -> OpError {
         OpError::Fs {
             context: context.into(),
-            source,
+            source: source.settled(),
         }
     }
 }
@@ -294,7 +314,7 @@ impl FsError {
 
 impl From<FsError> for OpError {
     fn from(e: FsError) -> Self {
-        match e {
+        match e.settled() {
             FsError::Store(s) => OpError::Store(s),
             other => OpError::Fs {
                 context: "refused".into(),

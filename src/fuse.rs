@@ -2,7 +2,9 @@
 //! No handler unwraps or panics: a panic here would kill the mount for every agent.
 
 use crate::error::FsError;
-use crate::fs::{Attr, Caller, LockStep, MemFs, OpenMode, Opened, RenameMode, SetAttr, TimeSpec};
+use crate::fs::{
+    Attr, Caller, FeedBarrier, LockStep, MemFs, OpenMode, Opened, RenameMode, SetAttr, TimeSpec,
+};
 use crate::ids::Ino;
 use crate::store::{LockSpec, NodeKind};
 use fuser::{
@@ -20,17 +22,35 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// Serves one `MemFs` over FUSE.
 pub struct FuseFs {
     fs: Arc<MemFs>,
+    /// Holds replies until the kernel has heard of other mounts' changes.
+    barrier: Arc<FeedBarrier>,
     attr_ttl: Duration,
     entry_ttl: Duration,
 }
 
 impl FuseFs {
-    pub fn new(fs: Arc<MemFs>, attr_ttl: Duration, entry_ttl: Duration) -> Self {
+    pub fn new(
+        fs: Arc<MemFs>,
+        barrier: Arc<FeedBarrier>,
+        attr_ttl: Duration,
+        entry_ttl: Duration,
+    ) -> Self {
         FuseFs {
             fs,
+            barrier,
             attr_ttl,
             entry_ttl,
         }
+    }
+}
+
+/// Grants a lock: once the kernel has dropped what it cached of other mounts'
+/// changes, so that what the lock protects reads as the last holder left it.
+fn grant(fs: &MemFs, barrier: &FeedBarrier, reply: ReplyEmpty) {
+    if fs.changed_elsewhere(barrier.seen(), None) {
+        barrier.after_catch_up(Box::new(move || reply.ok()));
+    } else {
+        reply.ok();
     }
 }
 
@@ -89,6 +109,7 @@ fn caller(req: &Request) -> Caller {
     Caller {
         uid: req.uid(),
         gid: req.gid(),
+        pid: req.pid(),
     }
 }
 
@@ -150,9 +171,11 @@ fn time_spec(t: TimeOrNow) -> TimeSpec {
 fn open_mode(flags: i32) -> OpenMode {
     let acc = OpenFlags(flags).acc_mode();
     OpenMode {
+        read: matches!(acc, OpenAccMode::O_RDONLY | OpenAccMode::O_RDWR),
         write: matches!(acc, OpenAccMode::O_WRONLY | OpenAccMode::O_RDWR),
         append: flags & libc::O_APPEND != 0,
         truncate: flags & libc::O_TRUNC != 0,
+        exclusive: flags & libc::O_EXCL != 0,
     }
 }
 
@@ -207,10 +230,13 @@ impl Filesystem for FuseFs {
         }
     }
 
-    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+    fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let _timer = crate::metrics::fuse_op("lookup");
-        match self.fs.lookup(ino(parent), name.as_bytes()) {
+        match self.fs.lookup(ino(parent), name.as_bytes(), caller(req)) {
             Ok(attr) => self.reply_entry(reply, &attr),
+            // Under .memfs a name may appear any moment (a new version, a file
+            // created elsewhere) and no change feed says so: no negative entry.
+            Err(FsError::NotFound) if MemFs::is_virtual(ino(parent)) => reply.error(Errno::ENOENT),
             Err(FsError::NotFound) => {
                 crate::metrics::fuse_error("lookup", libc::ENOENT);
                 // A negative entry: repeated stats of a missing file (git, shells)
@@ -247,7 +273,7 @@ impl Filesystem for FuseFs {
 
     fn setattr(
         &self,
-        _req: &Request,
+        req: &Request,
         i: INodeNo,
         mode: Option<u32>,
         uid: Option<u32>,
@@ -273,7 +299,7 @@ impl Filesystem for FuseFs {
             mtime: mtime.map(time_spec),
             fh: fh.map(|f| f.0),
         };
-        match self.fs.setattr(ino(i), s) {
+        match self.fs.setattr(ino(i), s, caller(req)) {
             Ok(a) => reply.attr(&self.attr_ttl(&a), &to_fuse(&a)),
             Err(e) => reply.error(errno("setattr", e)),
         }
@@ -326,17 +352,17 @@ impl Filesystem for FuseFs {
         }
     }
 
-    fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+    fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         let _timer = crate::metrics::fuse_op("unlink");
-        match self.fs.unlink(ino(parent), name.as_bytes()) {
+        match self.fs.unlink(ino(parent), name.as_bytes(), caller(req)) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno("unlink", e)),
         }
     }
 
-    fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+    fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         let _timer = crate::metrics::fuse_op("rmdir");
-        match self.fs.rmdir(ino(parent), name.as_bytes()) {
+        match self.fs.rmdir(ino(parent), name.as_bytes(), caller(req)) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno("rmdir", e)),
         }
@@ -364,7 +390,7 @@ impl Filesystem for FuseFs {
 
     fn rename(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         name: &OsStr,
         newparent: INodeNo,
@@ -386,6 +412,7 @@ impl Filesystem for FuseFs {
             ino(newparent),
             newname.as_bytes(),
             mode,
+            caller(req),
         ) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno("rename", e)),
@@ -394,22 +421,35 @@ impl Filesystem for FuseFs {
 
     fn link(
         &self,
-        _req: &Request,
+        req: &Request,
         i: INodeNo,
         newparent: INodeNo,
         newname: &OsStr,
         reply: ReplyEntry,
     ) {
         let _timer = crate::metrics::fuse_op("link");
-        match self.fs.link(ino(i), ino(newparent), newname.as_bytes()) {
+        match self
+            .fs
+            .link(ino(i), ino(newparent), newname.as_bytes(), caller(req))
+        {
             Ok(a) => self.reply_entry(reply, &a),
             Err(e) => reply.error(errno("link", e)),
         }
     }
 
-    fn open(&self, _req: &Request, i: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+    fn open(&self, req: &Request, i: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         let _timer = crate::metrics::fuse_op("open");
-        match self.fs.open(ino(i), open_mode(flags.0)) {
+        let mode = open_mode(flags.0);
+        match self.fs.open(ino(i), mode, caller(req)) {
+            Ok(o)
+                if self
+                    .fs
+                    .open_waits_for_feed(ino(i), mode, self.barrier.seen()) =>
+            {
+                let (fh, flags) = (FileHandle(o.fh), fopen_flags(&o));
+                self.barrier
+                    .after_catch_up(Box::new(move || reply.opened(fh, flags)));
+            }
             Ok(o) => reply.opened(FileHandle(o.fh), fopen_flags(&o)),
             Err(e) => reply.error(errno("open", e)),
         }
@@ -682,8 +722,9 @@ impl Filesystem for FuseFs {
             open_mode(flags),
             caller(req),
         ) {
+            // (An existing file opened with O_TRUNC has staged attributes.)
             Ok((a, o)) => reply.created(
-                &self.entry_ttl,
+                &self.ttl(&a),
                 &to_fuse(&a),
                 Generation(0),
                 FileHandle(o.fh),
@@ -743,15 +784,17 @@ impl Filesystem for FuseFs {
         };
         let spec = lock_spec(i, lock_owner, start, end, kind == Some(true), pid);
         match self.fs.setlk(&spec, kind) {
+            Ok(true) if kind.is_some() => grant(&self.fs, &self.barrier, reply),
             Ok(true) => reply.ok(),
             Ok(false) if !sleep => reply.error(fail("setlk", Errno::EAGAIN)),
             Ok(false) => {
                 // F_SETLKW/flock: wait on a thread of its own, so dispatch threads
                 // stay free to serve the unlock that will end the wait.
                 let fs = self.fs.clone();
+                let barrier = self.barrier.clone();
                 let spawned = std::thread::Builder::new()
                     .name("memfs-lockwait".into())
-                    .spawn(move || wait_for_lock(&fs, spec, reply));
+                    .spawn(move || wait_for_lock(&fs, &barrier, spec, reply));
                 if let Err(e) = spawned {
                     tracing::error!(error = %e, "cannot start a lock waiter");
                 }
@@ -762,7 +805,7 @@ impl Filesystem for FuseFs {
 
     fn fallocate(
         &self,
-        _req: &Request,
+        req: &Request,
         i: INodeNo,
         fh: FileHandle,
         offset: u64,
@@ -786,7 +829,7 @@ impl Filesystem for FuseFs {
                     fh: Some(fh.0),
                     ..Default::default()
                 };
-                self.fs.setattr(ino(i), s)?;
+                self.fs.setattr(ino(i), s, caller(req))?;
             }
             // Even when the space was already there, a successful call changes ctime.
             self.fs.touch_ctime(ino(i))
@@ -800,10 +843,10 @@ impl Filesystem for FuseFs {
 
 /// Polls for a blocking lock until it is granted, would deadlock, or the waiting
 /// process is gone.
-fn wait_for_lock(fs: &MemFs, spec: LockSpec, reply: ReplyEmpty) {
+fn wait_for_lock(fs: &MemFs, barrier: &FeedBarrier, spec: LockSpec, reply: ReplyEmpty) {
     loop {
         match fs.setlk_wait(&spec) {
-            Ok(LockStep::Granted) => return reply.ok(),
+            Ok(LockStep::Granted) => return grant(fs, barrier, reply),
             Ok(LockStep::Deadlock) => return reply.error(fail("setlk", Errno::EDEADLK)),
             Ok(LockStep::Blocked) => {
                 // fuser answers FUSE_INTERRUPT itself, so a signal to the waiter is

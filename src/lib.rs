@@ -6,6 +6,7 @@ pub mod attach;
 pub mod background;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod ctl;
 pub mod daemon;
 pub mod digest;

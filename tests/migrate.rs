@@ -6,7 +6,6 @@
 mod common;
 
 use common::*;
-use std::path::PathBuf;
 
 #[test]
 fn a_sqlite_database_moves_to_postgres_and_back_with_its_history() {

@@ -51,6 +51,16 @@ pub async fn events(
             blocking(move || ops.last_change_id()).await?
         }
     };
+    Ok(change_stream(st, p, after))
+}
+
+/// The changes `p` may see after entry `after`, as server-sent events until
+/// the server drains (the API's stream and the console's).
+pub fn change_stream(
+    st: AppState,
+    p: crate::ops::Principal,
+    after: i64,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let follow = Follow {
         st,
         p,
@@ -91,5 +101,5 @@ pub async fn events(
             }
         }
     });
-    Ok(Sse::new(s).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    Sse::new(s).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }

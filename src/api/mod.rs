@@ -43,6 +43,8 @@ pub struct AppState {
     /// The server's configuration (imports take their new stores' limits
     /// from it).
     pub config: Arc<crate::config::Config>,
+    /// The web console's sessions and sign-in tokens.
+    pub console: Arc<crate::console::Console>,
 }
 
 /// Request limits.
@@ -99,6 +101,7 @@ pub fn time_param(name: &str, v: Option<&str>) -> Result<Option<i64>, ApiError> 
 /// `#[utoipa::path]`).
 pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let limits = state.limits.clone();
+    let console_state = state.clone();
     let (router, api) = OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(stores::create, stores::list))
         .routes(routes!(stores::retrieve, stores::update, stores::delete))
@@ -138,6 +141,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
                 async move { axum::Json((*doc).clone()) }
             }),
         )
+        .merge(crate::console::router(console_state))
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(axum::middleware::from_fn(request_id))
@@ -178,7 +182,8 @@ async fn request_id(req: Request, next: Next) -> Response {
         )
         .await;
     let status = resp.status();
-    if resp.status() == axum::http::StatusCode::METHOD_NOT_ALLOWED {
+    // The API answers in its JSON envelope; the console's own pages say it in HTML.
+    if resp.status() == axum::http::StatusCode::METHOD_NOT_ALLOWED && path.starts_with("/v1/") {
         resp = error::REQUEST_ID
             .scope(id.clone(), async {
                 ApiError::new(

@@ -161,6 +161,12 @@ pub fn serve(config: &Config, args: &ServeArgs, ready: impl FnOnce(&str)) -> Res
     ops.max_content_bytes = config.server.max_content_bytes;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut draining = stop_rx.clone();
+    // The console's operator is the Unix user running the server (as for
+    // memfsctl); its sign-in URL is printed once the server listens.
+    let operator = crate::ctl::operator(None)?
+        .user
+        .unwrap_or_else(|| "operator".into());
+    let console = Arc::new(crate::console::Console::new(&operator, tls.is_some()));
     let state = AppState {
         ops,
         shutdown: stop_rx,
@@ -169,6 +175,7 @@ pub fn serve(config: &Config, args: &ServeArgs, ready: impl FnOnce(&str)) -> Res
             max_import_bytes: config.server.max_import_bytes,
         }),
         config: Arc::new(config.clone()),
+        console: console.clone(),
     };
     let (app, _) = router(state);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -237,6 +244,8 @@ pub fn serve(config: &Config, args: &ServeArgs, ready: impl FnOnce(&str)) -> Res
         crate::metrics::set_ready(true);
         crate::notify::ready(&format!("serving {url}"));
         ready(&url);
+        console.set_base(&url);
+        console.announce();
         // Requests in flight get 10 s after the drain starts.
         let mut served = served;
         tokio::select! {

@@ -1,6 +1,12 @@
 //! Creating entries: files (with an open handle), device nodes, directories,
 //! symlinks and hard links.
+//!
+//! A CREATE without `O_EXCL` of a name that exists opens what is there, as
+//! open(2) with `O_CREAT` does on a local disk: the kernel sends CREATE whenever
+//! its cached view says the name is free, and another mount may have created it
+//! since (agents racing on `flock FILE`, `echo >> log`).
 
+use super::access;
 use super::io::{OpenMode, Opened};
 use super::policy::{check_new_name, check_path_len, Access};
 use super::{check_name, touch_dir, Attr, Caller, MemFs};
@@ -13,8 +19,45 @@ const TARGET_MAX: usize = 4096;
 
 const S_ISGID: u16 = 0o2000;
 
+/// What [`MemFs::make_node`] does when the name is taken.
+#[derive(Clone, Copy)]
+enum IfExists {
+    /// `EEXIST` (mkdir, mknod, symlink, link, create with `O_EXCL`).
+    Fail,
+    /// Open the existing file with this mode (create without `O_EXCL`).
+    Open(OpenMode),
+}
+
+/// What [`MemFs::make_node`] made or found.
+enum Made {
+    /// A new inode, its store, and the write lease taken with it.
+    New(InodeRow, StoreId, Option<i64>),
+    /// An existing regular file, already checked for the open.
+    Existing(InodeRow, StoreId),
+}
+
+impl Made {
+    /// The new inode of a call that cannot find an existing one.
+    fn created(self) -> FsResult<(InodeRow, StoreId, Option<i64>)> {
+        match self {
+            Made::New(row, store, token) => Ok((row, store, token)),
+            Made::Existing(..) => Err(FsError::Exists),
+        }
+    }
+}
+
+/// A name taken that the kernel believed free (it sends a create only then):
+/// another mount made it since the kernel looked. `EEXIST` is the answer, but
+/// first the kernel should look again (`ESTALE` once), so that it caches the
+/// name as present: `mkdir -p` and lock-file loops stat the name next.
+pub(super) fn name_taken() -> FsError {
+    FsError::Stale(Box::new(FsError::Exists))
+}
+
 impl MemFs {
-    /// Creates `parent/name` of `kind`, audited as `op`. Returns the new inode.
+    /// Creates `parent/name` of `kind`, audited as `op`, or (see [`IfExists`])
+    /// finds the file already there. Everything is decided in the write
+    /// transaction, on current data, never on a read snapshot or the kernel's view.
     #[allow(clippy::too_many_arguments)]
     fn make_node(
         &self,
@@ -27,9 +70,17 @@ impl MemFs {
         caller: Caller,
         op: &str,
         lease: bool,
-    ) -> FsResult<(InodeRow, StoreId, Option<i64>)> {
+        if_exists: IfExists,
+    ) -> FsResult<Made> {
         check_name(name)?;
         self.db.write(|tx| {
+            if let IfExists::Open(mode) = if_exists {
+                if let Some((row, store)) =
+                    self.existing_for_open(tx, parent, name, mode, caller)?
+                {
+                    return Ok(Made::Existing(row, store));
+                }
+            }
             let (ino, store, _now) =
                 self.make_node_in(tx, parent, name, kind, perm, rdev, target, caller, op)?;
             // A file created to be written takes its lease in the same transaction:
@@ -44,14 +95,15 @@ impl MemFs {
                 None
             };
             let row = tx.inode(ino)?.ok_or(FsError::NotFound)?;
-            Ok((row, store, token))
+            Ok(Made::New(row, store, token))
         })
     }
 
     /// The body of [`make_node`](Self::make_node) inside the caller's
-    /// transaction: checks, the inode and its entry, the audit entry (unless
-    /// `op` is empty: then the caller records the creation in its own entry).
-    /// Returns the new inode, its store and the time of the change.
+    /// transaction, for a name that must be free: checks, the inode and its
+    /// entry, the audit entry (unless `op` is empty: then the caller records
+    /// the creation in its own entry, as whole-file writes do). Returns the
+    /// new inode, its store and the time of the change.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn make_node_in(
         &self,
@@ -67,7 +119,7 @@ impl MemFs {
     ) -> FsResult<(Ino, StoreId, i64)> {
         let (mut dir, att) = self.writable_dir(tx, parent)?;
         if tx.lookup(parent, name)?.is_some() {
-            return Err(FsError::Exists);
+            return Err(name_taken());
         }
         check_new_name(name)?;
         let path = self.child_path(tx, parent, name)?;
@@ -125,8 +177,64 @@ impl MemFs {
         Ok((ino, store, now))
     }
 
-    /// create(2) / open(O_CREAT) of a new regular file, returning an open handle.
+    /// The regular file a CREATE without `O_EXCL` opens because `parent/name`
+    /// already exists, checked as the kernel and [`MemFs::open`] check a plain
+    /// open: the kernel believes it created the file and checks nothing on it.
+    /// `None` when the name is free (or `parent` is no store directory: the
+    /// create then fails as it would have).
+    fn existing_for_open(
+        &self,
+        tx: &Txn<'_>,
+        parent: Ino,
+        name: &[u8],
+        mode: OpenMode,
+        caller: Caller,
+    ) -> FsResult<Option<(InodeRow, StoreId)>> {
+        if Self::is_virtual(parent) || parent == Ino::ROOT {
+            return Ok(None);
+        }
+        let (dir, att) = self.inode(tx, parent)?;
+        if dir.kind != NodeKind::Dir {
+            return Ok(None);
+        }
+        let Some(row) = tx.lookup_inode(parent, name)? else {
+            return Ok(None);
+        };
+        match row.kind {
+            NodeKind::File => {}
+            // As open(2) with O_CREAT says of a directory.
+            NodeKind::Dir => return Err(FsError::IsDir),
+            // A symlink is followed, and a fifo or device node opened, by the
+            // kernel itself: it must look the name up again and see what it is.
+            _ => return Err(FsError::Stale(Box::new(FsError::Exists))),
+        }
+        access::check_open(&row, caller, mode)?;
+        if mode.truncate && !mode.write {
+            return Err(FsError::Invalid("O_TRUNC needs a writable open"));
+        }
+        if let Some(access) = mode.changes() {
+            self.check_inode_change(tx, att, row.ino, access)?;
+        }
+        Ok(Some((row, att.store.id)))
+    }
+
+    /// create(2) / open(O_CREAT) of a regular file, returning an open handle. A
+    /// new file is created (and audited); without `O_EXCL` an existing one is
+    /// opened instead, with the same checks, lease and audit as a plain open.
     pub fn create(
+        &self,
+        parent: Ino,
+        name: &[u8],
+        mode: u32,
+        umask: u32,
+        open: OpenMode,
+        caller: Caller,
+    ) -> FsResult<(Attr, Opened)> {
+        let r = self.create_in(parent, name, mode, umask, open, caller);
+        self.stale.settle(caller, true, r)
+    }
+
+    fn create_in(
         &self,
         parent: Ino,
         name: &[u8],
@@ -137,7 +245,12 @@ impl MemFs {
     ) -> FsResult<(Attr, Opened)> {
         let perm = (mode & !umask & 0o7777) as u16;
         let leased = (open.write && !open.append) || open.truncate;
-        let (row, store, token) = self.make_node(
+        let if_exists = if open.exclusive {
+            IfExists::Fail
+        } else {
+            IfExists::Open(open)
+        };
+        let made = self.make_node(
             parent,
             name,
             NodeKind::File,
@@ -147,9 +260,26 @@ impl MemFs {
             caller,
             "create",
             leased,
+            if_exists,
         )?;
-        let opened = self.attach_handle(row.ino, store, open, token)?;
-        Ok((Attr::from(&row), opened))
+        match made {
+            Made::New(row, store, token) => {
+                let opened = self.attach_handle(row.ino, store, open, token)?;
+                Ok((Attr::from(&row), opened))
+            }
+            Made::Existing(row, store) => {
+                // The lease (waiting for another writer, then EBUSY) and O_TRUNC
+                // go exactly as for open(2) of the file.
+                let opened = self.attach_handle(row.ino, store, open, None)?;
+                match self.getattr(row.ino) {
+                    Ok(attr) => Ok((attr, opened)),
+                    Err(e) => {
+                        let _ = self.release(opened.fh);
+                        Err(e)
+                    }
+                }
+            }
+        }
     }
 
     /// mknod(2): regular files, fifos, sockets and device nodes.
@@ -177,8 +307,21 @@ impl MemFs {
         } else {
             "mknod"
         };
-        let (row, _, _) =
-            self.make_node(parent, name, kind, perm, rdev, None, caller, op, false)?;
+        let r = self
+            .make_node(
+                parent,
+                name,
+                kind,
+                perm,
+                rdev,
+                None,
+                caller,
+                op,
+                false,
+                IfExists::Fail,
+            )
+            .and_then(Made::created);
+        let (row, _, _) = self.stale.settle(caller, true, r)?;
         Ok(Attr::from(&row))
     }
 
@@ -192,17 +335,21 @@ impl MemFs {
         caller: Caller,
     ) -> FsResult<Attr> {
         let perm = (mode & !umask & 0o7777) as u16;
-        let (row, _, _) = self.make_node(
-            parent,
-            name,
-            NodeKind::Dir,
-            perm,
-            0,
-            None,
-            caller,
-            "mkdir",
-            false,
-        )?;
+        let r = self
+            .make_node(
+                parent,
+                name,
+                NodeKind::Dir,
+                perm,
+                0,
+                None,
+                caller,
+                "mkdir",
+                false,
+                IfExists::Fail,
+            )
+            .and_then(Made::created);
+        let (row, _, _) = self.stale.settle(caller, true, r)?;
         Ok(Attr::from(&row))
     }
 
@@ -220,22 +367,31 @@ impl MemFs {
         if target.is_empty() {
             return Err(FsError::NotFound);
         }
-        let (row, _, _) = self.make_node(
-            parent,
-            name,
-            NodeKind::Symlink,
-            0o777,
-            0,
-            Some(target),
-            caller,
-            "symlink",
-            false,
-        )?;
+        let r = self
+            .make_node(
+                parent,
+                name,
+                NodeKind::Symlink,
+                0o777,
+                0,
+                Some(target),
+                caller,
+                "symlink",
+                false,
+                IfExists::Fail,
+            )
+            .and_then(Made::created);
+        let (row, _, _) = self.stale.settle(caller, true, r)?;
         Ok(Attr::from(&row))
     }
 
     /// link(2): a second name for an existing non-directory.
-    pub fn link(&self, ino: Ino, newparent: Ino, newname: &[u8]) -> FsResult<Attr> {
+    pub fn link(&self, ino: Ino, newparent: Ino, newname: &[u8], caller: Caller) -> FsResult<Attr> {
+        let r = self.link_in(ino, newparent, newname);
+        self.stale.settle(caller, true, r)
+    }
+
+    fn link_in(&self, ino: Ino, newparent: Ino, newname: &[u8]) -> FsResult<Attr> {
         check_name(newname)?;
         if Self::is_virtual(ino) {
             return Err(FsError::ReadOnly(".memfs is read-only"));
@@ -250,10 +406,12 @@ impl MemFs {
                 return Err(FsError::Perm);
             }
             if row.nlink == 0 {
-                return Err(FsError::NotFound);
+                // The kernel found the source through a cached name that another
+                // mount removed or replaced: it should look again.
+                return Err(FsError::Stale(Box::new(FsError::NotFound)));
             }
             if tx.lookup(newparent, newname)?.is_some() {
-                return Err(FsError::Exists);
+                return Err(name_taken());
             }
             check_new_name(newname)?;
             let path = self.child_path(tx, newparent, newname)?;

@@ -4,7 +4,7 @@
 use super::guard::{self, Verdict};
 use super::policy::Access;
 use super::staging::Staging;
-use super::{Attr, MemFs};
+use super::{Attr, Caller, MemFs};
 use crate::digest::ContentHasher;
 use crate::error::{FsError, FsResult};
 use crate::ids::{now_ns, Ino, StoreId, VersionId};
@@ -28,9 +28,30 @@ pub(super) fn overlay_from(of: &OpenFile, attr: &mut Attr) {
 /// How a file is being opened.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct OpenMode {
+    /// Opened for reading as well as writing (`O_RDWR`); a mode that does not
+    /// write always reads.
+    pub read: bool,
     pub write: bool,
     pub append: bool,
     pub truncate: bool,
+    /// `O_EXCL`: a create must make a new file, never open an existing one.
+    pub exclusive: bool,
+}
+
+impl OpenMode {
+    /// Whether this open reads the file.
+    pub fn reads(&self) -> bool {
+        self.read || !self.write
+    }
+
+    /// The change an open in this mode may make, for the path policies.
+    pub(super) fn changes(&self) -> Option<Access> {
+        match (self.write || self.truncate, self.append && !self.truncate) {
+            (false, _) => None,
+            (true, true) => Some(Access::Append),
+            (true, false) => Some(Access::Modify),
+        }
+    }
 }
 
 /// The result of an open: the handle, whether the kernel may keep cached pages,
@@ -116,7 +137,15 @@ pub(super) fn lock_file(f: &Mutex<OpenFile>) -> MutexGuard<'_, OpenFile> {
 
 impl MemFs {
     /// Opens a regular file.
-    pub fn open(&self, ino: Ino, mode: OpenMode) -> FsResult<Opened> {
+    pub fn open(&self, ino: Ino, mode: OpenMode, caller: Caller) -> FsResult<Opened> {
+        let r = self.open_in(ino, mode, self.stale.retrying(caller));
+        self.stale.settle(caller, true, r)
+    }
+
+    /// [`open`](Self::open); `orphan_ok` when the kernel reached `ino` by a fresh
+    /// walk (its retry), so that a removal since then is a race a local disk
+    /// would run the same way: the inode found is opened.
+    fn open_in(&self, ino: Ino, mode: OpenMode, orphan_ok: bool) -> FsResult<Opened> {
         if ino == Ino::ROOT {
             return Err(FsError::IsDir);
         }
@@ -144,16 +173,20 @@ impl MemFs {
                 // Fifos and device nodes are opened by the kernel itself, never here.
                 _ => return Err(FsError::Unsupported),
             }
-            if mode.write || mode.truncate {
-                let access = if mode.append && !mode.truncate {
-                    Access::Append
-                } else {
-                    Access::Modify
-                };
+            if let Some(access) = mode.changes() {
                 self.check_inode_change(tx, att, ino, access)?;
             }
             Ok::<_, FsError>(row)
         })?;
+        // (Checked outside the read: the open table is locked before the database.)
+        if row.nlink == 0 && !orphan_ok && self.open_file(ino).is_none() {
+            // No name leads here any more, and no descriptor of this mount has it
+            // open (which /proc/PID/fd could reopen): the kernel walked through a
+            // cached name that another mount removed or replaced. Opening the
+            // orphan would read old bytes and drop the writes; the kernel should
+            // look again.
+            return Err(FsError::Stale(Box::new(FsError::NotFound)));
+        }
         self.attach_handle(ino, row.store.ok_or(FsError::NotFound)?, mode, None)
     }
 
@@ -713,7 +746,7 @@ impl MemFs {
     }
 
     /// The extent list of `version` (empty for none), from the cache if there.
-    fn extents_of(&self, version: Option<VersionId>) -> FsResult<Extents> {
+    pub(super) fn extents_of(&self, version: Option<VersionId>) -> FsResult<Extents> {
         if let Some(e) = version.and_then(|v| self.extents.get(&self.db, v)) {
             return Ok(e);
         }

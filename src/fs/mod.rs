@@ -5,6 +5,7 @@
 //! **Invariant:** every change is one `Db::write` transaction that also records its
 //! audit entry, so history and namespace never disagree.
 
+mod access;
 mod create;
 mod dir;
 mod feed;
@@ -19,11 +20,12 @@ mod rename;
 mod restore;
 mod setattr;
 mod staging;
+mod stale;
 mod version_cache;
 mod virt;
 
 pub use dir::DirEntry;
-pub use feed::Invalidation;
+pub use feed::{AfterCatchUp, FeedBarrier, Invalidation};
 pub use io::{OpenMode, Opened};
 pub use locks::LockStep;
 pub use policy::{
@@ -170,6 +172,9 @@ impl From<&InodeRow> for Attr {
 pub struct Caller {
     pub uid: u32,
     pub gid: u32,
+    /// The calling thread; 0 when the caller is not a process that the kernel
+    /// would retry for (the daemon itself, memfsctl, tests).
+    pub pid: u32,
 }
 
 /// Aggregate numbers for `statfs`.
@@ -199,6 +204,8 @@ pub struct MemFs {
     virt: virt::Virt,
     /// Lock owners of this mount waiting in F_SETLKW/flock, and for what.
     waiting: Mutex<HashMap<u64, crate::store::LockSpec>>,
+    /// ESTALE answers given to requests sent from a stale view, awaiting retry.
+    stale: stale::StaleGuard,
 }
 
 impl MemFs {
@@ -219,6 +226,7 @@ impl MemFs {
             locked: Mutex::new(Default::default()),
             virt: Default::default(),
             waiting: Mutex::new(HashMap::new()),
+            stale: Default::default(),
         }
     }
 
@@ -301,8 +309,9 @@ impl MemFs {
             return Err(FsError::ReadOnly("store attached read-only"));
         }
         if dir.nlink == 0 {
-            // A removed directory cannot get new entries.
-            return Err(FsError::NotFound);
+            // A removed directory cannot get new entries. The kernel addressed it
+            // through a cached name another mount removed: it should look again.
+            return Err(FsError::Stale(Box::new(FsError::NotFound)));
         }
         Ok((dir, att))
     }
@@ -399,7 +408,12 @@ impl MemFs {
     }
 
     /// Looks `name` up in `parent`.
-    pub fn lookup(&self, parent: Ino, name: &[u8]) -> FsResult<Attr> {
+    pub fn lookup(&self, parent: Ino, name: &[u8], caller: Caller) -> FsResult<Attr> {
+        let r = self.lookup_in(parent, name);
+        self.stale.settle(caller, false, r)
+    }
+
+    fn lookup_in(&self, parent: Ino, name: &[u8]) -> FsResult<Attr> {
         check_name(name)?;
         if Self::is_virtual(parent) || (parent == Ino::ROOT && name == MEMFS_DIR) {
             return self.virt_lookup(parent, name);
@@ -418,7 +432,13 @@ impl MemFs {
             if dir.kind != NodeKind::Dir {
                 return Err(FsError::NotDir);
             }
-            tx.lookup_inode(parent, name)?.ok_or(FsError::NotFound)
+            match tx.lookup_inode(parent, name)? {
+                Some(row) => Ok(row),
+                // The kernel walked through a cached name of a directory another
+                // mount removed (or replaced): it should walk again.
+                None if dir.nlink == 0 => Err(FsError::Stale(Box::new(FsError::NotFound))),
+                None => Err(FsError::NotFound),
+            }
         })?;
         let mut attr = Attr::from(&row);
         self.overlay_staged(&mut attr);

@@ -3,14 +3,20 @@
 //! descriptors that were open when it was unlinked.
 
 use super::policy::Access;
-use super::{touch_dir, MemFs};
+use super::{touch_dir, Caller, MemFs};
 use crate::error::{FsError, FsResult};
 use crate::ids::{now_ns, Ino};
 use crate::store::{Change, NodeKind};
 
 impl MemFs {
-    /// unlink(2).
-    pub fn unlink(&self, parent: Ino, name: &[u8]) -> FsResult<()> {
+    /// unlink(2). A name another mount removed first is `ENOENT`, as on a local
+    /// disk when another process was faster.
+    pub fn unlink(&self, parent: Ino, name: &[u8], caller: Caller) -> FsResult<()> {
+        let r = self.unlink_in(parent, name);
+        self.stale.settle(caller, true, r)
+    }
+
+    fn unlink_in(&self, parent: Ino, name: &[u8]) -> FsResult<()> {
         self.db.write(|tx| {
             let (mut dir, att) = self.writable_dir(tx, parent)?;
             let mut row = tx.lookup_inode(parent, name)?.ok_or(FsError::NotFound)?;
@@ -45,7 +51,12 @@ impl MemFs {
     }
 
     /// rmdir(2).
-    pub fn rmdir(&self, parent: Ino, name: &[u8]) -> FsResult<()> {
+    pub fn rmdir(&self, parent: Ino, name: &[u8], caller: Caller) -> FsResult<()> {
+        let r = self.rmdir_in(parent, name);
+        self.stale.settle(caller, true, r)
+    }
+
+    fn rmdir_in(&self, parent: Ino, name: &[u8]) -> FsResult<()> {
         if name == b"." {
             return Err(FsError::Invalid("rmdir of '.'"));
         }

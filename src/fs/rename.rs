@@ -2,7 +2,7 @@
 //! A rename is one dentry update; content and history follow the inode.
 
 use super::policy::{check_new_name, check_path_len, Access};
-use super::{check_name, MemFs};
+use super::{check_name, Caller, MemFs};
 use crate::error::{FsError, FsResult};
 use crate::ids::{now_ns, Ino};
 use crate::store::{Change, InodeRow, NodeKind, Txn};
@@ -70,7 +70,23 @@ impl MemFs {
         Ok(())
     }
 
+    /// rename(2) and renameat2(2). Decided in the write transaction: a source
+    /// another mount removed first is `ENOENT`, a target created or removed
+    /// elsewhere is replaced or not as it is now, as on a local disk.
     pub fn rename(
+        &self,
+        parent: Ino,
+        name: &[u8],
+        newparent: Ino,
+        newname: &[u8],
+        mode: RenameMode,
+        caller: Caller,
+    ) -> FsResult<()> {
+        let r = self.rename_in(parent, name, newparent, newname, mode);
+        self.stale.settle(caller, true, r)
+    }
+
+    fn rename_in(
         &self,
         parent: Ino,
         name: &[u8],
@@ -136,7 +152,7 @@ impl MemFs {
                         return Ok(());
                     }
                     if mode.noreplace {
-                        return Err(FsError::Exists);
+                        return Err(super::create::name_taken());
                     }
                     match (src.kind == NodeKind::Dir, d.kind == NodeKind::Dir) {
                         (true, false) => return Err(FsError::NotDir),

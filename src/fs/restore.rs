@@ -91,7 +91,8 @@ impl MemFs {
     pub fn relink(&self, ino: Ino, parent: Ino, name: &[u8]) -> FsResult<()> {
         check_name(name)?;
         self.db.write(|tx| {
-            let (mut dir, att) = self.writable_dir(tx, parent)?;
+            // An operator's restore is not retried by a kernel: a removed parent is gone.
+            let (mut dir, att) = self.writable_dir(tx, parent).map_err(FsError::settled)?;
             let (mut row, src_att) = self.inode(tx, ino)?;
             if src_att.store.id != att.store.id {
                 return Err(FsError::CrossStore);

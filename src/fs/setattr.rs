@@ -1,9 +1,9 @@
 //! setattr: chmod, chown, truncate and utimens.
 
-use super::io::OpenFile;
+use super::io::{lock_file, OpenFile};
 use super::policy::Access;
 use super::staging::Staging;
-use super::{Attr, MemFs};
+use super::{Attr, Caller, MemFs};
 use crate::error::{FsError, FsResult};
 use crate::ids::{now_ns, Ino};
 use crate::store::{Change, NodeKind};
@@ -30,7 +30,15 @@ pub struct SetAttr {
 }
 
 impl MemFs {
-    pub fn setattr(&self, ino: Ino, s: SetAttr) -> FsResult<Attr> {
+    /// setattr: chmod, chown, truncate, utimens, each decided in its own write
+    /// transaction (a truncate under the file's lease).
+    pub fn setattr(&self, ino: Ino, s: SetAttr, caller: Caller) -> FsResult<Attr> {
+        let r = self.setattr_in(ino, s, self.stale.retrying(caller));
+        self.stale.settle(caller, true, r)
+    }
+
+    /// [`setattr`](Self::setattr); `orphan_ok` as for [`MemFs::open`].
+    fn setattr_in(&self, ino: Ino, s: SetAttr, orphan_ok: bool) -> FsResult<Attr> {
         let changes_meta = s.mode.is_some()
             || s.uid.is_some()
             || s.gid.is_some()
@@ -45,11 +53,16 @@ impl MemFs {
         if Self::is_virtual(ino) {
             return Err(FsError::ReadOnly(".memfs is read-only"));
         }
+        // A change to an inode no name leads to, with no descriptor of this mount
+        // on it (fchmod and ftruncate need one), came through a cached name
+        // another mount removed or replaced: it would land on the orphan. The
+        // change's own transaction decides (ESTALE: the kernel looks again).
+        let orphan_ok = orphan_ok || s.fh.is_some() || self.open_file(ino).is_some();
         if let Some(size) = s.size {
-            self.truncate(ino, size, s.fh)?;
+            self.truncate(ino, size, s.fh, orphan_ok)?;
         }
         if changes_meta {
-            self.set_meta(ino, &s)?;
+            self.set_meta(ino, &s, orphan_ok)?;
         }
         self.getattr(ino)
     }
@@ -69,9 +82,12 @@ impl MemFs {
         })
     }
 
-    fn set_meta(&self, ino: Ino, s: &SetAttr) -> FsResult<()> {
+    fn set_meta(&self, ino: Ino, s: &SetAttr, orphan_ok: bool) -> FsResult<()> {
         self.db.write(|tx| {
             let (mut row, att) = self.inode(tx, ino)?;
+            if row.nlink == 0 && !orphan_ok {
+                return Err(FsError::Stale(Box::new(FsError::NotFound)));
+            }
             self.check_inode_change(tx, att, ino, Access::Meta)?;
             let path = tx.path_of(ino)?.unwrap_or_default();
             let now = now_ns();
@@ -141,7 +157,7 @@ impl MemFs {
 
     /// truncate(2)/ftruncate(2). Through an open handle the new size is staged and
     /// committed on close; a path truncate commits at once, as one version.
-    fn truncate(&self, ino: Ino, size: u64, fh: Option<u64>) -> FsResult<()> {
+    fn truncate(&self, ino: Ino, size: u64, fh: Option<u64>, orphan_ok: bool) -> FsResult<()> {
         let row = self.db.read(|tx| {
             let (row, att) = self.inode(tx, ino)?;
             if size > att.policy().max_file_bytes(self.opts.max_file_bytes) {
@@ -156,40 +172,87 @@ impl MemFs {
             Ok::<_, FsError>(row)
         })?;
         let now = now_ns();
-        if let Some(file) = self.open_file(ino) {
-            let mut of = file.lock().unwrap_or_else(|p| p.into_inner());
-            let changed = of.staging.truncate(size, now)?;
-            match fh {
-                Some(fh) if changed => self.mark_dirty(fh),
-                None if changed => {
-                    self.commit(&mut of, "truncate")?;
+        let open = self.open_file(ino);
+        if let Some(file) = &open {
+            let mut of = lock_file(file);
+            if of.lease.is_some() {
+                // A writer of this mount holds the lease: its staging is current.
+                let changed = of.staging.truncate(size, now)?;
+                match fh {
+                    Some(fh) if changed => self.mark_dirty(fh),
+                    None if changed => {
+                        self.commit(&mut of, "truncate")?;
+                    }
+                    _ => {}
                 }
-                _ => {}
+                return Ok(());
             }
-            return Ok(());
         }
+        // No writer of this mount has the file: take its write lease (waiting
+        // for another mount's writer, as an open for writing does), so that the
+        // new size applies to the head as it is after the lease, not to the
+        // read snapshot, which another mount's commit may have overtaken (the
+        // commit would then see a changed head and refuse with EBUSY).
         let store = row.store.ok_or(FsError::NotFound)?;
-        let ext = match row.head {
-            Some(v) => self.db.read(|tx| tx.extents(v))?,
-            None => Default::default(),
-        };
-        let staging = Staging::new(
-            row.head,
-            ext,
-            self.opts.spill_bytes,
-            self.opts.spill_dir.clone(),
-        );
-        let of = Mutex::new(OpenFile {
-            ino,
-            store,
-            staging,
-            lease: None,
-            lease_users: 0,
-        });
-        let mut of = of.lock().unwrap_or_else(|p| p.into_inner());
-        if of.staging.truncate(size, now)? {
-            self.commit(&mut of, "truncate")?;
+        let token = self.acquire_lease(ino, store)?;
+        let done = self.truncate_leased(ino, store, size, open.as_deref(), token, now, orphan_ok);
+        let released = self.release_lease(ino, token);
+        done.and(released)
+    }
+
+    /// Truncates `ino` to `size` under this mount's lease `token`, from the
+    /// current head, and commits it (in `open`, this mount's open state of the
+    /// file, if any: its readers then see the new size).
+    #[allow(clippy::too_many_arguments)]
+    fn truncate_leased(
+        &self,
+        ino: Ino,
+        store: crate::ids::StoreId,
+        size: u64,
+        open: Option<&Mutex<OpenFile>>,
+        token: i64,
+        now: i64,
+        orphan_ok: bool,
+    ) -> FsResult<()> {
+        // Read after taking the lease (a write): current.
+        let row = self.db.read(|tx| tx.inode(ino)?.ok_or(FsError::NotFound))?;
+        if row.nlink == 0 && !orphan_ok {
+            return Err(FsError::Stale(Box::new(FsError::NotFound)));
         }
-        Ok(())
+        let head = row.head;
+        let temp;
+        let file = match open {
+            Some(f) => f,
+            None => {
+                let staging = Staging::new(
+                    head,
+                    self.extents_of(head)?,
+                    self.opts.spill_bytes,
+                    self.opts.spill_dir.clone(),
+                );
+                temp = Mutex::new(OpenFile {
+                    ino,
+                    store,
+                    staging,
+                    lease: None,
+                    lease_users: 0,
+                });
+                &temp
+            }
+        };
+        let mut of = lock_file(file);
+        if !of.staging.dirty && of.staging.base != head {
+            let ext = self.extents_of(head)?;
+            of.staging.rebase(head, ext);
+        }
+        of.lease = Some(token);
+        let done = match of.staging.truncate(size, now) {
+            Ok(true) => self.commit(&mut of, "truncate").map(drop),
+            Ok(false) => Ok(()),
+            Err(e) => Err(e),
+        };
+        // The lease is released by the caller; the open state never keeps it.
+        of.lease = None;
+        done
     }
 }

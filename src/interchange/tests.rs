@@ -13,8 +13,14 @@ use crate::ids::{Identity, Ino};
 use crate::store::Db;
 use std::sync::Arc;
 
-const ME: Caller = Caller { uid: 0, gid: 0 };
+const ME: Caller = Caller {
+    uid: 0,
+    gid: 0,
+    pid: 0,
+};
 const W: OpenMode = OpenMode {
+    read: false,
+    exclusive: false,
     write: true,
     append: false,
     truncate: false,
@@ -42,15 +48,18 @@ fn source() -> Arc<Db> {
         fs
     };
     let put = |fs: &MemFs, dir: Ino, name: &str, data: &[u8]| -> Ino {
-        match fs.lookup(dir, name.as_bytes()) {
+        match fs.lookup(dir, name.as_bytes(), ME) {
             Ok(a) => {
                 let o = fs
                     .open(
                         a.ino,
                         OpenMode {
+                            read: false,
+                            exclusive: false,
                             truncate: true,
                             ..W
                         },
+                        ME,
                     )
                     .unwrap();
                 fs.write(o.fh, 0, data).unwrap();
@@ -72,13 +81,20 @@ fn source() -> Arc<Db> {
     let big: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
     put(&s1, kb.root, "big.bin", &big);
     s1.symlink(kb.root, b"link", b"notes/a.md", ME).unwrap();
-    s1.link(f, kb.root, b"hard").unwrap();
+    s1.link(f, kb.root, b"hard", ME).unwrap();
     put(&s1, kb.root, "gone", b"bye");
-    s1.unlink(kb.root, b"gone").unwrap();
+    s1.unlink(kb.root, b"gone", ME).unwrap();
     let s2 = session("s2");
     put(&s2, d, "a.md", b"one\ntwo\nthree\n");
-    s2.rename(kb.root, b"notes", kb.root, b"notes2", RenameMode::default())
-        .unwrap();
+    s2.rename(
+        kb.root,
+        b"notes",
+        kb.root,
+        b"notes2",
+        RenameMode::default(),
+        ME,
+    )
+    .unwrap();
     put(&s2, kb.root, "empty", b"");
     db
 }

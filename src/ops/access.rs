@@ -54,6 +54,11 @@ pub struct Principal {
     pub key_id: Option<String>,
     /// The key's name, for people.
     pub key_name: Option<String>,
+    /// The identity allow-lists and store owners are checked against, when
+    /// it is not `who`: a console session signed in with a key has the key's
+    /// rights, while its changes are credited to the person (agent `console`).
+    #[serde(skip)]
+    pub rights_of: Option<Identity>,
 }
 
 impl Principal {
@@ -65,6 +70,7 @@ impl Principal {
             stores: None,
             key_id: None,
             key_name: None,
+            rights_of: None,
         }
     }
 
@@ -76,7 +82,21 @@ impl Principal {
             stores: k.stores.clone(),
             key_id: Some(k.id.clone()),
             key_name: Some(k.name.clone()),
+            rights_of: None,
         })
+    }
+
+    /// This principal acting as `who` (what its changes are credited to),
+    /// with the rights it has now.
+    pub fn crediting(mut self, who: Identity) -> Principal {
+        let rights = std::mem::replace(&mut self.who, who);
+        self.rights_of.get_or_insert(rights);
+        self
+    }
+
+    /// The identity its rights on stores are decided by.
+    fn rights_identity(&self) -> &Identity {
+        self.rights_of.as_ref().unwrap_or(&self.who)
     }
 
     fn in_scope(&self, store: &StoreRow) -> bool {
@@ -88,7 +108,7 @@ impl Principal {
     pub fn may_see(&self, store: &StoreRow, set: &StoreSettings) -> bool {
         self.in_scope(store)
             && (self.role == Role::Admin
-                || !matches!(right(store, set, &self.who), Right::Denied(_)))
+                || !matches!(right(store, set, self.rights_identity()), Right::Denied(_)))
     }
 
     /// Whether it may change the store's memory (archived stores aside).
@@ -96,7 +116,7 @@ impl Principal {
         self.in_scope(store)
             && match self.role {
                 Role::Admin => true,
-                Role::Writer => right(store, set, &self.who) == Right::Write,
+                Role::Writer => right(store, set, self.rights_identity()) == Right::Write,
                 Role::Reader => false,
             }
     }
@@ -122,7 +142,8 @@ impl Principal {
             Role::Reader => "this key may only read (role reader)".to_string(),
             _ => format!(
                 "agent '{}' may only read store '{}' (see its writers)",
-                self.who.agent, store.name
+                self.rights_identity().agent,
+                store.name
             ),
         }))
     }

@@ -30,6 +30,18 @@ pub struct FileHistory {
     pub versions: Vec<VersionEntry>,
 }
 
+/// What one version changed (see [`Ops::version_change`]).
+#[derive(Clone, Debug, Serialize)]
+pub struct VersionChange {
+    pub version: VersionRow,
+    /// The file's path now (`None`: it has no name any more).
+    pub path: Option<String>,
+    /// From the content before it to its content.
+    pub diff: Diff,
+    /// Its content was removed for good.
+    pub redacted: bool,
+}
+
 /// Which content of a file to read.
 #[derive(Clone, Debug, Default)]
 pub enum Pick {
@@ -230,6 +242,71 @@ impl Ops {
             file,
             version,
             data,
+        })
+    }
+
+    /// What version `id` changed: its row, its file's path now (if it has
+    /// one), and the difference from the file's content before it (the head
+    /// it followed; empty for a file's first version). A redacted version
+    /// shows no difference.
+    pub fn version_change(
+        &self,
+        p: &Principal,
+        store: &str,
+        id: VersionId,
+    ) -> OpResult<VersionChange> {
+        let row = self.visible_store(p, store)?;
+        let none = || OpError::NotFound(format!("no version {id} in store '{}'", row.name));
+        let v = self.read(|tx| tx.version(id)).map_err(|_| none())?;
+        if v.store != row.id {
+            return Err(none());
+        }
+        let (before, path, redacted) = self.read(|tx| {
+            let before = head_versions(tx, v.ino)?
+                .into_iter()
+                .rfind(|h| h.id.0 < id.0);
+            Ok::<_, crate::error::StoreError>((
+                before,
+                tx.path_of(v.ino)?,
+                tx.version_redacted(id)?,
+            ))
+        })?;
+        let shown = path.clone().unwrap_or_else(|| v.path.clone());
+        let name = |x: Option<&VersionRow>| {
+            x.map_or_else(
+                || format!("{}/{shown} (empty)", row.name),
+                |x| format!("{}/{shown}@v{}", row.name, x.id.0),
+            )
+        };
+        let before_redacted = match &before {
+            Some(b) => self.read(|tx| tx.version_redacted(b.id))?,
+            None => false,
+        };
+        // A redacted side has no content left to compare.
+        let ad = if before_redacted {
+            Vec::new()
+        } else {
+            self.content_of(before.as_ref())?
+        };
+        let bd = if redacted {
+            Vec::new()
+        } else {
+            self.content_of(Some(&v))?
+        };
+        let (diff, hunks) = diff_texts(&ad, &bd, &name(before.as_ref()), &name(Some(&v)));
+        let d = Diff {
+            from: before.as_ref().map(|b| b.id),
+            to: Some(v.id),
+            same: ad == bd,
+            binary: is_binary(&ad) || is_binary(&bd),
+            diff,
+            hunks,
+        };
+        Ok(VersionChange {
+            version: v,
+            path,
+            diff: d,
+            redacted,
         })
     }
 

@@ -148,6 +148,13 @@ impl Ops {
         Ok(k)
     }
 
+    /// Whether the key with id `id` exists and is not revoked (a console
+    /// session signed in with a key ends when the key is revoked).
+    pub fn key_is_live(&self, id: &str) -> OpResult<bool> {
+        let found = self.read(|tx| tx.key_by_id_or_name(id))?;
+        Ok(found.iter().any(|k| k.id == id && k.revoked_ns.is_none()))
+    }
+
     /// The principal a presented secret acts as; 401 for an unknown or
     /// revoked key (the same answer for both).
     pub fn authenticate(&self, secret: &str) -> OpResult<Principal> {

@@ -200,7 +200,7 @@ pub fn parse_sha(what: &str, s: &str) -> OpResult<[u8; 32]> {
 
 /// A filesystem refusal as the API says it, with the path it concerns.
 fn refused(path: &str, e: FsError) -> OpError {
-    match e {
+    match e.settled() {
         FsError::Exists => OpError::PathConflict(format!("a memory already exists at '{path}'")),
         FsError::NotDir => OpError::PathConflict(format!(
             "a memory is in the way of '{path}' (a parent of it is a file)"

@@ -20,11 +20,15 @@ pub mod keys;
 pub mod leases;
 pub mod log;
 pub mod memories;
+pub mod merge3;
+pub mod overview;
 pub mod page;
 pub mod paths;
 pub mod prompt;
 pub mod removal;
+pub mod review;
 pub mod rollback;
+pub mod search;
 pub mod store_admin;
 pub mod stores;
 #[cfg(test)]

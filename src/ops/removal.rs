@@ -99,7 +99,12 @@ impl Ops {
     /// Runs a removal with `secure_delete` on, then cleans the files.
     fn removing<T>(&self, remove: impl FnOnce() -> OpResult<T>) -> OpResult<(T, Scrub)> {
         self.db().set_secure_delete(true)?;
-        let result = remove().and_then(|done| Ok((done, self.db().scrub_files(PATIENCE)?)));
+        // The search index holds copies of current content: it drops what
+        // was removed before the files are scrubbed.
+        let result = remove().and_then(|done| {
+            self.search_catch_up_all()?;
+            Ok((done, self.db().scrub_files(PATIENCE)?))
+        });
         // A long-lived process (the server) goes back to ordinary deletes;
         // nothing removed before this point is left in free pages.
         let off = self.db().set_secure_delete(false);
@@ -194,7 +199,12 @@ impl Ops {
         require_global_admin(p, "forget users")?;
         let (forgotten, scrub) = self.removing(|| {
             self.db()
-                .write(|tx| tx.forget_user(user, &p.who, now_ns()))
+                .write(|tx| {
+                    let f = tx.forget_user(user, &p.who, now_ns())?;
+                    // The console's review marks name the user too.
+                    tx.forget_review_marks(user)?;
+                    Ok::<_, StoreError>(f)
+                })
                 .map_err(OpError::from)
         })?;
         Ok(Forgot { forgotten, scrub })

@@ -18,7 +18,7 @@
 use super::actor::KEY_SESSION_PREFIX;
 use super::{Ops, Principal};
 use crate::error::{OpError, OpResult};
-use crate::fs::{Attached, MemFs, RenameMode, SetAttr};
+use crate::fs::{Attached, Caller, MemFs, RenameMode, SetAttr};
 use crate::history::{entries_after, head_versions, version_at};
 use crate::ids::{Ino, VersionId};
 use crate::store::{AuditEntry, AuditFilter, NodeKind, StoreRow};
@@ -260,7 +260,7 @@ impl<'a> Run<'a> {
                     mode: Some(*mode),
                     ..Default::default()
                 };
-                step.outcome = match self.fs.setattr(Ino(*ino), s) {
+                step.outcome = match self.fs.setattr(Ino(*ino), s, Caller::default()) {
                     Ok(_) => "done".into(),
                     Err(err) => format!("skipped: {err}"),
                 };
@@ -312,9 +312,13 @@ impl<'a> Run<'a> {
                     .map_err(text)?
                     .map(|r| r.kind);
                 if kind == Some(NodeKind::Dir) {
-                    self.fs.rmdir(dir, name.as_bytes()).map_err(fs_text)?;
+                    self.fs
+                        .rmdir(dir, name.as_bytes(), Caller::default())
+                        .map_err(fs_text)?;
                 } else {
-                    self.fs.unlink(dir, name.as_bytes()).map_err(fs_text)?;
+                    self.fs
+                        .unlink(dir, name.as_bytes(), Caller::default())
+                        .map_err(fs_text)?;
                 }
             }
             "unlink" | "rmdir" => {
@@ -352,6 +356,7 @@ impl<'a> Run<'a> {
                         to_dir,
                         to_name.as_bytes(),
                         mode,
+                        Caller::default(),
                     )
                     .map_err(fs_text)?;
                 // A file the rename replaced gets its name back.

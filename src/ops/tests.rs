@@ -27,6 +27,7 @@ fn principal(role: Role, agent: &str, session: &str, user: Option<&str>) -> Prin
         stores: None,
         key_id: None,
         key_name: None,
+        rights_of: None,
     }
 }
 

@@ -874,6 +874,17 @@ impl Txn<'_> {
         Ok((out, last))
     }
 
+    /// Whether a change-feed row after `seq` was not made by `origin` (and, with
+    /// `ino`, names that inode). Scans only the rows after `seq`.
+    pub fn changed_elsewhere(&self, seq: i64, origin: &str, ino: Option<Ino>) -> StoreResult<bool> {
+        self.conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM changes WHERE seq > ?1 \
+                 AND origin IS DISTINCT FROM ?2 AND (CAST(?3 AS BIGINT) IS NULL OR ino = ?3))",
+            )?
+            .query_row(params![seq, origin, ino.map(|i| i.0)], |r| r.get(0))
+    }
+
     /// The inode the newest audit entry at `path` (as first or second path) names.
     pub fn last_ino_at_path(&self, store: StoreId, path: &str) -> StoreResult<Option<Ino>> {
         // Two index lookups (path, path2), the newer wins.
@@ -897,12 +908,16 @@ impl Txn<'_> {
     /// Daemons read the feed every few milliseconds; old rows only cost space
     /// (the audit log is the history). The newest row always stays: SQLite's
     /// sequence numbers come from `max(seq) + 1`, and an emptied table would
-    /// hand out numbers that followers have already passed.
+    /// hand out numbers that followers have already passed. Rows go in
+    /// sequence order up to the first one young enough, so the work is the
+    /// rows dropped, not the table (the rows' times follow their sequence, up
+    /// to clock skew between daemons, whose stragglers go in a later round).
     pub fn prune_changes(&self, keep_ns: i64) -> StoreResult<usize> {
         self.conn
             .prepare_cached(
-                "DELETE FROM changes WHERE at_ns < memfs_now() - ?1 \
-                 AND seq < (SELECT max(seq) FROM changes)",
+                "DELETE FROM changes WHERE seq < coalesce( \
+                   (SELECT seq FROM changes WHERE at_ns >= memfs_now() - ?1 ORDER BY seq LIMIT 1), \
+                   (SELECT max(seq) FROM changes))",
             )?
             .execute([keep_ns])
     }

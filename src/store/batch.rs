@@ -363,6 +363,56 @@ mod tests {
         th.join().unwrap();
     }
 
+    fn autocheckpoint(db: &Db) -> i64 {
+        db.lite()
+            .unwrap()
+            .lock()
+            .conn
+            .pragma_query_value(None, "wal_autocheckpoint", |r| r.get(0))
+            .unwrap()
+    }
+
+    /// A daemon's commits never copy the WAL into the database themselves (after
+    /// a crash that left a large WAL, the first one did so for seconds, holding
+    /// the daemon's connection): its checkpointer thread does, on its own
+    /// connection, and gives the job back when it stops.
+    #[test]
+    fn the_checkpointer_keeps_checkpoints_off_the_daemons_connection() {
+        let t = TempDb::new("checkpointer");
+        let a = Arc::new(t.open());
+        batching(&a, Duration::from_millis(5));
+        let stop = Arc::new(AtomicBool::new(false));
+        let th = {
+            let (a, stop) = (a.clone(), stop.clone());
+            std::thread::spawn(move || a.run_checkpointer(&stop, Duration::from_millis(5)))
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while autocheckpoint(&a) != 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "checkpointer never started"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let db_file = t.0.join("memfs.db");
+        let before = std::fs::metadata(&db_file).unwrap().len();
+        for i in 0..2000 {
+            make(&a, &format!("s{i:04}")).unwrap();
+        }
+        a.sync().unwrap();
+        // The pages reach the database file, copied by the checkpointer (the
+        // deadline only keeps a broken checkpointer from hanging the test).
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while std::fs::metadata(&db_file).unwrap().len() <= before {
+            assert!(std::time::Instant::now() < deadline, "nothing checkpointed");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        stop.store(true, Ordering::Relaxed);
+        th.join().unwrap();
+        assert_eq!(autocheckpoint(&a), 1000);
+        assert_eq!(names(&t.open()).len(), 2000);
+    }
+
     #[test]
     fn a_waiting_writer_is_not_starved_by_a_busy_batcher() {
         let t = TempDb::new("starve");

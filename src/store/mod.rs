@@ -25,8 +25,10 @@ mod keys;
 mod leases;
 mod namespace;
 mod redact;
+mod reviews;
 mod schema;
 mod scrub;
+mod search;
 pub(crate) mod sql;
 mod sqlite;
 pub mod postgres;
@@ -48,6 +50,7 @@ pub use namespace::{FileRow, InodeRow, ListedEntry, NewInode, NodeKind};
 pub use redact::{Collect, Forgotten, Removal};
 pub use schema::SCHEMA_VERSION;
 pub use scrub::{Scrub, PG_ERASURE_NOTE};
+pub use search::SearchRow;
 pub use stores::{new_api_id, validate_store_name, Scope, StoreInfo, StoreRow};
 
 pub use batch::BatchPolicy;
@@ -268,6 +271,15 @@ impl Db {
         }
     }
 
+    /// Runs SQLite's WAL checkpoints on a connection of their own until `stop`
+    /// (see [`sqlite::Lite::run_checkpointer`]); nothing to do on PostgreSQL,
+    /// whose server checkpoints.
+    pub fn run_checkpointer(&self, stop: &AtomicBool, every: std::time::Duration) {
+        if let Engine::Lite(l) = &self.engine {
+            l.run_checkpointer(stop, every);
+        }
+    }
+
     /// Something to wait on for changes of other processes: returns after at
     /// most `max`, earlier when the engine hears of a commit (PostgreSQL's
     /// LISTEN/NOTIFY; SQLite only polls).
@@ -283,6 +295,11 @@ impl Db {
 pub struct FeedWaiter(Option<postgres::Listener>);
 
 impl FeedWaiter {
+    /// Whether the engine announces commits (else waiting is just sleeping).
+    pub fn pushes(&self) -> bool {
+        self.0.is_some()
+    }
+
     /// Sleeps up to `max`, returning early when another process committed a
     /// change (true) or `stop` was set.
     pub fn wait(&mut self, max: std::time::Duration, stop: &AtomicBool) -> bool {

@@ -239,7 +239,32 @@ pub(super) const MIGRATIONS: &[&str] = &[
         done_ns    INTEGER
     );
     "#,
-    // 10 (audit format 2, many hosts): every store has its own audit chain
+    // 10 (the web console): what each console user last reviewed of a
+    // store (`audit_id`: the newest entry they marked reviewed), and the
+    // full-text index of stores' current content. `search_text` holds one row
+    // per live regular file (rowid = inode) of the stores searched so far;
+    // `search_state` says up to which audit entry each store's rows are
+    // current (brought up to date from the audit log before every search, so
+    // the index cannot drift from the heads). FTS5's secure-delete option
+    // removes a deleted row's terms from the index itself, so a purged file
+    // leaves nothing behind in it.
+    r#"
+    CREATE TABLE console_reviews (
+        user         TEXT NOT NULL,
+        store_api_id TEXT NOT NULL,
+        audit_id     INTEGER NOT NULL,
+        at_ns        INTEGER NOT NULL,
+        PRIMARY KEY (user, store_api_id)
+    ) WITHOUT ROWID;
+    CREATE VIRTUAL TABLE search_text USING fts5(path, body, store_id UNINDEXED);
+    INSERT INTO search_text(search_text, rank) VALUES ('secure-delete', 1);
+    CREATE TABLE search_state (
+        store_id     INTEGER PRIMARY KEY,
+        store_api_id TEXT NOT NULL,
+        audit_id     INTEGER NOT NULL
+    );
+    "#,
+    // 11 (audit format 2, many hosts): every store has its own audit chain
     // (`chain` = store id, 0 for entries about no store; `seq` = 1, 2, 3, ...
     // within it), so engines with parallel writers order each store's
     // entries without one database-wide lock. Entries from before keep their
@@ -258,7 +283,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
 ];
 
 /// The migration after whose SQL the format-1 audit chain gets its cut-over entry.
-const AUDIT_V2: usize = 10;
+const AUDIT_V2: usize = 11;
 
 /// The schema version this memfs writes (the number of migrations).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -366,6 +366,71 @@ impl Lite {
         g.end_read();
     }
 
+    /// Runs SQLite's WAL checkpoints on a connection of its own, every `every`
+    /// while the WAL changes, until `stop` is set. A daemon runs this on its own
+    /// thread. Without it, the commit that crosses SQLite's auto-checkpoint
+    /// threshold copies the whole WAL into the database inside the commit, while
+    /// holding the daemon's one connection: after a SIGKILL that left a 1 GB WAL,
+    /// the first commit after start-up stalled every request for 3 s. A passive
+    /// checkpoint on another connection waits for nobody and blocks nobody.
+    pub fn run_checkpointer(&self, stop: &AtomicBool, every: Duration) {
+        let Some(path) = self.path.clone() else {
+            return;
+        };
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = match Connection::open_with_flags(&path, flags) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "no checkpoint connection; commits checkpoint");
+                return;
+            }
+        };
+        let autocheckpoint = |pages: i64| {
+            if let Err(e) = self
+                .lock()
+                .conn
+                .pragma_update(None, "wal_autocheckpoint", pages)
+            {
+                tracing::warn!(error = %e, "cannot set wal_autocheckpoint");
+            }
+        };
+        autocheckpoint(0);
+        let mut wal = path.into_os_string();
+        wal.push("-wal");
+        let stamp = || {
+            std::fs::metadata(&wal)
+                .ok()
+                .map(|m| (m.len(), m.modified().ok()))
+        };
+        let mut done = None;
+        let step = every.min(Duration::from_millis(20));
+        let mut waited = Duration::ZERO;
+        while !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(step);
+            waited += step;
+            if waited < every {
+                continue;
+            }
+            waited = Duration::ZERO;
+            let now = stamp();
+            if now.is_none() || now == done {
+                continue;
+            }
+            let r = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+            });
+            match r {
+                // Everything copied: nothing to do until the WAL changes again.
+                Ok((log, copied)) if copied >= log => done = now,
+                // Readers still use the rest; the next round tries again.
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
+            }
+        }
+        // The last commits and the close checkpoint on the daemon's connection.
+        autocheckpoint(1000);
+    }
+
     /// Whether a new change should open a batch rather than commit on its own.
     fn should_batch(&self) -> bool {
         let (Some(policy), Some(want), Some(path)) = (self.batch.get(), &self.want, &self.path)

@@ -76,8 +76,12 @@ class World:
         deadline = time.time() + 20
         while time.time() < deadline:
             log.seek(0)
-            m = re.search(r"serving (http://127\.0\.0\.1:\d+)", log.read())
-            if m:
+            text = log.read()
+            m = re.search(r"serving (http://127\.0\.0\.1:\d+)", text)
+            c = re.search(r"console: open (http://\S+/console/signin\?token=[0-9a-f]+)", text)
+            if m and c:
+                # The one-time sign-in URL the server printed for the operator.
+                self.console_url = c.group(1)
                 return m.group(1), p
             if p.poll() is not None:
                 log.seek(0)

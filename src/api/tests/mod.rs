@@ -74,6 +74,7 @@ pub fn setup_with(limits: Limits) -> T {
         shutdown: rx,
         limits: Arc::new(limits),
         config: Arc::new(crate::config::Config::default()),
+        console: Arc::new(crate::console::Console::new("root", false)),
     };
     let (app, _) = router(state);
     T {

@@ -3,7 +3,13 @@
 use super::*;
 use crate::store::Scope;
 
-const ME: Caller = Caller { uid: 0, gid: 0 };
+mod races;
+
+const ME: Caller = Caller {
+    uid: 0,
+    gid: 0,
+    pid: 0,
+};
 
 fn setup_with(read_only: bool) -> (MemFs, Ino) {
     let db = Db::open_in_memory().unwrap();
@@ -34,16 +40,22 @@ fn setup() -> (MemFs, Ino) {
 }
 
 const W: OpenMode = OpenMode {
+    read: false,
+    exclusive: false,
     write: true,
     append: false,
     truncate: false,
 };
 const A: OpenMode = OpenMode {
+    read: false,
+    exclusive: false,
     write: true,
     append: true,
     truncate: false,
 };
 const R: OpenMode = OpenMode {
+    read: false,
+    exclusive: false,
     write: false,
     append: false,
     truncate: false,
@@ -57,7 +69,7 @@ fn put(fs: &MemFs, dir: Ino, name: &str, data: &[u8]) -> Ino {
 }
 
 fn read_all(fs: &MemFs, ino: Ino) -> Vec<u8> {
-    let o = fs.open(ino, R).unwrap();
+    let o = fs.open(ino, R, ME).unwrap();
     let mut out = Vec::new();
     loop {
         let d = fs.read(o.fh, out.len() as u64, 100_000).unwrap();
@@ -98,7 +110,7 @@ fn one_version_per_close_not_per_write() {
     fs.release(o.fh).unwrap();
     assert_eq!(versions(&fs, attr.ino).len(), 1);
     for _ in 0..4 {
-        let o = fs.open(attr.ino, A).unwrap();
+        let o = fs.open(attr.ino, A, ME).unwrap();
         fs.write(o.fh, 0, b"more\n").unwrap();
         fs.flush(o.fh).unwrap();
         // A second flush of the same (duplicated) descriptor adds nothing.
@@ -121,7 +133,7 @@ fn opening_for_read_or_closing_unwritten_adds_no_version() {
     let (fs, root) = setup();
     let ino = put(&fs, root, "a", b"x");
     for _ in 0..3 {
-        let o = fs.open(ino, W).unwrap();
+        let o = fs.open(ino, W, ME).unwrap();
         fs.flush(o.fh).unwrap();
         fs.release(o.fh).unwrap();
         read_all(&fs, ino);
@@ -139,7 +151,7 @@ fn appends_cost_about_the_appended_bytes() {
     let mut expect = base.clone();
     for i in 0..1000 {
         let line = format!("{i:099}\n");
-        let o = fs.open(ino, A).unwrap();
+        let o = fs.open(ino, A, ME).unwrap();
         fs.write(o.fh, 0, line.as_bytes()).unwrap();
         fs.release(o.fh).unwrap();
         expect.extend_from_slice(line.as_bytes());
@@ -164,7 +176,7 @@ fn long_append_chains_are_flattened_and_still_read_right() {
     let ino = put(&fs, root, "f", b"start\n");
     let mut expect = b"start\n".to_vec();
     for i in 0..300 {
-        let o = fs.open(ino, A).unwrap();
+        let o = fs.open(ino, A, ME).unwrap();
         let line = format!("line {i}\n");
         fs.write(o.fh, 0, line.as_bytes()).unwrap();
         fs.release(o.fh).unwrap();
@@ -205,7 +217,7 @@ fn random_offsets_read_back_and_middle_edits_dedup() {
     assert_eq!(read_all(&fs, attr.ino), data);
     let (c1, _, _) = fs.db.read(|tx| tx.storage_stats(store)).unwrap();
     // Rewrite a few bytes in the middle: only chunks near the edit are new.
-    let o = fs.open(attr.ino, W).unwrap();
+    let o = fs.open(attr.ino, W, ME).unwrap();
     fs.write(o.fh, 350_000, b"EDIT").unwrap();
     fs.release(o.fh).unwrap();
     let (c2, _, _) = fs.db.read(|tx| tx.storage_stats(store)).unwrap();
@@ -224,7 +236,7 @@ fn random_offsets_read_back_and_middle_edits_dedup() {
     expect[350_000..350_004].copy_from_slice(b"EDIT");
     assert_eq!(read_all(&fs, attr.ino), expect);
     // Reads at arbitrary offsets through one handle.
-    let o = fs.open(attr.ino, R).unwrap();
+    let o = fs.open(attr.ino, R, ME).unwrap();
     for off in [0u64, 1, 16_383, 16_384, 65_535, 349_999, 699_990] {
         let got = fs.read(o.fh, off, 100).unwrap();
         let end = (off as usize + 100).min(expect.len());
@@ -241,16 +253,16 @@ fn truncate_shrinks_extends_with_zeros_and_rejects_huge_sizes() {
         size: Some(size),
         ..Default::default()
     };
-    fs.setattr(ino, set(4)).unwrap();
+    fs.setattr(ino, set(4), ME).unwrap();
     assert_eq!(read_all(&fs, ino), b"0123");
-    fs.setattr(ino, set(8)).unwrap();
+    fs.setattr(ino, set(8), ME).unwrap();
     assert_eq!(read_all(&fs, ino), b"0123\0\0\0\0");
     // Sparse: a 3 GiB hole stores nothing.
-    fs.setattr(ino, set(3 << 30)).unwrap();
+    fs.setattr(ino, set(3 << 30), ME).unwrap();
     assert_eq!(fs.getattr(ino).unwrap().size, 3 << 30);
-    let err = fs.setattr(ino, set(999_999_999_999_999)).unwrap_err();
+    let err = fs.setattr(ino, set(999_999_999_999_999), ME).unwrap_err();
     assert_eq!(err.to_errno(), libc::EFBIG);
-    fs.setattr(ino, set(2)).unwrap();
+    fs.setattr(ino, set(2), ME).unwrap();
     assert_eq!(read_all(&fs, ino), b"01");
     let vs = versions(&fs, ino);
     assert_eq!(vs.len(), 5);
@@ -265,10 +277,13 @@ fn open_with_truncate_then_write_is_one_version() {
         .open(
             ino,
             OpenMode {
+                read: false,
+                exclusive: false,
                 write: true,
                 append: false,
                 truncate: true,
             },
+            ME,
         )
         .unwrap();
     assert_eq!(fs.getattr(ino).unwrap().size, 0);
@@ -282,8 +297,8 @@ fn open_with_truncate_then_write_is_one_version() {
 fn descriptors_in_one_mount_see_each_others_staged_writes() {
     let (fs, root) = setup();
     let ino = put(&fs, root, "shared", b"aaaa");
-    let w = fs.open(ino, W).unwrap();
-    let r = fs.open(ino, R).unwrap();
+    let w = fs.open(ino, W, ME).unwrap();
+    let r = fs.open(ino, R, ME).unwrap();
     fs.write(w.fh, 4, b"bbbb").unwrap();
     assert_eq!(fs.read(r.fh, 0, 100).unwrap(), b"aaaabbbb");
     assert_eq!(fs.getattr(ino).unwrap().size, 8);
@@ -298,10 +313,10 @@ fn descriptors_in_one_mount_see_each_others_staged_writes() {
 fn unlink_while_open_keeps_the_descriptor_working() {
     let (fs, root) = setup();
     let ino = put(&fs, root, "tmp", b"hello");
-    let o = fs.open(ino, W).unwrap();
-    fs.unlink(root, b"tmp").unwrap();
+    let o = fs.open(ino, W, ME).unwrap();
+    fs.unlink(root, b"tmp", ME).unwrap();
     assert_eq!(
-        fs.lookup(root, b"tmp").unwrap_err().to_errno(),
+        fs.lookup(root, b"tmp", ME).unwrap_err().to_errno(),
         libc::ENOENT
     );
     fs.write(o.fh, 5, b" world").unwrap();
@@ -324,7 +339,7 @@ fn rename_replaces_and_honours_noreplace_and_exchange() {
         exchange: false,
     };
     assert_eq!(
-        fs.rename(root, b"a", root, b"b", nr)
+        fs.rename(root, b"a", root, b"b", nr, ME)
             .unwrap_err()
             .to_errno(),
         libc::EEXIST
@@ -333,13 +348,16 @@ fn rename_replaces_and_honours_noreplace_and_exchange() {
         noreplace: false,
         exchange: true,
     };
-    fs.rename(root, b"a", root, b"b", ex).unwrap();
-    assert_eq!(fs.lookup(root, b"a").unwrap().ino, b);
-    assert_eq!(fs.lookup(root, b"b").unwrap().ino, a);
-    fs.rename(root, b"a", root, b"b", RenameMode::default())
+    fs.rename(root, b"a", root, b"b", ex, ME).unwrap();
+    assert_eq!(fs.lookup(root, b"a", ME).unwrap().ino, b);
+    assert_eq!(fs.lookup(root, b"b", ME).unwrap().ino, a);
+    fs.rename(root, b"a", root, b"b", RenameMode::default(), ME)
         .unwrap();
-    assert_eq!(fs.lookup(root, b"b").unwrap().ino, b);
-    assert_eq!(fs.lookup(root, b"a").unwrap_err().to_errno(), libc::ENOENT);
+    assert_eq!(fs.lookup(root, b"b", ME).unwrap().ino, b);
+    assert_eq!(
+        fs.lookup(root, b"a", ME).unwrap_err().to_errno(),
+        libc::ENOENT
+    );
     assert_eq!(fs.getattr(a).unwrap().nlink, 0);
     assert_eq!(read_all(&fs, b), b"B");
 }
@@ -353,23 +371,26 @@ fn directory_rules() {
     put(&fs, sub.ino, "f", b"x");
     let plain = RenameMode::default();
     assert_eq!(
-        fs.rename(root, b"d", sub.ino, b"x", plain)
+        fs.rename(root, b"d", sub.ino, b"x", plain, ME)
             .unwrap_err()
             .to_errno(),
         libc::EINVAL
     );
     assert_eq!(
-        fs.rmdir(d.ino, b"sub").unwrap_err().to_errno(),
+        fs.rmdir(d.ino, b"sub", ME).unwrap_err().to_errno(),
         libc::ENOTEMPTY
     );
-    assert_eq!(fs.unlink(root, b"d").unwrap_err().to_errno(), libc::EISDIR);
     assert_eq!(
-        fs.rmdir(sub.ino, b"f").unwrap_err().to_errno(),
+        fs.unlink(root, b"d", ME).unwrap_err().to_errno(),
+        libc::EISDIR
+    );
+    assert_eq!(
+        fs.rmdir(sub.ino, b"f", ME).unwrap_err().to_errno(),
         libc::ENOTDIR
     );
     // Moving a directory to another parent moves its ".." link count.
     let e = fs.mkdir(root, b"e", 0o755, 0, ME).unwrap();
-    fs.rename(d.ino, b"sub", e.ino, b"sub", plain).unwrap();
+    fs.rename(d.ino, b"sub", e.ino, b"sub", plain, ME).unwrap();
     assert_eq!(fs.getattr(d.ino).unwrap().nlink, 2);
     assert_eq!(fs.getattr(e.ino).unwrap().nlink, 3);
     let mut names = Vec::new();
@@ -381,8 +402,8 @@ fn directory_rules() {
     .unwrap();
     fs.releasedir(h);
     assert_eq!(names, vec![".", "..", "sub"]);
-    fs.unlink(sub.ino, b"f").unwrap();
-    fs.rmdir(e.ino, b"sub").unwrap();
+    fs.unlink(sub.ino, b"f", ME).unwrap();
+    fs.rmdir(e.ino, b"sub", ME).unwrap();
     assert_eq!(fs.getattr(e.ino).unwrap().nlink, 2);
     assert_eq!(
         fs.mkdir(root, b"e", 0o755, 0, ME).unwrap_err().to_errno(),
@@ -405,11 +426,11 @@ fn root_and_read_only_stores_refuse_changes() {
     let other = fs.attached()[1].store.root;
     let ino = put(&fs, other, "f", b"x");
     let err = fs
-        .rename(other, b"f", root, b"f", RenameMode::default())
+        .rename(other, b"f", root, b"f", RenameMode::default(), ME)
         .unwrap_err();
     assert_eq!(err.to_errno(), libc::EROFS);
     assert_eq!(
-        fs.link(ino, root, b"g").unwrap_err().to_errno(),
+        fs.link(ino, root, b"g", ME).unwrap_err().to_errno(),
         libc::EROFS
     );
 }
@@ -420,11 +441,11 @@ fn cross_store_rename_and_link_are_exdev() {
     let other = fs.attached()[1].store.root;
     let ino = put(&fs, root, "f", b"x");
     let err = fs
-        .rename(root, b"f", other, b"f", RenameMode::default())
+        .rename(root, b"f", other, b"f", RenameMode::default(), ME)
         .unwrap_err();
     assert_eq!(err.to_errno(), libc::EXDEV);
     assert_eq!(
-        fs.link(ino, other, b"g").unwrap_err().to_errno(),
+        fs.link(ino, other, b"g", ME).unwrap_err().to_errno(),
         libc::EXDEV
     );
 }
@@ -438,7 +459,7 @@ fn names_are_checked() {
         libc::ENAMETOOLONG
     );
     assert_eq!(
-        fs.lookup(root, &long).unwrap_err().to_errno(),
+        fs.lookup(root, &long, ME).unwrap_err().to_errno(),
         libc::ENAMETOOLONG
     );
     let ok = vec![b'a'; 255];
@@ -451,11 +472,11 @@ fn symlinks_and_hard_links() {
     let s = fs.symlink(root, b"ln", b"target/path", ME).unwrap();
     assert_eq!(fs.readlink(s.ino).unwrap(), b"target/path");
     let ino = put(&fs, root, "f", b"x");
-    let l = fs.link(ino, root, b"g").unwrap();
+    let l = fs.link(ino, root, b"g", ME).unwrap();
     assert_eq!(l.nlink, 2);
-    fs.unlink(root, b"f").unwrap();
+    fs.unlink(root, b"f", ME).unwrap();
     assert_eq!(fs.getattr(ino).unwrap().nlink, 1);
-    let g = fs.lookup(root, b"g").unwrap();
+    let g = fs.lookup(root, b"g", ME).unwrap();
     assert_eq!(read_all(&fs, g.ino), b"x");
 }
 
@@ -464,7 +485,7 @@ fn every_change_is_audited_and_the_chain_verifies() {
     let (fs, root) = setup();
     let d = fs.mkdir(root, b"dir", 0o755, 0, ME).unwrap();
     let ino = put(&fs, d.ino, "a.txt", b"1");
-    fs.rename(d.ino, b"a.txt", d.ino, b"b.txt", RenameMode::default())
+    fs.rename(d.ino, b"a.txt", d.ino, b"b.txt", RenameMode::default(), ME)
         .unwrap();
     fs.setattr(
         ino,
@@ -472,6 +493,7 @@ fn every_change_is_audited_and_the_chain_verifies() {
             mode: Some(0o600),
             ..Default::default()
         },
+        ME,
     )
     .unwrap();
     // Re-applying the same mode is not a change.
@@ -481,11 +503,12 @@ fn every_change_is_audited_and_the_chain_verifies() {
             mode: Some(0o600),
             ..Default::default()
         },
+        ME,
     )
     .unwrap();
     fs.symlink(root, b"s", b"dir/b.txt", ME).unwrap();
-    fs.unlink(d.ino, b"b.txt").unwrap();
-    fs.rmdir(root, b"dir").unwrap();
+    fs.unlink(d.ino, b"b.txt", ME).unwrap();
+    fs.rmdir(root, b"dir", ME).unwrap();
     let entries = fs
         .db
         .read(|tx| tx.audit_entries(&crate::store::AuditFilter::default()))
@@ -556,7 +579,7 @@ fn large_files_spill_to_disk_and_read_back() {
         fs.write(o.fh, (i * 128 * 1024) as u64, piece).unwrap();
     }
     // A write before earlier ones forces the spilled tail to grow at the front.
-    let o2 = fs.open(attr.ino, W).unwrap();
+    let o2 = fs.open(attr.ino, W, ME).unwrap();
     fs.release(o.fh).unwrap();
     fs.write(o2.fh, 10, b"XY").unwrap();
     fs.release(o2.fh).unwrap();
@@ -601,9 +624,9 @@ fn quick_leases(ttl_ms: u64) -> FsOptions {
 fn appends_from_two_mounts_both_land() {
     let (a, b, root) = two_mounts();
     let ino = put(&a, root, "log", b"start\n");
-    let ha = a.open(ino, A).unwrap();
+    let ha = a.open(ino, A, ME).unwrap();
     a.write(ha.fh, 0, b"from a\n").unwrap();
-    let hb = b.open(ino, A).unwrap();
+    let hb = b.open(ino, A, ME).unwrap();
     b.write(hb.fh, 0, b"from b\n").unwrap();
     b.release(hb.fh).unwrap();
     // A's staging was based on the old head; its append lands after B's.
@@ -620,16 +643,16 @@ fn appends_from_two_mounts_both_land() {
 fn a_second_writer_gets_ebusy_until_the_first_closes() {
     let (a, b, root) = two_mounts_with(quick_leases(30_000));
     let ino = put(&a, root, "facts", b"v1\n");
-    let ha = a.open(ino, W).unwrap();
-    let err = b.open(ino, W).unwrap_err();
+    let ha = a.open(ino, W, ME).unwrap();
+    let err = b.open(ino, W, ME).unwrap_err();
     assert_eq!(err.to_errno(), libc::EBUSY);
     assert!(err.to_string().contains("agent-1"), "{err}");
     // Readers and appenders are not excluded.
-    let r = b.open(ino, R).unwrap();
+    let r = b.open(ino, R, ME).unwrap();
     b.release(r.fh).unwrap();
     a.write(ha.fh, 0, b"A2\n").unwrap();
     a.release(ha.fh).unwrap();
-    let hb = b.open(ino, W).unwrap();
+    let hb = b.open(ino, W, ME).unwrap();
     // B's open came after A's commit: it builds on A's version.
     assert_eq!(b.read(hb.fh, 0, 10).unwrap(), b"A2\n");
     b.write(hb.fh, 3, b"B3\n").unwrap();
@@ -643,10 +666,10 @@ fn a_writer_whose_lease_lapsed_is_fenced_and_its_bytes_kept_as_a_conflict() {
     // is frozen with SIGSTOP.
     let (a, b, root) = two_mounts_with(quick_leases(50));
     let ino = put(&a, root, "facts", b"v1\n");
-    let ha = a.open(ino, W).unwrap();
+    let ha = a.open(ino, W, ME).unwrap();
     a.write(ha.fh, 0, b"A2\n").unwrap();
     std::thread::sleep(std::time::Duration::from_millis(80));
-    let hb = b.open(ino, W).unwrap();
+    let hb = b.open(ino, W, ME).unwrap();
     b.write(hb.fh, 0, b"B2\n").unwrap();
     b.release(hb.fh).unwrap();
     let err = a.flush(ha.fh).unwrap_err();
@@ -679,13 +702,13 @@ fn a_renewed_lease_does_not_lapse() {
     };
     let (a, b, root) = two_mounts_with(opts);
     let ino = put(&a, root, "f", b"1");
-    let ha = a.open(ino, W).unwrap();
+    let ha = a.open(ino, W, ME).unwrap();
     // Renewed every 50 ms, the lease outlives its 150 ms TTL several times over.
     for _ in 0..8 {
         std::thread::sleep(std::time::Duration::from_millis(50));
         a.renew().unwrap();
     }
-    assert_eq!(b.open(ino, W).unwrap_err().to_errno(), libc::EBUSY);
+    assert_eq!(b.open(ino, W, ME).unwrap_err().to_errno(), libc::EBUSY);
     a.release(ha.fh).unwrap();
 }
 
@@ -737,9 +760,9 @@ fn reopening_after_another_close_sees_the_newest_head() {
     let (fs, root) = setup();
     let ino = put(&fs, root, "f", b"1\n");
     // Many open/append/close cycles interleaved on two descriptors.
-    let h1 = fs.open(ino, A).unwrap();
+    let h1 = fs.open(ino, A, ME).unwrap();
     for i in 0..20 {
-        let h2 = fs.open(ino, A).unwrap();
+        let h2 = fs.open(ino, A, ME).unwrap();
         fs.write(h2.fh, 0, format!("x{i}\n").as_bytes()).unwrap();
         fs.release(h2.fh).unwrap();
     }
@@ -777,10 +800,13 @@ fn a_shell_redirect_over_a_file_makes_one_version() {
         .open(
             ino,
             OpenMode {
+                read: false,
+                exclusive: false,
                 write: true,
                 append: false,
                 truncate: true,
             },
+            ME,
         )
         .unwrap();
     fs.flush(o.fh).unwrap();
@@ -793,10 +819,13 @@ fn a_shell_redirect_over_a_file_makes_one_version() {
         .open(
             ino,
             OpenMode {
+                read: false,
+                exclusive: false,
                 write: true,
                 append: false,
                 truncate: true,
             },
+            ME,
         )
         .unwrap();
     fs.flush(o.fh).unwrap();
@@ -859,10 +888,13 @@ fn quotas_refuse_and_leave_the_old_head() {
         .open(
             ino,
             OpenMode {
+                read: false,
+                exclusive: false,
                 write: true,
                 append: false,
                 truncate: true,
             },
+            ME,
         )
         .unwrap();
     fs.write(o.fh, 0, &[b'x'; 64]).unwrap();
@@ -879,6 +911,7 @@ fn quotas_refuse_and_leave_the_old_head() {
                 size: Some(101),
                 ..Default::default()
             },
+            ME,
         )
         .unwrap_err();
     assert_eq!(err.to_errno(), libc::EFBIG);
@@ -911,28 +944,30 @@ fn read_only_and_append_only_paths() {
     let fact = put(cur, kb.ino, "fact", b"verified");
     let rofs = |r: FsResult<Attr>| r.unwrap_err().to_errno();
     assert_eq!(rofs(fs.mkdir(kb.ino, b"x", 0o755, 0, ME)), libc::EROFS);
-    assert_eq!(fs.open(fact, W).unwrap_err().to_errno(), libc::EROFS);
+    assert_eq!(fs.open(fact, W, ME).unwrap_err().to_errno(), libc::EROFS);
     assert_eq!(
-        fs.unlink(kb.ino, b"fact").unwrap_err().to_errno(),
+        fs.unlink(kb.ino, b"fact", ME).unwrap_err().to_errno(),
         libc::EROFS
     );
     let e = fs
-        .rename(kb.ino, b"fact", root, b"fact", RenameMode::default())
+        .rename(kb.ino, b"fact", root, b"fact", RenameMode::default(), ME)
         .unwrap_err();
     assert_eq!(e.to_errno(), libc::EROFS);
     // Append-only: create and append yes; overwrite, truncate, unlink, rename-over no.
     let l = put(fs, log.ino, "l", b"1\n");
-    let o = fs.open(l, A).unwrap();
+    let o = fs.open(l, A, ME).unwrap();
     fs.write(o.fh, 0, b"2\n").unwrap();
     fs.release(o.fh).unwrap();
     assert_eq!(read_all(fs, l), b"1\n2\n");
-    assert_eq!(fs.open(l, W).unwrap_err().to_errno(), libc::EPERM);
+    assert_eq!(fs.open(l, W, ME).unwrap_err().to_errno(), libc::EPERM);
     let trunc = OpenMode {
+        read: false,
+        exclusive: false,
         write: true,
         append: false,
         truncate: true,
     };
-    assert_eq!(fs.open(l, trunc).unwrap_err().to_errno(), libc::EPERM);
+    assert_eq!(fs.open(l, trunc, ME).unwrap_err().to_errno(), libc::EPERM);
     let e = fs
         .setattr(
             l,
@@ -940,16 +975,17 @@ fn read_only_and_append_only_paths() {
                 size: Some(0),
                 ..Default::default()
             },
+            ME,
         )
         .unwrap_err();
     assert_eq!(e.to_errno(), libc::EPERM);
     assert_eq!(
-        fs.unlink(log.ino, b"l").unwrap_err().to_errno(),
+        fs.unlink(log.ino, b"l", ME).unwrap_err().to_errno(),
         libc::EPERM
     );
     put(fs, log.ino, "m", b"x");
     let e = fs
-        .rename(log.ino, b"m", log.ino, b"l", RenameMode::default())
+        .rename(log.ino, b"m", log.ino, b"l", RenameMode::default(), ME)
         .unwrap_err();
     assert_eq!(e.to_errno(), libc::EPERM);
 }
@@ -1006,11 +1042,16 @@ fn read_only_truncating_opens_are_refused_and_change_nothing() {
     let (fs, root) = setup();
     let ino = put(&fs, root, "prog", b"#!/bin/sh\n");
     let ro_trunc = OpenMode {
+        read: false,
+        exclusive: false,
         write: false,
         append: false,
         truncate: true,
     };
-    assert_eq!(fs.open(ino, ro_trunc).unwrap_err().to_errno(), libc::EINVAL);
+    assert_eq!(
+        fs.open(ino, ro_trunc, ME).unwrap_err().to_errno(),
+        libc::EINVAL
+    );
     assert_eq!(read_all(&fs, ino), b"#!/bin/sh\n");
 }
 

@@ -30,7 +30,7 @@ fn a_put_creates_parents_and_is_one_version_and_one_entry() {
     assert!(w.created && w.changed);
     assert_eq!(read_all(&fs, w.ino), b"hello\n");
     assert_eq!(ops(&fs), vec!["create"]);
-    let notes = fs.lookup(root, b"notes").unwrap();
+    let notes = fs.lookup(root, b"notes", ME).unwrap();
     assert_eq!(notes.kind, NodeKind::Dir);
     let e = fs
         .db
@@ -140,7 +140,7 @@ fn a_file_open_for_writing_in_a_mount_is_not_overwritten() {
         "{err}"
     );
     fs.release(o.fh).unwrap();
-    let ino = fs.lookup(root, b"busy.md").unwrap().ino;
+    let ino = fs.lookup(root, b"busy.md", ME).unwrap().ino;
     assert_eq!(read_all(&fs, ino), b"agent bytes");
     api.put_file(kb(&fs), "busy.md", b"api bytes", Expect::Any)
         .unwrap();
@@ -216,7 +216,7 @@ fn settings_changed_while_mounted_take_effect() {
         true,
     );
     put(&fs, root, "a.log", b"x");
-    assert!(matches!(fs.unlink(root, b"a.log"), Err(FsError::Perm)));
+    assert!(matches!(fs.unlink(root, b"a.log", ME), Err(FsError::Perm)));
     fs.update_store(s, StorePolicy::default(), false);
     assert!(matches!(
         fs.put_file(s, "b", b"x", Expect::Any),

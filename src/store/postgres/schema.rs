@@ -11,7 +11,7 @@ use crate::error::{StoreError, StoreResult};
 use postgres::Client;
 
 const MIGRATIONS: &[&str] = &[
-    // 1: the schema of SQLite migrations 1-10, audit format 2.
+    // 1: the schema of SQLite migrations 1-11, audit format 2.
     r#"
     CREATE TABLE meta (key text COLLATE "C" PRIMARY KEY, value text NOT NULL);
     CREATE FUNCTION memfs_now() RETURNS bigint LANGUAGE sql VOLATILE AS
@@ -200,6 +200,27 @@ const MIGRATIONS: &[&str] = &[
         started_ns bigint NOT NULL,
         expires_ns bigint NOT NULL,
         done_ns    bigint
+    );
+    -- The web console (SQLite migration 10): review marks, and the search
+    -- index as a plain table (SQLite's is FTS5; see store/search.rs).
+    CREATE TABLE console_reviews (
+        "user"       text COLLATE "C" NOT NULL,
+        store_api_id text COLLATE "C" NOT NULL,
+        audit_id     bigint NOT NULL,
+        at_ns        bigint NOT NULL,
+        PRIMARY KEY ("user", store_api_id)
+    );
+    CREATE TABLE search_text (
+        ino      bigint PRIMARY KEY,
+        path     text COLLATE "C" NOT NULL,
+        body     text COLLATE "C" NOT NULL,
+        store_id bigint NOT NULL
+    );
+    CREATE INDEX search_text_by_store ON search_text(store_id);
+    CREATE TABLE search_state (
+        store_id     bigint PRIMARY KEY,
+        store_api_id text COLLATE "C" NOT NULL,
+        audit_id     bigint NOT NULL
     );
     -- Inode 1 is reserved for the virtual mount root (as in SQLite).
     INSERT INTO inodes (ino, store_id, kind, perm, uid, gid, nlink,
