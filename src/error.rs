@@ -326,7 +326,6 @@ impl From<FsError> for OpError {
 
 pub type OpResult<T> = Result<T, OpError>;
 
-
 impl From<std::io::Error> for FsError {
     fn from(e: std::io::Error) -> Self {
         FsError::Store(StoreError::Io(e))

@@ -42,9 +42,11 @@ fn a_sqlite_database_moves_to_postgres_and_back_with_its_history() {
     on_pg(&["audit", "verify"]);
     on_pg(&["fsck"]);
     let after: serde_json::Value =
-        serde_json::from_slice(&on_pg(&["--json", "history", "kb/facts.md"]).stdout)
-            .expect("json");
-    assert_eq!(before, after, "versions keep their ids, times and attribution");
+        serde_json::from_slice(&on_pg(&["--json", "history", "kb/facts.md"]).stdout).expect("json");
+    assert_eq!(
+        before, after,
+        "versions keep their ids, times and attribution"
+    );
     // A mount on the copy sees the file, and writes on.
     let pg_env = env.on_db(&url);
     {
@@ -56,7 +58,11 @@ fn a_sqlite_database_moves_to_postgres_and_back_with_its_history() {
         std::fs::write(m.path().join("kb/facts.md"), "fact 3\n").expect("write on pg");
     }
     let back = dir.path().join("back.db");
-    let out = env.run(env.memfs_ctl_on(&url).args(["migrate-db", "--to"]).arg(&back));
+    let out = env.run(
+        env.memfs_ctl_on(&url)
+            .args(["migrate-db", "--to"])
+            .arg(&back),
+    );
     assert_success("migrate-db back to sqlite", &out);
     let back_s = back.display().to_string();
     let out = env.run(env.memfs_ctl_on(&back_s).args(["audit", "verify"]));

@@ -57,7 +57,9 @@ struct Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
     }
 }
 
@@ -72,15 +74,16 @@ struct Cluster {
 impl Cluster {
     fn ctl(&self, args: &str) -> std::process::Output {
         run_with_deadline(
-            Command::new("runuser").args(["-u", "postgres", "--"]).arg(self.bin.join("pg_ctl")).args(
-                [
+            Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .arg(self.bin.join("pg_ctl"))
+                .args([
                     "-D",
                     &self.dir.path().join("data").display().to_string(),
                     "-l",
                     &self.dir.path().join("server.log").display().to_string(),
-                ],
-            )
-            .args(args.split(' ')),
+                ])
+                .args(args.split(' ')),
             COMMAND_DEADLINE,
         )
     }
@@ -128,7 +131,9 @@ impl World {
             .iter()
             .all(|t| have(t));
         let (true, Some(bin), true) = (root, bin, tools) else {
-            eprintln!("skipped: multi-host tests need root, PostgreSQL, ip, nsenter, unshare, faketime");
+            eprintln!(
+                "skipped: multi-host tests need root, PostgreSQL, ip, nsenter, unshare, faketime"
+            );
             return None;
         };
         let k = NEXT.fetch_add(1, Ordering::Relaxed) + (std::process::id() % 50) * 4;
@@ -148,25 +153,39 @@ impl World {
             let url = format!("postgres://postgres@{net}.1:{port}/memfs?sslmode=disable");
             hosts.push((Netns { name }, url));
         }
-        let dir = tempfile::Builder::new().prefix("memfs-mh-").tempdir().expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("memfs-mh-")
+            .tempdir()
+            .expect("temp dir");
         sh_ok(&format!("chown postgres:postgres {}", dir.path().display()));
         let out = run_with_deadline(
-            Command::new("runuser").args(["-u", "postgres", "--"]).arg(bin.join("initdb")).args([
-                "-D",
-                &dir.path().join("data").display().to_string(),
-                "-U",
-                "postgres",
-                "-A",
-                "trust",
-                "--no-locale",
-                "--no-sync",
-            ]),
+            Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .arg(bin.join("initdb"))
+                .args([
+                    "-D",
+                    &dir.path().join("data").display().to_string(),
+                    "-U",
+                    "postgres",
+                    "-A",
+                    "trust",
+                    "--no-locale",
+                    "--no-sync",
+                ]),
             COMMAND_DEADLINE,
         );
         assert_success("initdb", &out);
         let listen: Vec<String> = hosts
             .iter()
-            .map(|(_, u)| u.split('@').nth(1).unwrap_or("").split(':').next().unwrap_or("").to_string())
+            .map(|(_, u)| {
+                u.split('@')
+                    .nth(1)
+                    .unwrap_or("")
+                    .split(':')
+                    .next()
+                    .unwrap_or("")
+                    .to_string()
+            })
             .collect();
         let conf = format!(
             "listen_addresses = '{}'\nport = {port}\nunix_socket_directories = '{}'\n\
@@ -215,7 +234,13 @@ impl World {
             "--uts".into(),
         ];
         if let Some(s) = skew {
-            l.extend(["env".into(), "FAKETIME_DONT_FAKE_MONOTONIC=1".into(), "faketime".into(), "-f".into(), s.into()]);
+            l.extend([
+                "env".into(),
+                "FAKETIME_DONT_FAKE_MONOTONIC=1".into(),
+                "faketime".into(),
+                "-f".into(),
+                s.into(),
+            ]);
         }
         l.extend([
             "sh".into(),
@@ -254,7 +279,9 @@ fn two_hosts_see_each_others_changes_and_hold_their_own_names() {
     let (a, b) = (w.mount(0, None), w.mount(1, None));
     let (fa, fb) = (a.path().join("kb/fact.md"), b.path().join("kb/fact.md"));
     std::fs::write(&fa, "rate limit: 100/s\n").expect("write on a");
-    until("b to see a's file", Duration::from_secs(10), || read(&fb) == "rate limit: 100/s\n");
+    until("b to see a's file", Duration::from_secs(10), || {
+        read(&fb) == "rate limit: 100/s\n"
+    });
     // b has it cached now; a changes it: b sees the change through the feed
     // (LISTEN/NOTIFY), long before its kernel caches expire (10 s).
     let mut worst = Duration::ZERO;
@@ -262,12 +289,19 @@ fn two_hosts_see_each_others_changes_and_hold_their_own_names() {
         let text = format!("rate limit: {round}/s\n");
         let t = Instant::now();
         std::fs::write(&fa, &text).expect("write on a");
-        until("b to see a's change", Duration::from_secs(8), || read(&fb) == text);
+        until("b to see a's change", Duration::from_secs(8), || {
+            read(&fb) == text
+        });
         worst = worst.max(t.elapsed());
     }
     eprintln!("coherence across hosts: worst of 5 changes {worst:?}");
-    let holders = w.cluster.psql("SELECT string_agg(DISTINCT host, ',' ORDER BY host) FROM holders");
-    assert_eq!(holders, "host-a,host-b", "each daemon registered with its host");
+    let holders = w
+        .cluster
+        .psql("SELECT string_agg(DISTINCT host, ',' ORDER BY host) FROM holders");
+    assert_eq!(
+        holders, "host-a,host-b",
+        "each daemon registered with its host"
+    );
 }
 
 #[test]
@@ -295,7 +329,10 @@ fn four_thousand_appends_from_two_hosts_land_exactly_once() {
     }
     let text = w.env.run(w.env.memfsctl().args(["cat", log]));
     assert_success("memfsctl cat", &text);
-    let lines: Vec<String> = String::from_utf8_lossy(&text.stdout).lines().map(String::from).collect();
+    let lines: Vec<String> = String::from_utf8_lossy(&text.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
     assert_eq!(lines.len(), 4000, "every append once");
     let unique: std::collections::BTreeSet<&String> = lines.iter().collect();
     assert_eq!(unique.len(), 4000, "no append twice");
@@ -321,9 +358,11 @@ fn an_flock_counter_across_hosts_is_exact() {
     for mut k in kids {
         assert!(k.wait().expect("counter").success());
     }
-    until("the last increment to show", Duration::from_secs(10), || {
-        read(&b.path().join("kb/counter")) == "200\n"
-    });
+    until(
+        "the last increment to show",
+        Duration::from_secs(10),
+        || read(&b.path().join("kb/counter")) == "200\n",
+    );
     assert_eq!(read(&a.path().join("kb/counter")), "200\n");
 }
 
@@ -383,7 +422,11 @@ fn a_held_lease_gives_ebusy_on_the_other_host_and_a_frozen_holder_is_fenced() {
     let (held, opened) = Writer::open(&a.path().join("kb/plan.md"), "from a\n");
     assert_eq!(opened, "open ok");
     let (_, other) = Writer::open(&b.path().join("kb/plan.md"), "from b\n");
-    assert_eq!(other, format!("open errno {}", libc::EBUSY), "the lease binds across hosts");
+    assert_eq!(
+        other,
+        format!("open errno {}", libc::EBUSY),
+        "the lease binds across hosts"
+    );
     // Freeze a's daemon past its lease TTL (by the database's clock).
     let pid = a.pid().expect("daemon pid") as i32;
     // SAFETY: signals to our own child process.
@@ -397,19 +440,28 @@ fn a_held_lease_gives_ebusy_on_the_other_host_and_a_frozen_holder_is_fenced() {
     }
     let cont = Cont(pid);
     until("a's lease to lapse", Duration::from_secs(30), || {
-        w.cluster.psql("SELECT count(*) FROM leases WHERE expires_ns > memfs_now()") == "0"
+        w.cluster
+            .psql("SELECT count(*) FROM leases WHERE expires_ns > memfs_now()")
+            == "0"
     });
     let (writer_b, opened) = Writer::open(&b.path().join("kb/plan.md"), "from b\n");
     assert_eq!(opened, "open ok", "the lapsed lease was taken over");
     assert_eq!(writer_b.close(), "close ok");
     drop(cont);
-    assert_eq!(held.close(), format!("close errno {}", libc::EBUSY), "a was fenced off");
+    assert_eq!(
+        held.close(),
+        format!("close errno {}", libc::EBUSY),
+        "a was fenced off"
+    );
     let hist = w.env.ctl(&["history", "kb/plan.md"]);
     let ops: Vec<&str> = hist
         .as_array()
         .map(|v| v.iter().filter_map(|e| e["op"].as_str()).collect())
         .unwrap_or_default();
-    assert!(ops.contains(&"conflict"), "a's bytes kept as a conflict version: {ops:?}");
+    assert!(
+        ops.contains(&"conflict"),
+        "a's bytes kept as a conflict version: {ops:?}"
+    );
     let head = w.env.run(w.env.memfsctl().args(["cat", "kb/plan.md"]));
     assert_eq!(String::from_utf8_lossy(&head.stdout), "from b\n");
 }
@@ -440,11 +492,17 @@ fn a_clock_two_minutes_ahead_changes_nothing() {
         w.cluster.psql("SELECT count(*) FROM locks") == "1"
     });
     std::thread::sleep(Duration::from_secs(5));
-    let busy = w.env.run(Command::new("flock").args(["-n", "kb/x.md", "true"]).current_dir(a.path()));
+    let busy = w.env.run(
+        Command::new("flock")
+            .args(["-n", "kb/x.md", "true"])
+            .current_dir(a.path()),
+    );
     assert!(!busy.status.success(), "b's lock lapsed on a's side");
     let _ = lock.kill();
     let _ = lock.wait();
-    let alive = w.cluster.psql("SELECT count(*) FROM holders WHERE alive_until_ns > memfs_now()");
+    let alive = w
+        .cluster
+        .psql("SELECT count(*) FROM holders WHERE alive_until_ns > memfs_now()");
     assert_eq!(alive, "2", "neither daemon reaped the other");
 }
 
@@ -477,13 +535,16 @@ fn a_terminated_backend_fails_the_write_with_eio_and_the_mount_recovers() {
         victim = w.cluster.psql(&q);
         !victim.is_empty()
     });
-    w.cluster.psql(&format!("SELECT pg_terminate_backend({victim})"));
+    w.cluster
+        .psql(&format!("SELECT pg_terminate_backend({victim})"));
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stdout, &mut rest).expect("read");
     let _ = writer.wait();
     assert_eq!(rest.trim(), format!("close errno {}", libc::EIO));
     // Nothing of it was committed, and the mount works again.
-    let versions = w.cluster.psql("SELECT count(*) FROM versions WHERE path = 'big.bin'");
+    let versions = w
+        .cluster
+        .psql("SELECT count(*) FROM versions WHERE path = 'big.bin'");
     assert_eq!(versions, "0", "no partial version");
     std::fs::write(a.path().join("kb/after.md"), "recovered\n").expect("write after reconnect");
     assert_eq!(read(&a.path().join("kb/after.md")), "recovered\n");
@@ -519,9 +580,14 @@ fn a_server_restart_under_busy_mounts_loses_nothing_committed() {
     let text = String::from_utf8_lossy(&seen.stdout).to_string();
     let lines: std::collections::BTreeSet<&str> = text.lines().collect();
     for l in &ok {
-        assert!(lines.contains(l.as_str()), "{l} was acknowledged and is gone");
+        assert!(
+            lines.contains(l.as_str()),
+            "{l} was acknowledged and is gone"
+        );
     }
     // Both mounts work after the restart.
     std::fs::write(b.path().join("kb/after.md"), "b\n").expect("b writes after restart");
-    until("a to see b's write", Duration::from_secs(10), || read(&a.path().join("kb/after.md")) == "b\n");
+    until("a to see b's write", Duration::from_secs(10), || {
+        read(&a.path().join("kb/after.md")) == "b\n"
+    });
 }

@@ -27,9 +27,13 @@ pub fn migrate(config: &Config, to: &Path, force: bool, json: bool) -> Result<()
         }
     })
     .with_context(|| format!("cannot copy into {}", dst.location()))?;
-    let verified = dst
-        .read(|tx| tx.verify_audit())?
-        .map_err(|b| anyhow::anyhow!("the copy's audit chain breaks at entry {}: {}", b.id, b.reason))?;
+    let verified = dst.read(|tx| tx.verify_audit())?.map_err(|b| {
+        anyhow::anyhow!(
+            "the copy's audit chain breaks at entry {}: {}",
+            b.id,
+            b.reason
+        )
+    })?;
     let secs = start.elapsed().as_secs_f64();
     if json {
         println!(

@@ -68,9 +68,7 @@ impl MemFs {
 
     /// F_GETLK: a conflicting lock held by someone else, if any.
     pub fn getlk(&self, spec: &LockSpec) -> FsResult<Option<LockRow>> {
-        Ok(self
-            .db
-            .read(|tx| tx.lock_conflict(&self.holder, spec))?)
+        Ok(self.db.read(|tx| tx.lock_conflict(&self.holder, spec))?)
     }
 
     /// F_SETLK: takes (`Some(exclusive)`) or releases (`None`) a lock without

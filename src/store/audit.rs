@@ -3,10 +3,10 @@
 //! Each entry's hash covers its own fields and the previous entry's hash, so editing,
 //! deleting or reordering any row breaks the chain from that row on.
 
+use super::sql::{params, OptionalExtension};
 use super::Txn;
 use crate::error::{StoreError, StoreResult};
 use crate::ids::{AuditId, Identity, Ino, StoreId, VersionId};
-use super::sql::{params, OptionalExtension};
 
 /// An audit row as stored, for verification.
 struct RawEntry {
@@ -737,10 +737,9 @@ impl Txn<'_> {
                     return Ok(Err(e.brk("entry is in another store's chain (altered)")));
                 }
                 if q != seq + 1 {
-                    return Ok(Err(e.brk(&format!(
-                        "entry {} of chain {chain} is missing",
-                        seq + 1
-                    ))));
+                    return Ok(Err(
+                        e.brk(&format!("entry {} of chain {chain} is missing", seq + 1))
+                    ));
                 }
                 if let Err(b) = e.check_v2(&prev) {
                     return Ok(Err(b));

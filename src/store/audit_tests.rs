@@ -51,19 +51,37 @@ fn a_format_1_database_keeps_verifying_after_the_move_to_per_store_chains() {
     let db = Db::open(&path).unwrap();
     // The migration ended the global chain with its cut-over entry.
     let last = db
-        .read(|tx| tx.audit_entries(&AuditFilter { limit: Some(1), ..Default::default() }))
+        .read(|tx| {
+            tx.audit_entries(&AuditFilter {
+                limit: Some(1),
+                ..Default::default()
+            })
+        })
         .unwrap();
     assert_eq!((last[0].id.0, last[0].op.as_str()), (6, CUTOVER_OP));
     // New entries go to per-store chains anchored on it.
     db.write(|tx| {
         tx.create_store("kb", Scope::Org, None, "", &who(), 100)?;
         tx.create_store("other", Scope::Org, None, "", &who(), 101)?;
-        tx.record(&who(), 102, &Change { op: "apikey-create", ..Default::default() })
+        tx.record(
+            &who(),
+            102,
+            &Change {
+                op: "apikey-create",
+                ..Default::default()
+            },
+        )
     })
     .unwrap();
-    assert_eq!(db.read(|tx| tx.verify_audit()).unwrap().map_err(|b| b.reason), Ok(9));
+    assert_eq!(
+        db.read(|tx| tx.verify_audit())
+            .unwrap()
+            .map_err(|b| b.reason),
+        Ok(9)
+    );
     // Tampering with a format-1 entry is still caught...
-    db.write(|tx| tx.execute_raw("UPDATE audit SET agent = 'mallory' WHERE id = 3")).unwrap();
+    db.write(|tx| tx.execute_raw("UPDATE audit SET agent = 'mallory' WHERE id = 3"))
+        .unwrap();
     let brk = db.read(|tx| tx.verify_audit()).unwrap().unwrap_err();
     assert_eq!(brk.id.0, 3);
 }
@@ -74,8 +92,10 @@ fn dropping_the_cut_over_entry_breaks_every_chain() {
     let path = dir.path().join("old.db");
     legacy_db(&path, 3);
     let db = Db::open(&path).unwrap();
-    db.write(|tx| tx.create_store("kb", Scope::Org, None, "", &who(), 100)).unwrap();
-    db.write(|tx| tx.execute_raw("DELETE FROM audit WHERE op = 'audit-format'")).unwrap();
+    db.write(|tx| tx.create_store("kb", Scope::Org, None, "", &who(), 100))
+        .unwrap();
+    db.write(|tx| tx.execute_raw("DELETE FROM audit WHERE op = 'audit-format'"))
+        .unwrap();
     let brk = db.read(|tx| tx.verify_audit()).unwrap().unwrap_err();
     assert!(brk.reason.contains("cut-over"), "{}", brk.reason);
 }
@@ -92,7 +112,12 @@ fn each_store_has_its_own_chain_and_a_gap_in_one_is_found() {
                     tx.record(
                         &who(),
                         10 + i,
-                        &Change { store: Some(s.id), op: "write", path: Some("x"), ..Default::default() },
+                        &Change {
+                            store: Some(s.id),
+                            op: "write",
+                            path: Some("x"),
+                            ..Default::default()
+                        },
                     )?;
                 }
             }
@@ -101,17 +126,32 @@ fn each_store_has_its_own_chain_and_a_gap_in_one_is_found() {
         .unwrap();
     let seqs: Vec<(i64, i64)> = db
         .read(|tx| {
-            let mut st = tx.conn.prepare("SELECT chain, seq FROM audit ORDER BY id")?;
+            let mut st = tx
+                .conn
+                .prepare("SELECT chain, seq FROM audit ORDER BY id")?;
             let rows = st.query_map((), |r| Ok((r.get(0)?, r.get(1)?)))?;
             rows.collect()
         })
         .unwrap();
-    let of = |s: i64| seqs.iter().filter(|(c, _)| *c == s).map(|(_, q)| *q).collect::<Vec<_>>();
+    let of = |s: i64| {
+        seqs.iter()
+            .filter(|(c, _)| *c == s)
+            .map(|(_, q)| *q)
+            .collect::<Vec<_>>()
+    };
     assert_eq!(of(a.id.0), [1, 2, 3, 4]);
     assert_eq!(of(b.id.0), [1, 2, 3, 4]);
-    assert_eq!(db.read(|tx| tx.verify_audit()).unwrap().map_err(|e| e.reason), Ok(8));
+    assert_eq!(
+        db.read(|tx| tx.verify_audit())
+            .unwrap()
+            .map_err(|e| e.reason),
+        Ok(8)
+    );
     db.write(|tx| {
-        tx.execute_raw(&format!("DELETE FROM audit WHERE chain = {} AND seq = 3", b.id.0))
+        tx.execute_raw(&format!(
+            "DELETE FROM audit WHERE chain = {} AND seq = 3",
+            b.id.0
+        ))
     })
     .unwrap();
     let brk = db.read(|tx| tx.verify_audit()).unwrap().unwrap_err();

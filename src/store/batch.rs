@@ -481,7 +481,10 @@ mod tests {
         // not left held for the next writer to come along.
         let r = db.write(|tx| tx.create_store("kb", Scope::Org, None, "", &who, 1));
         assert!(matches!(r, Err(StoreError::Exists(_))));
-        assert!(db.lite().unwrap().lock().open_since.is_none(), "the batch was left open");
+        assert!(
+            db.lite().unwrap().lock().open_since.is_none(),
+            "the batch was left open"
+        );
         drop(db);
         assert_eq!(t.open().read(|tx| tx.stores()).unwrap().len(), 1 + 8 * 40);
     }

@@ -77,11 +77,9 @@ impl Txn<'_> {
             None => {
                 let s: Option<Option<i64>> = self
                     .conn
-                    .query_row(
-                        "SELECT store_id FROM inodes WHERE ino = ?1",
-                        [ino.0],
-                        |r| r.get(0),
-                    )
+                    .query_row("SELECT store_id FROM inodes WHERE ino = ?1", [ino.0], |r| {
+                        r.get(0)
+                    })
                     .optional()?;
                 let s = s.flatten();
                 if let Some(s) = s {

@@ -6,10 +6,10 @@
 //! version is then written flat, and runs of tiny appended chunks are re-chunked
 //! into normal-sized ones, so reads stay cheap and manifests stay small.
 
+use super::sql::{params, OptionalExtension};
 use super::{to_i64, to_u64, Txn};
 use crate::error::{StoreError, StoreResult};
 use crate::ids::{ChunkId, Identity, Ino, StoreId, VersionId};
-use super::sql::{params, OptionalExtension};
 use std::io::Read;
 
 /// Content-defined chunking bounds, in bytes.
@@ -354,7 +354,9 @@ impl Txn<'_> {
     pub fn storage_stats(&self, store: StoreId) -> StoreResult<(u64, u64, u64)> {
         let chunks: i64 = self
             .conn
-            .prepare_cached("SELECT CAST(coalesce(sum(len), 0) AS BIGINT) FROM chunks WHERE store_id = ?1")?
+            .prepare_cached(
+                "SELECT CAST(coalesce(sum(len), 0) AS BIGINT) FROM chunks WHERE store_id = ?1",
+            )?
             .query_row([store.0], |r| r.get(0))?;
         let (manifests, versions): (i64, i64) = self
             .conn
@@ -638,30 +640,34 @@ impl Txn<'_> {
         }
         let size = base_len + own.iter().map(|e| e.len).sum::<u64>();
         let depth = if base.is_some() { depth } else { 0 };
-        let id: i64 = self.conn
+        let id: i64 = self
+            .conn
             .prepare_cached(
                 "INSERT INTO versions (ino, store_id, size, base, base_len, depth, extents, hash, \
                  op, path, agent, session, \"user\", at_ns, sha256) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
                  RETURNING id",
             )?
-            .query_row(params![
-                nv.ino.0,
-                nv.store.0,
-                to_i64(size)?,
-                base.map(|b| b.0),
-                to_i64(base_len)?,
-                depth,
-                encode_extents(&own),
-                nv.hash.as_bytes().as_slice(),
-                nv.op,
-                nv.path,
-                nv.who.agent,
-                nv.who.session,
-                nv.who.user,
-                nv.at_ns,
-                nv.sha256.as_ref().map(<[u8; 32]>::as_slice),
-            ], |r| r.get(0))?;
+            .query_row(
+                params![
+                    nv.ino.0,
+                    nv.store.0,
+                    to_i64(size)?,
+                    base.map(|b| b.0),
+                    to_i64(base_len)?,
+                    depth,
+                    encode_extents(&own),
+                    nv.hash.as_bytes().as_slice(),
+                    nv.op,
+                    nv.path,
+                    nv.who.agent,
+                    nv.who.session,
+                    nv.who.user,
+                    nv.at_ns,
+                    nv.sha256.as_ref().map(<[u8; 32]>::as_slice),
+                ],
+                |r| r.get(0),
+            )?;
         Ok((VersionId(id), size))
     }
 

@@ -13,12 +13,12 @@
 //! Chunk encryption and dedupe keys are derived from the DEK, so the database
 //! alone reveals neither content nor which stores share content.
 
+use super::sql::{params, OptionalExtension};
 use super::{keyring, Db, Engine, Txn};
 use crate::error::{StoreError, StoreResult};
 use crate::ids::StoreId;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use super::sql::{params, OptionalExtension};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

@@ -3,10 +3,10 @@
 //! and every removal of a file's last name. This is what the memory-store API
 //! lists as memory versions (`created`, `modified`, `deleted`).
 
+use super::sql::Value;
 use super::Txn;
 use crate::error::StoreResult;
 use crate::ids::{Ino, StoreId};
-use super::sql::Value;
 
 /// Who made a change and when: agent, session, user, time.
 pub type Attribution = (String, String, Option<String>, i64);

@@ -5,11 +5,11 @@
 //! the filesystem (incremental vacuum).
 
 use super::redact::{Collect, Removal};
+use super::sql::{params, OptionalExtension};
 use super::{to_u64, Change, Db, Engine, Txn};
 use crate::error::StoreResult;
 use crate::ids::{Identity, Ino, StoreId, VersionId};
 use crate::retention::{Retention, VersionMeta};
-use super::sql::{params, OptionalExtension};
 use rusqlite::Connection;
 use std::collections::{HashMap, HashSet};
 
@@ -181,11 +181,9 @@ impl Txn<'_> {
         self.conn
             .prepare_cached("DELETE FROM pins WHERE holder = ?1")?
             .execute([holder])?;
-        let mut ins = self
-            .conn
-            .prepare_cached(
-                "INSERT INTO pins (holder, version) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-            )?;
+        let mut ins = self.conn.prepare_cached(
+            "INSERT INTO pins (holder, version) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+        )?;
         for v in versions {
             ins.execute(params![holder, v.0])?;
         }
@@ -323,7 +321,9 @@ impl Db {
         if self.is_postgres() {
             let bytes: i64 = self.read(|tx| {
                 tx.conn
-                    .query_row("SELECT pg_database_size(current_database())", (), |r| r.get(0))
+                    .query_row("SELECT pg_database_size(current_database())", (), |r| {
+                        r.get(0)
+                    })
             })?;
             return Ok(Space {
                 auto_vacuum: "postgres".into(),

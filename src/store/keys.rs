@@ -1,9 +1,9 @@
 //! API keys: who a key acts as and what it may do. Only a blake3 hash of each
 //! secret is stored; a key is found by that hash.
 
+use super::sql::{params, OptionalExtension};
 use super::Txn;
 use crate::error::{StoreError, StoreResult};
-use super::sql::{params, OptionalExtension};
 
 /// An API key as stored (never its secret).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]

@@ -10,10 +10,10 @@
 //! the caller's: a daemon whose clock is off neither keeps a lease alive
 //! too long nor takes one too early.
 
+use super::sql::{params, OptionalExtension};
 use super::{to_i64, Txn};
 use crate::error::StoreResult;
 use crate::ids::{Identity, Ino, StoreId};
-use super::sql::{params, OptionalExtension};
 
 /// A mount registering itself.
 #[derive(Debug, Clone)]
@@ -276,14 +276,9 @@ impl Txn<'_> {
 
     /// A lock of a live holder that conflicts with `want` (other owner, overlapping,
     /// at least one exclusive), if any.
-    pub fn lock_conflict(
-        &self,
-        holder: &str,
-        want: &LockSpec,
-    ) -> StoreResult<Option<LockRow>> {
+    pub fn lock_conflict(&self, holder: &str, want: &LockSpec) -> StoreResult<Option<LockRow>> {
         self.enter_ino(want.ino)?;
-        self
-            .conn
+        self.conn
             .prepare_cached(
                 "SELECT l.start, l.\"end\", l.exclusive, l.pid, l.holder, l.owner FROM locks l \
                  JOIN holders h ON h.id = l.holder \

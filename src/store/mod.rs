@@ -15,6 +15,7 @@
 mod audit;
 pub mod backup;
 pub mod batch;
+mod chains;
 mod content;
 pub mod crypto;
 mod file_versions;
@@ -24,6 +25,7 @@ pub mod keyring;
 mod keys;
 mod leases;
 mod namespace;
+pub mod postgres;
 mod redact;
 mod reviews;
 mod schema;
@@ -31,10 +33,8 @@ mod scrub;
 mod search;
 pub(crate) mod sql;
 mod sqlite;
-pub mod postgres;
-mod tls;
-mod chains;
 mod stores;
+mod tls;
 pub mod transfer;
 
 pub use audit::{AuditEntry, AuditFilter, ChainBreak, Change, FeedRow};

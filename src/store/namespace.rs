@@ -1,9 +1,9 @@
 //! Inodes and directory entries: the namespace of every store.
 
+use super::sql::{params, OptionalExtension, Row};
 use super::{to_i64, to_u64, Txn};
 use crate::error::{StoreError, StoreResult};
 use crate::ids::{Ino, StoreId, VersionId};
-use super::sql::{params, OptionalExtension, Row};
 
 /// What an inode is. Stored as a small integer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -250,18 +250,21 @@ impl Txn<'_> {
                  atime_ns, mtime_ns, ctime_ns, crtime_ns, head, target) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?10, ?6, ?7, ?8, ?8, ?8, ?8, NULL, ?9) RETURNING ino",
             )?
-            .query_row(params![
-                n.store.0,
-                n.kind.code(),
-                n.perm,
-                n.uid,
-                n.gid,
-                n.target.as_ref().map_or(0, |t| t.len() as i64),
-                n.rdev,
-                n.now_ns,
-                n.target,
-                n.nlink,
-            ], |r| r.get(0))
+            .query_row(
+                params![
+                    n.store.0,
+                    n.kind.code(),
+                    n.perm,
+                    n.uid,
+                    n.gid,
+                    n.target.as_ref().map_or(0, |t| t.len() as i64),
+                    n.rdev,
+                    n.now_ns,
+                    n.target,
+                    n.nlink,
+                ],
+                |r| r.get(0),
+            )
             .map(Ino)
     }
 

@@ -12,10 +12,10 @@
 //! ([`super::Db::scrub_files`]).
 
 use super::content::{decode_extents, encode_extents};
+use super::sql::{params, OptionalExtension};
 use super::{to_i64, to_u64, Change, StoreRow, Txn};
 use crate::error::{StoreError, StoreResult};
 use crate::ids::{ChunkId, Identity, Ino, StoreId, VersionId};
-use super::sql::{params, OptionalExtension};
 use std::collections::{BTreeSet, HashMap};
 
 /// What a removal did.
@@ -207,7 +207,9 @@ impl Txn<'_> {
         let del = "DELETE FROM changes WHERE (ino = ?1 OR name = ?2) \
                    AND seq < (SELECT max(seq) FROM changes)";
         for name in &names {
-            self.conn.prepare_cached(del)?.execute(params![ino.0, name])?;
+            self.conn
+                .prepare_cached(del)?
+                .execute(params![ino.0, name])?;
         }
         self.conn
             .prepare_cached(del)?
@@ -613,17 +615,15 @@ mod tests {
 
     fn chunk_with_secret(tx: &Txn<'_>) -> bool {
         let sql = match tx.dialect() {
-            crate::store::sql::Dialect::Sqlite => "SELECT count(*) FROM chunks WHERE instr(data, ?1) > 0",
+            crate::store::sql::Dialect::Sqlite => {
+                "SELECT count(*) FROM chunks WHERE instr(data, ?1) > 0"
+            }
             crate::store::sql::Dialect::Postgres => {
                 "SELECT count(*) FROM chunks WHERE position(?1 in data) > 0"
             }
         };
         tx.conn
-            .query_row(
-                sql,
-                [SECRET],
-                |r| r.get::<_, i64>(0),
-            )
+            .query_row(sql, [SECRET], |r| r.get::<_, i64>(0))
             .unwrap()
             > 0
     }

@@ -1,9 +1,9 @@
 //! Review marks of the web console (migration 9): for each console user and
 //! store, the newest audit entry they marked reviewed, and when.
 
+use super::sql::{params, OptionalExtension};
 use super::Txn;
 use crate::error::StoreResult;
-use super::sql::{params, OptionalExtension};
 
 impl Txn<'_> {
     /// `user`'s mark on the store with API id `store`: (audit id, when).

@@ -5,10 +5,10 @@
 //! before each search; this file only reads and writes the two tables.
 
 use super::sql::Dialect;
+use super::sql::{params, OptionalExtension};
 use super::Txn;
 use crate::error::StoreResult;
 use crate::ids::{Ino, StoreId};
-use super::sql::{params, OptionalExtension};
 
 /// A file the index found: its inode, its path and its indexed text.
 #[derive(Clone, Debug)]
@@ -132,7 +132,12 @@ impl Txn<'_> {
     /// as case-insensitive substring matches over path and text, files with
     /// the most occurrences first. It matches inside words too, where FTS5
     /// matches whole tokens.
-    fn search_query_pg(&self, store: StoreId, query: &str, limit: u64) -> StoreResult<Vec<SearchRow>> {
+    fn search_query_pg(
+        &self,
+        store: StoreId,
+        query: &str,
+        limit: u64,
+    ) -> StoreResult<Vec<SearchRow>> {
         let terms: Vec<String> = query
             .split('"')
             .map(str::trim)

@@ -456,7 +456,6 @@ impl Lite {
     }
 }
 
-
 impl Drop for Lite {
     fn drop(&mut self) {
         let mut g = self.lock();

@@ -1,10 +1,10 @@
 //! Memory stores: named trees with a scope (org-wide or one user's).
 
 use super::namespace::{NewInode, NodeKind};
+use super::sql::{params, OptionalExtension};
 use super::Txn;
 use crate::error::{StoreError, StoreResult};
 use crate::ids::{Identity, Ino, StoreId};
-use super::sql::{params, OptionalExtension};
 use std::collections::BTreeMap;
 
 /// Who a store belongs to.

@@ -56,7 +56,10 @@ fn roots_file() -> PathBuf {
 fn tls_config(roots: &Path) -> StoreResult<Arc<rustls::ClientConfig>> {
     let mut store = rustls::RootCertStore::empty();
     let certs = CertificateDer::pem_file_iter(roots).map_err(|e| {
-        StoreError::Invalid(format!("cannot read CA certificates {}: {e}", roots.display()))
+        StoreError::Invalid(format!(
+            "cannot read CA certificates {}: {e}",
+            roots.display()
+        ))
     })?;
     for c in certs.flatten() {
         let _ = store.add(c);

@@ -172,9 +172,8 @@ pub fn copy_all(src: &Db, dst: &Db, progress: &mut dyn FnMut(&str, u64)) -> Stor
                 };
                 let rows: Vec<Vec<Val>> = src.read(|tx| {
                     let mut stmt = tx.conn.prepare(&sql)?;
-                    let rows = stmt.query_map(args, |r| {
-                        (0..ncols).map(|i| r.get::<_, Val>(i)).collect()
-                    })?;
+                    let rows =
+                        stmt.query_map(args, |r| (0..ncols).map(|i| r.get::<_, Val>(i)).collect())?;
                     rows.collect()
                 })?;
                 if rows.is_empty() {

@@ -76,7 +76,9 @@ impl Drop for PgScratch {
 
 /// The PostgreSQL server the tests run against (`MEMFS_TEST_PG`), if any.
 pub fn test_pg() -> Option<String> {
-    std::env::var("MEMFS_TEST_PG").ok().filter(|s| !s.is_empty())
+    std::env::var("MEMFS_TEST_PG")
+        .ok()
+        .filter(|s| !s.is_empty())
 }
 
 /// True (and says so) when the test looks at SQLite's files and the suite
@@ -305,7 +307,15 @@ impl Env {
         stores: &[&str],
         extra: &[&str],
     ) -> Result<Mount<'_>, MountError> {
-        self.spawn_mount(self.memfs(), mountpoint, agent, session, user, stores, extra)
+        self.spawn_mount(
+            self.memfs(),
+            mountpoint,
+            agent,
+            session,
+            user,
+            stores,
+            extra,
+        )
     }
 
     /// Mounts as another "host": `launcher` runs the daemon (say `nsenter

@@ -28,8 +28,8 @@ pub(crate) mod schema;
 mod session;
 
 pub use listen::Listener;
-pub(crate) use session::{classify, val};
 pub use session::Session;
+pub(crate) use session::{classify, val};
 
 use super::batch::BatchPolicy;
 use super::crypto::Crypto;
@@ -256,7 +256,11 @@ impl Pg {
         }
     }
 
-    pub fn write<T, E>(&self, crypto: &Crypto, f: impl FnOnce(&Txn<'_>) -> Result<T, E>) -> Result<T, E>
+    pub fn write<T, E>(
+        &self,
+        crypto: &Crypto,
+        f: impl FnOnce(&Txn<'_>) -> Result<T, E>,
+    ) -> Result<T, E>
     where
         E: From<StoreError>,
     {
@@ -292,7 +296,10 @@ impl Pg {
             // After COMMIT, in its own tiny transaction: NOTIFY serializes the
             // commits of notifying transactions, which must not be ours.
             let list: Vec<String> = chains.iter().map(i64::to_string).collect();
-            commit.push_str(&format!("; SELECT pg_notify('{CHANNEL}', '{}')", list.join(",")));
+            commit.push_str(&format!(
+                "; SELECT pg_notify('{CHANNEL}', '{}')",
+                list.join(",")
+            ));
         }
         let xid = s.xid();
         let start = Instant::now();
@@ -327,13 +334,19 @@ impl Pg {
         Ok(status.as_deref() == Some("committed"))
     }
 
-    pub fn read<T, E>(&self, crypto: &Crypto, f: impl FnOnce(&Txn<'_>) -> Result<T, E>) -> Result<T, E>
+    pub fn read<T, E>(
+        &self,
+        crypto: &Crypto,
+        f: impl FnOnce(&Txn<'_>) -> Result<T, E>,
+    ) -> Result<T, E>
     where
         E: From<StoreError>,
     {
         let mut g = self.lock();
         let reuse = self.reuse.get().copied();
-        if g.read_since.is_some_and(|t| reuse.is_none_or(|r| t.elapsed() >= r)) {
+        if g.read_since
+            .is_some_and(|t| reuse.is_none_or(|r| t.elapsed() >= r))
+        {
             self.end_read(&mut g);
         }
         let fresh = g.read_since.is_none();
@@ -360,9 +373,7 @@ impl Pg {
         let s = self.session(&mut g)?;
         // A synchronous commit of a transaction with an xid flushes the WAL
         // through every earlier (asynchronous) commit.
-        s.batch(
-            "BEGIN; SET LOCAL synchronous_commit = on; SELECT pg_current_xact_id(); COMMIT",
-        )
+        s.batch("BEGIN; SET LOCAL synchronous_commit = on; SELECT pg_current_xact_id(); COMMIT")
     }
 
     /// Ends reused read snapshots once they are older than the interval (an

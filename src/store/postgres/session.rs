@@ -158,11 +158,7 @@ impl Session {
 
     /// See [`crate::store::sql::Conn::probe_in_flight`]. Runs outside any
     /// transaction when the pending one has not started yet.
-    pub fn probe_in_flight(
-        &self,
-        sequence: &str,
-        ns: i32,
-    ) -> StoreResult<Option<(i64, Vec<i32>)>> {
+    pub fn probe_in_flight(&self, sequence: &str, ns: i32) -> StoreResult<Option<(i64, Vec<i32>)>> {
         if self.open.get() {
             // A (reused) read-only snapshot is replaced by one taken after
             // the probe; a write transaction keeps its own.
