@@ -34,8 +34,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-mkdir -p "$work/tmpfs"
-mount -t tmpfs -o size=8g tmpfs "$work/tmpfs"
+chmod 755 "$work"; mkdir -p "$work/tmpfs"
+mount -t tmpfs -o size=8g,mode=755 tmpfs "$work/tmpfs"
 PG_PORT=${PG_PORT:-54339} scripts/pg.sh start "$work/tmpfs/pg" >/dev/null
 pgurl() { echo "postgres://postgres@/$1?host=$work/tmpfs/pg&port=${PG_PORT:-54339}"; }
 newpg() {

@@ -20,7 +20,7 @@ cargo build --bins
 MEMFS_BIN_DIR="$PWD/target/debug" "$venv/bin/pytest" -q -p no:cacheprovider tests/python
 
 if [ "${PG:-1}" = 1 ]; then
-  pgdir=$(mktemp -d /tmp/memfs-pgtest.XXXXXX)
+  pgdir=$(mktemp -d /tmp/memfs-pgtest.XXXXXX); chmod 755 "$pgdir"
   trap 'scripts/pg.sh stop "$pgdir" >/dev/null 2>&1 || true' EXIT
   PG_PORT=${PG_PORT:-54331} scripts/pg.sh start "$pgdir" >/dev/null
   export MEMFS_TEST_PG="host=$pgdir port=${PG_PORT:-54331} user=postgres dbname=postgres"

@@ -222,7 +222,7 @@ impl MemFs {
         match row.head {
             Some(v) => tx
                 .version_sha256(v)?
-                .ok_or_else(|| FsError::Invalid("the file's current version was redacted")),
+                .ok_or(FsError::Invalid("the file's current version was redacted")),
             None => Ok(digest::sha256(b"")),
         }
     }

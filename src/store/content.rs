@@ -403,7 +403,7 @@ impl Txn<'_> {
                 r.get::<_, String>(2)?
             ))
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.collect::<Result<_, _>>()
     }
 
     /// Whether version `id` was redacted (its content is gone).
@@ -479,7 +479,7 @@ impl Txn<'_> {
                FROM inodes i WHERE i.kind != 2 AND i.ino != 1) AS c WHERE n != nlink",
         )?;
         let rows = stmt.query_map((), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.collect::<Result<_, _>>()
     }
 
     /// Number of versions in a store.

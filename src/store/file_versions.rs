@@ -181,13 +181,12 @@ impl Txn<'_> {
     /// Who redacted version `id`, and when: (agent, session, user, at_ns).
     pub fn redacted_by(&self, id: crate::ids::VersionId) -> StoreResult<Option<Attribution>> {
         use super::sql::OptionalExtension;
-        Ok(self
-            .conn
+        self.conn
             .prepare_cached(
                 "SELECT agent, session, \"user\", at_ns FROM audit \
                  WHERE version = ?1 AND op = 'redact' ORDER BY id LIMIT 1",
             )?
             .query_row([id.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-            .optional()?)
+            .optional()
     }
 }

@@ -198,15 +198,14 @@ impl Txn<'_> {
              WHERE h.alive_until_ns > memfs_now()",
         )?;
         let rows = stmt.query_map((), |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.collect::<Result<_, _>>()
     }
 
     /// Forgets pins of mounts that are gone (unmounted, or dead and reaped).
     pub fn drop_stale_pins(&self) -> StoreResult<usize> {
-        Ok(self
-            .conn
+        self.conn
             .prepare_cached("DELETE FROM pins WHERE holder NOT IN (SELECT id FROM holders)")?
-            .execute(())?)
+            .execute(())
     }
 
     /// Takes the maintenance lease `name` for `ttl_ns`, or says who holds it.
@@ -278,8 +277,7 @@ impl Txn<'_> {
 
     /// Who holds (or last held) maintenance lease `name`.
     pub fn maintenance_holder(&self, name: &str) -> StoreResult<Option<MaintenanceHolder>> {
-        Ok(self
-            .conn
+        self.conn
             .prepare_cached(
                 "SELECT holder, pid, started_ns, expires_ns FROM maintenance WHERE name = ?1",
             )?
@@ -291,7 +289,7 @@ impl Txn<'_> {
                     expires_ns: r.get(3)?,
                 })
             })
-            .optional()?)
+            .optional()
     }
 
     /// When a pass under maintenance lease `name` last finished.

@@ -233,11 +233,10 @@ impl Txn<'_> {
 
     /// The newest token issued for `ino` (a commit under an older one is fenced off).
     pub fn fence_token(&self, ino: Ino) -> StoreResult<Option<i64>> {
-        Ok(self
-            .conn
+        self.conn
             .prepare_cached("SELECT token FROM fences WHERE ino = ?1")?
             .query_row([ino.0], |r| r.get(0))
-            .optional()?)
+            .optional()
     }
 
     /// Gives up a lease (only if it is still this holder's, under this token).
@@ -396,10 +395,9 @@ impl Txn<'_> {
     /// Drops every lock an owner holds on a file (close of a descriptor).
     pub fn unlock_owner(&self, holder: &str, ino: Ino, owner: u64) -> StoreResult<usize> {
         self.enter_ino(ino)?;
-        Ok(self
-            .conn
+        self.conn
             .prepare_cached("DELETE FROM locks WHERE ino = ?1 AND holder = ?2 AND owner = ?3")?
-            .execute(params![ino.0, holder, owner as i64])?)
+            .execute(params![ino.0, holder, owner as i64])
     }
 
     /// Whether this holder has any lock on `ino` (to skip work on close).

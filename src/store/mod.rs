@@ -70,6 +70,8 @@ pub struct Db {
 }
 
 /// The engine under a [`Db`].
+// One per `Db`, never moved around: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 enum Engine {
     Lite(sqlite::Lite),
     Pg(postgres::Pg),

@@ -371,13 +371,12 @@ impl Txn<'_> {
     /// One entry naming `ino`: its parent and name (for hard links, the first by name).
     pub fn parent_entry(&self, ino: Ino) -> StoreResult<Option<(Ino, Vec<u8>)>> {
         self.enter_ino(ino)?;
-        Ok(self
-            .conn
+        self.conn
             .prepare_cached(
                 "SELECT parent, name FROM dentries WHERE ino = ?1 ORDER BY parent, name LIMIT 1",
             )?
             .query_row([ino.0], |r| Ok((Ino(r.get(0)?), r.get(1)?)))
-            .optional()?)
+            .optional()
     }
 
     /// Every entry naming `ino` (hard links have several).

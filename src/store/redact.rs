@@ -287,13 +287,13 @@ impl Txn<'_> {
                   OR base IS NOT NULL)",
         )?;
         let rows = stmt.query_map((), |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.collect::<Result<_, _>>()
     }
 
     pub(super) fn audit_ids(&self, sql: &str, arg: i64) -> StoreResult<Vec<i64>> {
         let mut stmt = self.conn.prepare_cached(sql)?;
         let rows = stmt.query_map([arg], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.collect::<Result<_, _>>()
     }
 
     /// Clears the content of `ids` (all in `store`): first rewrites every other

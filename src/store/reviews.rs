@@ -8,13 +8,13 @@ use crate::error::StoreResult;
 impl Txn<'_> {
     /// `user`'s mark on the store with API id `store`: (audit id, when).
     pub fn review_mark(&self, user: &str, store: &str) -> StoreResult<Option<(i64, i64)>> {
-        Ok(self
+        self
             .conn
             .prepare_cached(
                 "SELECT audit_id, at_ns FROM console_reviews WHERE \"user\" = ?1 AND store_api_id = ?2",
             )?
             .query_row(params![user, store], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?)
+            .optional()
     }
 
     /// Sets `user`'s mark on a store.
@@ -37,9 +37,8 @@ impl Txn<'_> {
 
     /// Removes every mark of `user` (forgetting a user); how many went.
     pub fn forget_review_marks(&self, user: &str) -> StoreResult<usize> {
-        Ok(self
-            .conn
+        self.conn
             .prepare_cached("DELETE FROM console_reviews WHERE \"user\" = ?1")?
-            .execute([user])?)
+            .execute([user])
     }
 }

@@ -23,11 +23,10 @@ impl Txn<'_> {
     /// id of the store it was built for (a store id reused by a new store
     /// after a delete has another API id).
     pub fn search_position(&self, store: StoreId) -> StoreResult<Option<(String, i64)>> {
-        Ok(self
-            .conn
+        self.conn
             .prepare_cached("SELECT store_api_id, audit_id FROM search_state WHERE store_id = ?1")?
             .query_row([store.0], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?)
+            .optional()
     }
 
     /// Records that the index of `store` is current up to `audit_id`.
@@ -178,17 +177,15 @@ impl Txn<'_> {
 
     /// The newest audit entry's id (0 for none).
     pub fn last_audit_id(&self) -> StoreResult<i64> {
-        Ok(self
-            .conn
+        self.conn
             .prepare_cached("SELECT coalesce(max(id), 0) FROM audit")?
-            .query_row((), |r| r.get(0))?)
+            .query_row((), |r| r.get(0))
     }
 
     /// The newest audit entry's id of one store (0 for none).
     pub fn last_store_audit_id(&self, store: StoreId) -> StoreResult<i64> {
-        Ok(self
-            .conn
+        self.conn
             .prepare_cached("SELECT coalesce(max(id), 0) FROM audit WHERE store_id = ?1")?
-            .query_row([store.0], |r| r.get(0))?)
+            .query_row([store.0], |r| r.get(0))
     }
 }
