@@ -131,8 +131,10 @@ parallel() {
     dirs+=("$work/mnt-$name-$mode-$i/$store/p$mode$i")
   done
   s=$(date +%s%N)
-  for d in "${dirs[@]}"; do python3 "$helper" create "$d" "$PAR" & done
-  wait
+  local writers=()
+  for d in "${dirs[@]}"; do python3 "$helper" create "$d" "$PAR" & writers+=($!); done
+  # Only the writers: a bare `wait` would wait for the daemons too.
+  for w in "${writers[@]}"; do wait "$w"; done
   local t; t=$(ms "$s")
   rate=$(( 4 * PAR * 1000 / (t > 0 ? t : 1) ))
 }

@@ -453,25 +453,43 @@ impl Txn<'_> {
             .unwrap_or_else(|| vec![0u8; 32]))
     }
 
-    /// Appends an audit entry to its store's chain (chain 0 for an entry about
-    /// no store) and its change-feed rows. Returns the entry's id.
-    pub fn record(&self, who: &Identity, at_ns: i64, c: &Change<'_>) -> StoreResult<AuditId> {
-        let chain = c.store.map_or(0, |s| s.0);
+    /// Draws the next audit id and reads the chain's newest entry (seq,
+    /// hash), after taking the chain's locks (see store/chains.rs). Ids stay
+    /// unique and increase within a chain (drawn under its lock); on SQLite,
+    /// with one writer, they are consecutive as before. On PostgreSQL the
+    /// DRAWN lock, the newest entry and the id come in one round trip.
+    fn draw_audit_position(&self, chain: i64) -> StoreResult<(i64, Option<(i64, Vec<u8>)>)> {
+        const NEWEST: &str = "SELECT seq, hash FROM audit WHERE chain = ?1 AND seq IS NOT NULL \
+                              ORDER BY seq DESC LIMIT 1";
+        if self.dialect() == super::sql::Dialect::Postgres && self.write {
+            self.enter_chain(chain)?;
+            if !self.drawn.borrow().contains(&chain) {
+                let (id, seq, hash): (i64, Option<i64>, Option<Vec<u8>>) = self
+                    .conn
+                    .prepare_cached(
+                        "SELECT nextval('audit_id_seq'), a.seq, a.hash FROM \
+                         (SELECT pg_advisory_xact_lock_shared(?1::int4, ?2::int4)) AS l \
+                         LEFT JOIN LATERAL (SELECT seq, hash FROM audit WHERE chain = ?3 \
+                           AND seq IS NOT NULL ORDER BY seq DESC LIMIT 1) AS a ON true",
+                    )?
+                    .query_row(
+                        params![
+                            super::chains::DRAWN_NS,
+                            super::chains::chain_key(chain),
+                            chain
+                        ],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )?;
+                self.drawn.borrow_mut().push(chain);
+                return Ok((id, seq.zip(hash)));
+            }
+        }
         self.drawing(chain)?;
         let last: Option<(i64, Vec<u8>)> = self
             .conn
-            .prepare_cached(
-                "SELECT seq, hash FROM audit WHERE chain = ?1 AND seq IS NOT NULL \
-                 ORDER BY seq DESC LIMIT 1",
-            )?
+            .prepare_cached(NEWEST)?
             .query_row([chain], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
-        let (seq, prev) = match last {
-            Some((seq, hash)) => (seq + 1, hash),
-            None => (1, self.audit_anchor()?),
-        };
-        // Ids stay unique and increase within a chain (drawn under its lock);
-        // on SQLite, with one writer, they are consecutive as before.
         let id: i64 = match self.dialect() {
             super::sql::Dialect::Sqlite => self
                 .conn
@@ -481,6 +499,18 @@ impl Txn<'_> {
                 .conn
                 .prepare_cached("SELECT nextval('audit_id_seq')")?
                 .query_row((), |r| r.get(0))?,
+        };
+        Ok((id, last))
+    }
+
+    /// Appends an audit entry to its store's chain (chain 0 for an entry about
+    /// no store) and its change-feed rows. Returns the entry's id.
+    pub fn record(&self, who: &Identity, at_ns: i64, c: &Change<'_>) -> StoreResult<AuditId> {
+        let chain = c.store.map_or(0, |s| s.0);
+        let (id, last) = self.draw_audit_position(chain)?;
+        let (seq, prev) = match last {
+            Some((seq, hash)) => (seq + 1, hash),
+            None => (1, self.audit_anchor()?),
         };
         let detail = c.detail.as_ref().map(|d| d.to_string());
         let salt = new_salt()?;

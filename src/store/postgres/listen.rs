@@ -7,20 +7,24 @@
 use super::connect;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, Config};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub struct Listener {
     config: Config,
+    /// This process's own connection: its notifications are not news.
+    own: Arc<AtomicI32>,
     client: Option<Client>,
     /// Do not retry a failed connection before this.
     retry_at: Option<Instant>,
 }
 
 impl Listener {
-    pub fn new(config: Config) -> Listener {
+    pub fn new(config: Config, own: Arc<AtomicI32>) -> Listener {
         Listener {
             config,
+            own,
             client: None,
             retry_at: None,
         }
@@ -72,14 +76,22 @@ impl Listener {
             let Some(client) = self.client.as_mut() else {
                 return false;
             };
+            let own = self.own.load(Ordering::Relaxed);
             let got = {
                 let mut n = client.notifications();
                 let first = n.timeout_iter(slice).next();
-                if let Ok(Some(_)) = first {
-                    // Drain what else arrived: one read covers them all.
-                    while let Ok(Some(_)) = n.iter().next() {}
+                match first {
+                    Ok(Some(note)) => {
+                        let mut news = note.process_id() != own;
+                        // Drain what else arrived: one read covers them all.
+                        while let Ok(Some(more)) = n.iter().next() {
+                            news |= more.process_id() != own;
+                        }
+                        Ok(news)
+                    }
+                    Ok(None) => Ok(false),
+                    Err(e) => Err(e),
                 }
-                first.map(|o| o.is_some())
             };
             match got {
                 Ok(true) => return true,

@@ -62,6 +62,9 @@ pub struct Pg {
     durable: AtomicBool,
     /// A scratch database to drop with this handle (tests).
     scratch: Option<(Config, String)>,
+    /// The server process of the current connection: its own NOTIFYs do not
+    /// wake this process's follower.
+    backend: std::sync::Arc<std::sync::atomic::AtomicI32>,
 }
 
 struct State {
@@ -151,7 +154,9 @@ impl Pg {
             reuse: OnceLock::new(),
             durable: AtomicBool::new(true),
             scratch: None,
+            backend: Default::default(),
         })
+        .inspect(|pg| pg.note_backend())
     }
 
     /// A fresh database on the server `server` (a URL or `key=value`
@@ -194,6 +199,13 @@ impl Pg {
         let r = off_runtime(|| c.batch_execute(&sql));
         off_runtime(move || drop(c));
         r.map_err(|e| classify(&e))
+    }
+
+    fn note_backend(&self) {
+        let g = self.lock();
+        if let Some(s) = &g.session {
+            self.backend.store(s.backend_pid(), Ordering::Relaxed);
+        }
     }
 
     pub fn location(&self) -> String {
@@ -239,6 +251,9 @@ impl Pg {
             };
             tracing::info!(db = %self.location, "connected to PostgreSQL");
             g.session = Some(Session::new(client));
+            if let Some(s) = &g.session {
+                self.backend.store(s.backend_pid(), Ordering::Relaxed);
+            }
         }
         g.session
             .as_ref()
@@ -395,7 +410,7 @@ impl Pg {
 
     /// A LISTEN connection for a change-feed follower.
     pub fn listener(&self) -> Listener {
-        Listener::new(self.config.clone())
+        Listener::new(self.config.clone(), self.backend.clone())
     }
 
     /// Runs `sql` outside any transaction (VACUUM, maintenance).
@@ -432,6 +447,58 @@ impl Drop for Pg {
             }
         }
     }
+}
+
+/// A look at a PostgreSQL database without changing it (`memfs doctor`):
+/// its schema version, stores and keyed stores.
+pub fn inspect(url: &str) -> StoreResult<super::inspect::DbInfo> {
+    let config = parse(url)?;
+    let mut c = connect(&config)?;
+    off_runtime(|| {
+        let q = |c: &mut Client, sql: &str| c.query(sql, &[]).map_err(|e| classify(&e));
+        let has_meta: bool = q(&mut c, "SELECT to_regclass('meta') IS NOT NULL")?
+            .first()
+            .and_then(|r| r.try_get(0).ok())
+            .unwrap_or(false);
+        let schema: i64 = if has_meta {
+            q(
+                &mut c,
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+            )?
+            .first()
+            .and_then(|r| r.try_get::<_, String>(0).ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+        } else {
+            0
+        };
+        let (stores, keyed_stores) = if schema > 0 {
+            let stores = q(&mut c, "SELECT name FROM stores ORDER BY name")?
+                .iter()
+                .filter_map(|r| r.try_get(0).ok())
+                .collect();
+            let keyed = q(
+                &mut c,
+                "SELECT s.name, k.key_id FROM store_keys k JOIN stores s ON s.id = k.store_id \
+                 ORDER BY s.name",
+            )?
+            .iter()
+            .filter_map(|r| Some((r.try_get(0).ok()?, r.try_get(1).ok()?)))
+            .collect();
+            (stores, keyed)
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        Ok(super::inspect::DbInfo {
+            schema,
+            known_schema: schema::PG_SCHEMA_VERSION,
+            quick_check: "ok".into(),
+            journal_mode: "postgres".into(),
+            auto_vacuum: "postgres".into(),
+            stores,
+            keyed_stores,
+        })
+    })
 }
 
 /// A `postgres://` URL for `config` with database `db` (hosts, port, user and

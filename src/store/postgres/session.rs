@@ -215,6 +215,15 @@ impl Session {
         err
     }
 
+    /// The server process serving this connection (0 if unknown).
+    pub fn backend_pid(&self) -> i32 {
+        self.io(|c| {
+            c.query_one("SELECT pg_backend_pid()", &[])
+                .and_then(|r| r.try_get(0))
+        })
+        .unwrap_or(0)
+    }
+
     pub fn is_closed(&self) -> bool {
         self.broken.get() || self.client.borrow().is_closed()
     }
