@@ -358,6 +358,15 @@ impl Pg {
         E: From<StoreError>,
     {
         let mut g = self.lock();
+        if self.reuse.get().is_some() {
+            // A daemon reads without a transaction: each statement sees the
+            // newest commits (as with READ COMMITTED), and a lookup costs one
+            // round trip, not three. Its reads are single statements, or walks
+            // that a concurrent rename can at worst send round again (ESTALE).
+            self.end_read(&mut g);
+            let s = self.session(&mut g)?;
+            return f(&Txn::new(Conn::Pg(s), crypto, false));
+        }
         let reuse = self.reuse.get().copied();
         if g.read_since
             .is_some_and(|t| reuse.is_none_or(|r| t.elapsed() >= r))
