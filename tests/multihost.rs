@@ -4,8 +4,12 @@
 //! throwaway cluster (as the `postgres` user) and namespaces, and removes
 //! them on drop, also when it fails.
 //!
-//! Needs root, `ip`, `nsenter`, `unshare`, PostgreSQL's binaries and
-//! `faketime`; skipped (with a note) where they are missing.
+//! The daemons reach the server over TLS (`sslmode=require` with the test
+//! CA in `sslrootcert`: memfs's rustls connector verifies the certificate,
+//! issued for the veth addresses).
+//!
+//! Needs root, `ip`, `nsenter`, `unshare`, `openssl`, PostgreSQL's binaries
+//! and `faketime`; skipped (with a note) where they are missing.
 
 mod common;
 
@@ -127,7 +131,7 @@ impl World {
         // SAFETY: geteuid has no preconditions.
         let root = unsafe { libc::geteuid() } == 0;
         let bin = pg_bin();
-        let tools = ["ip", "nsenter", "unshare", "runuser", "faketime"]
+        let tools = ["ip", "nsenter", "unshare", "runuser", "faketime", "openssl"]
             .iter()
             .all(|t| have(t));
         let (true, Some(bin), true) = (root, bin, tools) else {
@@ -150,13 +154,40 @@ impl World {
                  ip netns exec {name} sh -c 'ip addr add {net}.2/30 dev {inner} && \
                  ip link set {inner} up && ip link set lo up'"
             ));
-            let url = format!("postgres://postgres@{net}.1:{port}/memfs?sslmode=disable");
-            hosts.push((Netns { name }, url));
+            hosts.push((Netns { name }, format!("{net}.1")));
         }
         let dir = tempfile::Builder::new()
             .prefix("memfs-mh-")
             .tempdir()
             .expect("temp dir");
+        // A CA and a server certificate for the two addresses the server has.
+        let san: Vec<String> = hosts.iter().map(|(_, ip)| format!("IP:{ip}")).collect();
+        std::fs::write(
+            dir.path().join("ext"),
+            format!("subjectAltName={}\n", san.join(",")),
+        )
+        .expect("write ext");
+        sh_ok(&format!(
+            "cd {d} && openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=memfs-test-ca \
+               -keyout ca.key -out ca.crt 2>/dev/null && \
+             openssl req -newkey rsa:2048 -nodes -subj /CN=memfs-pg -keyout server.key \
+               -out server.csr 2>/dev/null && \
+             openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 1 \
+               -extfile ext -out server.crt 2>/dev/null && \
+             chown postgres:postgres server.key server.crt && chmod 600 server.key",
+            d = dir.path().display(),
+        ));
+        let ca = dir.path().join("ca.crt");
+        let hosts: Vec<(Netns, String)> = hosts
+            .into_iter()
+            .map(|(ns, ip)| {
+                let url = format!(
+                    "postgres://postgres@{ip}:{port}/memfs?sslmode=require&sslrootcert={}",
+                    ca.display()
+                );
+                (ns, url)
+            })
+            .collect();
         sh_ok(&format!("chown postgres:postgres {}", dir.path().display()));
         let out = run_with_deadline(
             Command::new("runuser")
@@ -189,9 +220,11 @@ impl World {
             .collect();
         let conf = format!(
             "listen_addresses = '{}'\nport = {port}\nunix_socket_directories = '{}'\n\
-             fsync = off\nmax_connections = 100\n",
+             fsync = off\nmax_connections = 100\nssl = on\nssl_cert_file = '{d}/server.crt'\n\
+             ssl_key_file = '{d}/server.key'\n",
             listen.join(","),
-            dir.path().display()
+            dir.path().display(),
+            d = dir.path().display()
         );
         let data = dir.path().join("data");
         std::fs::write(
@@ -201,12 +234,15 @@ impl World {
         .expect("write postgresql.conf");
         std::fs::write(
             data.join("pg_hba.conf"),
-            "local all all trust\nhost all all 10.77.0.0/16 trust\n",
+            "local all all trust\nhostssl all all 10.77.0.0/16 trust\n",
         )
         .expect("write pg_hba.conf");
         let cluster = Cluster { dir, bin, port };
         let out = cluster.ctl("-w -t 60 start");
-        assert_success("pg_ctl start", &out);
+        if !out.status.success() {
+            let log = std::fs::read_to_string(cluster.dir.path().join("server.log"));
+            panic!("pg_ctl start failed: {log:?}");
+        }
         let out = run_with_deadline(
             Command::new(cluster.bin.join("psql"))
                 .arg(cluster.socket_url("postgres"))
