@@ -84,6 +84,13 @@ pub struct ServerConfig {
     /// Worker threads of the async runtime (database work runs on a
     /// separate blocking pool).
     pub threads: usize,
+    /// Where `GET /v1/sessions/{id}` says a sandbox mounts each store
+    /// (`mount_path` = this root, then the store's slug), for the SDK's
+    /// session memory sync.
+    pub session_mount_root: String,
+    /// Host names `/mcp` accepts in `Host` besides loopback (a guard against
+    /// DNS rebinding): list the names clients use when serving off-box.
+    pub mcp_allowed_hosts: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -96,6 +103,8 @@ impl Default for ServerConfig {
             max_import_bytes: 4 << 30,
             max_content_bytes: 1 << 20,
             threads: 2,
+            session_mount_root: "/mnt/memory".into(),
+            mcp_allowed_hosts: Vec::new(),
         }
     }
 }

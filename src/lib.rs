@@ -4,6 +4,7 @@
 pub mod api;
 pub mod attach;
 pub mod background;
+pub mod changes;
 pub mod cli;
 pub mod config;
 pub mod console;
@@ -19,6 +20,7 @@ pub mod history;
 pub mod ids;
 pub mod interchange;
 pub mod keys;
+pub mod mcp;
 pub mod metrics;
 pub mod mount_helper;
 pub mod notify;

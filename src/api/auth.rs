@@ -12,7 +12,7 @@ use axum::http::request::Parts;
 /// The authenticated principal of a request.
 pub struct Auth(pub Principal);
 
-fn secret(parts: &Parts) -> Option<String> {
+pub(crate) fn secret(parts: &Parts) -> Option<String> {
     if let Some(v) = parts.headers.get("authorization") {
         let v = v.to_str().ok()?;
         let (scheme, token) = v.split_once(' ')?;

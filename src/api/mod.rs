@@ -14,8 +14,10 @@ pub mod events;
 pub mod extract;
 pub mod memfs;
 pub mod memories;
+pub mod memory_tool;
 pub mod openapi;
 pub mod serve;
+pub mod sessions;
 pub mod stores;
 pub mod transfer;
 pub mod versions;
@@ -65,6 +67,24 @@ impl Default for Limits {
     }
 }
 
+/// How `memfs serve` serves what the API's state does not say: where
+/// sessions mount stores, and `/mcp`.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// `[server] session_mount_root`: a session's stores are mounted below it.
+    pub session_mount_root: String,
+    pub mcp: crate::mcp::http::McpHttpOptions,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            session_mount_root: "/mnt/memory".into(),
+            mcp: Default::default(),
+        }
+    }
+}
+
 /// Runs database work on a blocking thread, so the async runtime never waits
 /// on SQLite.
 pub async fn blocking<T: Send + 'static>(
@@ -100,7 +120,15 @@ pub fn time_param(name: &str, v: Option<&str>) -> Result<Option<i64>, ApiError> 
 /// route is in the document because it was registered with its
 /// `#[utoipa::path]`).
 pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
+    router_with(state, ServeOptions::default())
+}
+
+/// [`router`] with `memfs serve`'s options (`/mcp`, session mount paths).
+pub fn router_with(state: AppState, opts: ServeOptions) -> (Router, utoipa::openapi::OpenApi) {
     let limits = state.limits.clone();
+    let mut mcp_opts = opts.mcp.clone();
+    mcp_opts.max_body_bytes = limits.max_body_bytes;
+    let mcp = crate::mcp::http::router(state.ops.clone(), state.shutdown.clone(), &mcp_opts);
     let console_state = state.clone();
     let (router, api) = OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(stores::create, stores::list))
@@ -130,6 +158,8 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(transfer::export))
         .routes(routes!(transfer::import))
         .routes(routes!(events::events))
+        .routes(routes!(memory_tool::memory_tool))
+        .routes(routes!(sessions::retrieve))
         .with_state(state)
         .split_for_parts();
     let doc = Arc::new(api.clone());
@@ -141,8 +171,10 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
                 async move { axum::Json((*doc).clone()) }
             }),
         )
+        .merge(mcp)
         .merge(crate::console::router(console_state))
         .fallback(not_found)
+        .layer(axum::Extension(Arc::new(opts)))
         .layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(axum::middleware::from_fn(request_id))
         // Prometheus metrics and health checks, without a key (no memory in them).

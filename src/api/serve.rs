@@ -3,7 +3,7 @@
 //! SIGTERM/SIGINT: no new connections, streams end, requests in flight finish
 //! (for up to 10 s), then exit 0.
 
-use super::{router, AppState, Limits};
+use super::{AppState, Limits};
 use crate::config::Config;
 use crate::ops::Ops;
 use anyhow::{bail, Context, Result};
@@ -177,7 +177,14 @@ pub fn serve(config: &Config, args: &ServeArgs, ready: impl FnOnce(&str)) -> Res
         config: Arc::new(config.clone()),
         console: console.clone(),
     };
-    let (app, _) = router(state);
+    let opts = super::ServeOptions {
+        session_mount_root: config.server.session_mount_root.clone(),
+        mcp: crate::mcp::http::McpHttpOptions {
+            allowed_hosts: config.server.mcp_allowed_hosts.clone(),
+            max_body_bytes: config.server.max_body_bytes,
+        },
+    };
+    let (app, _) = super::router_with(state, opts);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.server.threads.max(1))
         .max_blocking_threads(64)

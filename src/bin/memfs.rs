@@ -1,4 +1,4 @@
-//! The memfs daemon: `init`, `mount`, `umount`.
+//! The memfs daemon: `init`, `mount`, `umount`, `serve`, `mcp`.
 
 use anyhow::{Context, Result};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -74,6 +74,23 @@ enum Cmd {
     },
     /// Unmount MOUNTPOINT, also when its daemon died.
     Umount { mountpoint: PathBuf },
+    /// Serve MCP over stdio (for Claude Desktop, Claude Code, .mcp.json):
+    /// memfs's tools, the memory tool and every file as a resource, with the
+    /// same versions, attribution and policies as a mount.
+    Mcp {
+        /// The agent every change is attributed to.
+        #[arg(long)]
+        agent: String,
+        /// The agent's session id (default: mcp-TIME-PID, one per server process).
+        #[arg(long)]
+        session: Option<String>,
+        /// The user the agent acts for (needed to attach that user's private stores).
+        #[arg(long)]
+        user: Option<String>,
+        /// A store to attach, NAME or NAME:ro; repeatable (default: all visible stores).
+        #[arg(long = "store")]
+        stores: Vec<StoreSpec>,
+    },
     /// Serve the HTTP API (the memory-store API and memfs's own endpoints)
     /// until SIGTERM/SIGINT.
     Serve {
@@ -145,6 +162,21 @@ fn run(cli: Cli) -> Result<()> {
             daemon::mount_with(&config, req, &run)
         }
         Cmd::Umount { ref mountpoint } => daemon::umount(mountpoint),
+        Cmd::Mcp {
+            ref agent,
+            ref session,
+            ref user,
+            ref stores,
+        } => {
+            let config = config()?;
+            let args = memfs::mcp::stdio::McpArgs {
+                agent: agent.clone(),
+                session: session.clone(),
+                user: user.clone(),
+                stores: stores.clone(),
+            };
+            memfs::mcp::stdio::run(&config, &args)
+        }
         Cmd::Serve {
             ref listen,
             insecure_plain_http,
@@ -156,8 +188,8 @@ fn run(cli: Cli) -> Result<()> {
             };
             memfs::api::serve::serve(&config, &args, |url| {
                 eprintln!(
-                    "memfs: serving {url} (API under /v1/, OpenAPI at /v1/openapi.json); \
-                     stop with Ctrl-C"
+                    "memfs: serving {url} (API under /v1/, OpenAPI at /v1/openapi.json, \
+                     MCP at /mcp); stop with Ctrl-C"
                 );
             })
         }

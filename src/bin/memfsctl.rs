@@ -401,7 +401,14 @@ fn run(cli: Cli) -> Result<()> {
             user,
             stores,
             mountpoint,
-        } => ctl::prompt::run(&ctx, &agent, user.as_deref(), &stores, &mountpoint),
+        } => ctl::prompt::run(
+            &ctx,
+            cli.config.as_deref(),
+            &agent,
+            user.as_deref(),
+            &stores,
+            &mountpoint,
+        ),
         Cmd::Log {
             store,
             path,

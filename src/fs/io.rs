@@ -158,11 +158,13 @@ impl MemFs {
         }
         if Self::is_virtual(ino) {
             let fh = self.virt_open(ino, mode.write || mode.truncate)?;
-            // History never changes: the kernel may keep what it cached.
+            // History never changes: the kernel may keep what it cached. A
+            // change feed grows: every read must reach it.
+            let live = self.virt_is_live(ino);
             return Ok(Opened {
                 fh,
-                keep_cache: true,
-                direct_io: false,
+                keep_cache: !live,
+                direct_io: live,
             });
         }
         let row = self.db.read(|tx| {

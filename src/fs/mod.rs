@@ -15,6 +15,7 @@ mod leases;
 mod locks;
 mod policy;
 mod put;
+mod put_tree;
 mod remove;
 mod rename;
 mod restore;

@@ -240,7 +240,7 @@ impl MemFs {
     }
 
     /// Refuses to change a file that a mount holds open for writing.
-    fn check_not_leased(&self, tx: &Txn<'_>, ino: Ino, path: &str) -> FsResult<()> {
+    pub(super) fn check_not_leased(&self, tx: &Txn<'_>, ino: Ino, path: &str) -> FsResult<()> {
         if let Some(l) = tx.live_lease(ino)? {
             if l.holder != self.holder {
                 return Err(FsError::Busy(format!(

@@ -16,7 +16,7 @@ pub struct RenameMode {
 
 impl MemFs {
     /// Whether `dir` is `ancestor` or lies below it.
-    fn is_within(&self, tx: &Txn<'_>, dir: Ino, ancestor: Ino) -> FsResult<bool> {
+    pub(super) fn is_within(&self, tx: &Txn<'_>, dir: Ino, ancestor: Ino) -> FsResult<bool> {
         let mut cur = dir;
         for _ in 0..4096 {
             if cur == ancestor {
@@ -32,7 +32,7 @@ impl MemFs {
 
     /// Moving a directory moves everything below it: no descendant may leave or
     /// enter a protected path, and none may end up past the path length limit.
-    fn check_moved_subtree(
+    pub(super) fn check_moved_subtree(
         &self,
         tx: &Txn<'_>,
         att: &crate::fs::Attached,

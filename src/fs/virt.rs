@@ -6,6 +6,11 @@
 //! - `.memfs/history/STORE/PATH/`: one file `v<ID>` per version of that file.
 //! - `.memfs/at/TIME/STORE/...`: the store as it was at TIME (RFC 3339 or an age
 //!   such as `2h`).
+//! - `.memfs/changes/live`: every change to the attached stores since this
+//!   mount started, one line each (`crate::changes::line`: time, operation,
+//!   path, agent, session; never content), growing as changes happen, so
+//!   `tail -f` follows what other agents write; `.memfs/changes/since/TIME`
+//!   the same from TIME on.
 //!
 //! Virtual inodes live above [`VIRT_BASE`], allocated on lookup and stable for
 //! the life of the mount.
@@ -14,7 +19,7 @@ use super::{Attr, DirEntry, MemFs};
 use crate::error::{FsError, FsResult};
 use crate::history::{find_file, tree_at, version_at, Tree};
 use crate::ids::{now_ns, Ino, StoreId, VersionId};
-use crate::store::NodeKind;
+use crate::store::{AuditFilter, NodeKind};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -52,6 +57,23 @@ enum VNode {
         store: StoreId,
         path: String,
     },
+    Changes,
+    ChangesSince,
+    /// The change lines from `t` on (`live`: from the mount's start).
+    ChangeLines {
+        t: i64,
+    },
+}
+
+/// The change lines of one `.memfs/changes` file, read so far: it only grows,
+/// by the entries after `after`.
+struct Feed {
+    /// Where it starts (nanoseconds since the epoch).
+    since: i64,
+    text: Vec<u8>,
+    /// The last audit entry read (0: none yet).
+    after: i64,
+    last_ns: i64,
 }
 
 #[derive(Default)]
@@ -66,6 +88,9 @@ pub(super) struct Virt {
     table: Mutex<Table>,
     trees: Mutex<HashMap<(StoreId, i64), Arc<Tree>>>,
     handles: Mutex<HashMap<u64, Arc<Vec<u8>>>>,
+    /// Change feeds by start time, and the open handles of change files.
+    feeds: Mutex<HashMap<i64, Arc<Mutex<Feed>>>>,
+    feed_handles: Mutex<HashMap<u64, Arc<Mutex<Feed>>>>,
 }
 
 fn dir_attr(ino: Ino, t: i64) -> Attr {
@@ -169,8 +194,19 @@ impl MemFs {
                     b"whoami" => VNode::Whoami,
                     b"history" => VNode::History,
                     b"at" => VNode::At,
+                    b"changes" => VNode::Changes,
                     _ => return Err(FsError::NotFound),
                 },
+                VNode::Changes => match name {
+                    b"live" => VNode::ChangeLines { t: self.mounted_ns },
+                    b"since" => VNode::ChangesSince,
+                    _ => return Err(FsError::NotFound),
+                },
+                VNode::ChangesSince => {
+                    let t = crate::timefmt::parse_time(&text, now_ns())
+                        .map_err(|_| FsError::NotFound)?;
+                    VNode::ChangeLines { t }
+                }
                 VNode::History => {
                     let store = self.store_by_name(name)?;
                     let dir = self.attached_by_id(store)?.store.root;
@@ -233,7 +269,9 @@ impl MemFs {
                     }
                     VNode::AtNode { t, store, path: p }
                 }
-                VNode::Whoami | VNode::Version { .. } => return Err(FsError::NotDir),
+                VNode::Whoami | VNode::Version { .. } | VNode::ChangeLines { .. } => {
+                    return Err(FsError::NotDir)
+                }
             }
         };
         let ino = self.vino(child);
@@ -243,7 +281,17 @@ impl MemFs {
     pub(super) fn virt_getattr(&self, ino: Ino) -> FsResult<Attr> {
         let t0 = self.mounted_ns;
         Ok(match self.vnode(ino)? {
-            VNode::Root | VNode::History | VNode::At | VNode::HistDir { .. } => dir_attr(ino, t0),
+            VNode::Root
+            | VNode::History
+            | VNode::At
+            | VNode::HistDir { .. }
+            | VNode::Changes
+            | VNode::ChangesSince => dir_attr(ino, t0),
+            VNode::ChangeLines { t } => {
+                let feed = self.feed(t);
+                let f = feed.lock().unwrap_or_else(|p| p.into_inner());
+                file_attr(ino, f.text.len() as u64, f.last_ns.max(t0))
+            }
             VNode::AtTime { t } => dir_attr(ino, t),
             VNode::Whoami => file_attr(ino, self.whoami().len() as u64, t0),
             VNode::HistFile { file } => {
@@ -285,7 +333,14 @@ impl MemFs {
                 add(VNode::Whoami, NodeKind::File, b"whoami".to_vec());
                 add(VNode::History, NodeKind::Dir, b"history".to_vec());
                 add(VNode::At, NodeKind::Dir, b"at".to_vec());
+                add(VNode::Changes, NodeKind::Dir, b"changes".to_vec());
             }
+            VNode::Changes => {
+                let live = VNode::ChangeLines { t: self.mounted_ns };
+                add(live, NodeKind::File, b"live".to_vec());
+                add(VNode::ChangesSince, NodeKind::Dir, b"since".to_vec());
+            }
+            VNode::ChangesSince => {}
             VNode::History => {
                 for a in &self.attached {
                     let n = VNode::HistDir {
@@ -352,7 +407,9 @@ impl MemFs {
                     add(VNode::AtNode { t, store, path: p }, kind, name);
                 }
             }
-            VNode::Whoami | VNode::Version { .. } => return Err(FsError::NotDir),
+            VNode::Whoami | VNode::Version { .. } | VNode::ChangeLines { .. } => {
+                return Err(FsError::NotDir)
+            }
         }
         Ok(out)
     }
@@ -411,10 +468,82 @@ impl MemFs {
         }
     }
 
-    /// Opens a virtual file (read-only): its content is read once, here.
+    /// Whether a virtual file grows while open (a change feed): the kernel
+    /// must then neither cache its pages nor trust an old size.
+    pub(super) fn virt_is_live(&self, ino: Ino) -> bool {
+        matches!(self.vnode(ino), Ok(VNode::ChangeLines { .. }))
+    }
+
+    /// The change feed from `t` on, read up to now.
+    fn feed(&self, t: i64) -> Arc<Mutex<Feed>> {
+        let feed = {
+            let mut feeds = self.virt.feeds.lock().unwrap_or_else(|p| p.into_inner());
+            if feeds.len() >= 64 && !feeds.contains_key(&t) {
+                feeds.clear();
+            }
+            feeds
+                .entry(t)
+                .or_insert_with(|| {
+                    Arc::new(Mutex::new(Feed {
+                        since: t,
+                        text: Vec::new(),
+                        after: 0,
+                        last_ns: 0,
+                    }))
+                })
+                .clone()
+        };
+        {
+            let mut f = feed.lock().unwrap_or_else(|p| p.into_inner());
+            if let Err(e) = self.refresh_feed(&mut f) {
+                // The lines read so far stay readable; the next read tries again.
+                tracing::warn!(error = %e, "cannot read the change feed for .memfs/changes");
+            }
+        }
+        feed
+    }
+
+    /// Appends the lines of the changes to the attached stores after the
+    /// last one read (from its start on, the first time).
+    fn refresh_feed(&self, f: &mut Feed) -> FsResult<()> {
+        const PAGE: u64 = 5000;
+        let stores: Vec<StoreId> = self.attached.iter().map(|a| a.store.id).collect();
+        loop {
+            let filter = AuditFilter {
+                stores: Some(stores.clone()),
+                since_ns: (f.after == 0).then_some(f.since),
+                after_id: (f.after > 0).then_some(f.after),
+                ascending: true,
+                limit: Some(PAGE),
+                ..Default::default()
+            };
+            let entries = self.db.read(|tx| tx.audit_entries(&filter))?;
+            for e in &entries {
+                f.text.extend_from_slice(crate::changes::line(e).as_bytes());
+                f.after = e.id.0;
+                f.last_ns = e.at_ns;
+            }
+            if (entries.len() as u64) < PAGE {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Opens a virtual file (read-only): its content is read once, here (a
+    /// change feed's grows as it is read).
     pub(super) fn virt_open(&self, ino: Ino, write: bool) -> FsResult<u64> {
         if write {
             return Err(FsError::ReadOnly(".memfs is read-only"));
+        }
+        if let VNode::ChangeLines { t } = self.vnode(ino)? {
+            let fh = self.new_fh();
+            let feed = self.feed(t);
+            self.virt
+                .feed_handles
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(fh, feed);
+            return Ok(fh);
         }
         let data = Arc::new(self.virt_content(ino)?);
         let fh = self.new_fh();
@@ -428,6 +557,24 @@ impl MemFs {
 
     /// Reads from a virtual file handle; `None` if `fh` is not one.
     pub(super) fn virt_read(&self, fh: u64, offset: u64, size: u32) -> Option<Vec<u8>> {
+        let feed = self
+            .virt
+            .feed_handles
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&fh)
+            .cloned();
+        if let Some(feed) = feed {
+            let mut f = feed.lock().unwrap_or_else(|p| p.into_inner());
+            if offset.saturating_add(u64::from(size)) > f.text.len() as u64 {
+                if let Err(e) = self.refresh_feed(&mut f) {
+                    tracing::warn!(error = %e, "cannot read the change feed for .memfs/changes");
+                }
+            }
+            let start = (offset as usize).min(f.text.len());
+            let end = start.saturating_add(size as usize).min(f.text.len());
+            return Some(f.text[start..end].to_vec());
+        }
         let handles = self.virt.handles.lock().unwrap_or_else(|p| p.into_inner());
         let data = handles.get(&fh)?;
         let start = (offset as usize).min(data.len());
@@ -437,7 +584,15 @@ impl MemFs {
 
     /// Forgets a virtual file handle; returns whether `fh` was one.
     pub(super) fn virt_release(&self, fh: u64) -> bool {
-        self.virt
+        let feed = self
+            .virt
+            .feed_handles
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&fh)
+            .is_some();
+        feed || self
+            .virt
             .handles
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -447,9 +602,117 @@ impl MemFs {
 
     pub(super) fn virt_has_handle(&self, fh: u64) -> bool {
         self.virt
-            .handles
+            .feed_handles
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .contains_key(&fh)
+            || self
+                .virt
+                .handles
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains_key(&fh)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::{Attached, Expect, FsOptions};
+    use crate::ids::Identity;
+    use crate::store::{Db, Scope};
+
+    /// Reads a virtual file to its end, through a handle as the kernel would.
+    fn read_to_end(fs: &MemFs, fh: u64, from: u64) -> String {
+        let mut out = Vec::new();
+        loop {
+            let d = fs
+                .virt_read(fh, from + out.len() as u64, 4096)
+                .expect("a virtual handle");
+            if d.is_empty() {
+                return String::from_utf8(out).unwrap();
+            }
+            out.extend_from_slice(&d);
+        }
+    }
+
+    /// What one agent writes shows up, attributed, in another agent's
+    /// `.memfs/changes/live`, also after that file was opened (`tail -f`);
+    /// `.memfs/changes/since/TIME` starts at TIME; other stores' changes and
+    /// content never show.
+    #[test]
+    fn other_agents_changes_appear_in_the_change_files() {
+        let db = Arc::new(Db::open_in_memory().unwrap());
+        let op = Identity::new("op", "op", None);
+        let (kb, hidden) = db
+            .write(|tx| {
+                let kb = tx.create_store("kb", Scope::Org, None, "", &op, 1)?;
+                let hidden = tx.create_store("hidden", Scope::Org, None, "", &op, 1)?;
+                Ok::<_, crate::error::StoreError>((kb, hidden))
+            })
+            .unwrap();
+        let mount = |agent: &str, session: &str, stores: Vec<crate::store::StoreRow>| {
+            let fs = MemFs::new(
+                db.clone(),
+                Identity::new(agent, session, None),
+                stores
+                    .into_iter()
+                    .map(|s| Attached::plain(s, false))
+                    .collect(),
+                FsOptions::default(),
+            );
+            fs.register().unwrap();
+            fs
+        };
+        let reader = mount("reader", "r-1", vec![kb.clone()]);
+        let writer = mount("scout", "s-7", vec![kb.clone(), hidden.clone()]);
+        writer
+            .put_file(kb.id, "found/api.md", b"SECRET-CONTENT", Expect::Any)
+            .unwrap();
+        writer
+            .put_file(hidden.id, "elsewhere.md", b"x", Expect::Any)
+            .unwrap();
+
+        let dir = reader.virt_lookup(Ino::ROOT, MEMFS_DIR).unwrap().ino;
+        let changes = reader.virt_lookup(dir, b"changes").unwrap().ino;
+        let names: Vec<Vec<u8>> = reader
+            .virt_list(changes)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
+        assert!(names.contains(&b"live".to_vec()) && names.contains(&b"since".to_vec()));
+        let live = reader.virt_lookup(changes, b"live").unwrap();
+        assert!(reader.virt_is_live(live.ino));
+        let fh = reader.virt_open(live.ino, false).unwrap();
+        let text = read_to_end(&reader, fh, 0);
+        assert!(
+            text.contains("\tcreate\tkb/found/api.md\tagent=scout\tsession=s-7\n"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("SECRET") && !text.contains("elsewhere"),
+            "{text}"
+        );
+        assert_eq!(live.size, text.len() as u64);
+
+        // Still open: a later change is read past the old end, as tail -f does.
+        writer
+            .put_file(kb.id, "found/api.md", b"v2", Expect::Any)
+            .unwrap();
+        let more = read_to_end(&reader, fh, text.len() as u64);
+        assert!(
+            more.starts_with('2') && more.contains("\twrite\tkb/found/api.md\t"),
+            "{more}"
+        );
+        assert!(reader.virt_release(fh));
+        assert!(reader.virt_getattr(live.ino).unwrap().size > text.len() as u64);
+
+        let since = reader.virt_lookup(changes, b"since").unwrap().ino;
+        let future = reader.virt_lookup(since, b"2200-01-01T00:00:00Z").unwrap();
+        assert_eq!(future.size, 0);
+        let past = reader.virt_lookup(since, b"1h").unwrap();
+        assert!(past.size >= text.len() as u64);
+        assert!(reader.virt_open(past.ino, true).is_err());
     }
 }

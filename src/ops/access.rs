@@ -86,6 +86,36 @@ impl Principal {
         })
     }
 
+    /// The same principal with its changes attributed to `session` (a key
+    /// naming the conversation it writes for, as `x-memfs-session` does over
+    /// HTTP). A session may not pass for another actor: names starting with
+    /// `apikey_` belong to keys (only the key's own id is accepted), and a
+    /// session name is 1 to 128 characters without control characters.
+    pub fn with_session(mut self, session: &str) -> OpResult<Principal> {
+        use super::actor::KEY_SESSION_PREFIX;
+        let s = session.trim();
+        let n = s.chars().count();
+        if n == 0 || n > 128 || s.chars().any(char::is_control) {
+            return Err(OpError::Invalid(
+                "a session name must be 1 to 128 characters without control characters".into(),
+            ));
+        }
+        if s.starts_with(KEY_SESSION_PREFIX) && self.key_id.as_deref() != Some(s) {
+            return Err(OpError::Invalid(format!(
+                "session '{s}' is refused: names starting with '{KEY_SESSION_PREFIX}' belong to \
+                 API keys, and changes made under one would be attributed to that key"
+            )));
+        }
+        self.who.session = s.to_string();
+        Ok(self)
+    }
+
+    /// The same principal, but only reading (a store attached read-only).
+    pub fn reading(mut self) -> Principal {
+        self.role = self.role.min(Role::Reader);
+        self
+    }
+
     /// This principal acting as `who` (what its changes are credited to),
     /// with the rights it has now.
     pub fn crediting(mut self, who: Identity) -> Principal {
@@ -139,7 +169,11 @@ impl Principal {
             return Ok(());
         }
         Err(OpError::Forbidden(match self.role {
-            Role::Reader => "this key may only read (role reader)".to_string(),
+            Role::Reader => format!(
+                "agent '{}' may only read store '{}' (a reader key, or attached read-only)",
+                self.rights_identity().agent,
+                store.name
+            ),
             _ => format!(
                 "agent '{}' may only read store '{}' (see its writers)",
                 self.rights_identity().agent,

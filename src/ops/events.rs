@@ -96,3 +96,42 @@ impl Ops {
         Ok((out, next))
     }
 }
+
+/// Which changes to read, oldest first.
+#[derive(Clone, Debug, Default)]
+pub struct ChangeQuery {
+    /// One store (API id or slug); `None`: every store the principal sees.
+    pub store: Option<String>,
+    /// From this time on (nanoseconds since the epoch).
+    pub since_ns: Option<i64>,
+    /// After this change (an audit entry's id).
+    pub after: Option<i64>,
+    pub limit: u64,
+}
+
+impl Ops {
+    /// The audit entries of the stores `p` may see that `q` asks for, oldest
+    /// first, and the id to continue after (what agents read as change lines:
+    /// `crate::changes::line`).
+    pub fn change_entries(
+        &self,
+        p: &Principal,
+        q: &ChangeQuery,
+    ) -> OpResult<(Vec<crate::store::AuditEntry>, i64)> {
+        let stores = match &q.store {
+            Some(s) => vec![self.visible_store(p, s)?.id],
+            None => self.visible_stores(p)?.iter().map(|s| s.id).collect(),
+        };
+        let f = AuditFilter {
+            stores: Some(stores),
+            since_ns: q.since_ns,
+            after_id: q.after,
+            ascending: true,
+            limit: Some(q.limit.clamp(1, 10_000)),
+            ..Default::default()
+        };
+        let entries = self.read(|tx| tx.audit_entries(&f))?;
+        let next = entries.last().map_or(q.after.unwrap_or(0), |e| e.id.0);
+        Ok((entries, next))
+    }
+}

@@ -499,7 +499,7 @@ impl Ops {
     }
 
     /// Refuses changes to an archived store or by a principal that may not write.
-    fn check_writable(
+    pub(crate) fn check_writable(
         &self,
         p: &Principal,
         store: &StoreRow,

@@ -20,6 +20,7 @@ pub mod keys;
 pub mod leases;
 pub mod log;
 pub mod memories;
+pub mod memory_tool;
 pub mod merge3;
 pub mod overview;
 pub mod page;
@@ -29,11 +30,13 @@ pub mod removal;
 pub mod review;
 pub mod rollback;
 pub mod search;
+pub mod sessions;
 pub mod store_admin;
 pub mod stores;
 #[cfg(test)]
 mod tests;
 pub mod time;
+pub mod tree;
 pub mod versions;
 
 pub use access::{Principal, Role};

@@ -3,6 +3,7 @@
 //! OpenAPI document against the routes.
 
 mod access;
+mod agents;
 mod errors;
 mod memories;
 mod openapi;

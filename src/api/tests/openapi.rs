@@ -52,7 +52,8 @@ async fn every_route_is_documented_and_every_documented_route_answers() {
             let uri = path
                 .replace("{memory_store_id}", &t.kb)
                 .replace("{memory_id}", "mem_999999")
-                .replace("{memory_version_id}", "memver_999999");
+                .replace("{memory_version_id}", "memver_999999")
+                .replace("{session_id}", "sesn_1");
             if path.ends_with("/events") {
                 continue;
             }
