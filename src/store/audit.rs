@@ -138,6 +138,9 @@ impl RawEntry {
     }
 }
 
+/// A chain's newest entry: its seq and hash.
+type ChainHead = (i64, Vec<u8>);
+
 /// A chain's newest committed feed position (chain 0: store-less rows).
 const NEWEST_CHANGE: &str = "SELECT CASE WHEN CAST(?1 AS BIGINT) = 0 \
      THEN (SELECT max(seq) FROM changes WHERE store_id IS NULL) \
@@ -458,7 +461,7 @@ impl Txn<'_> {
     /// unique and increase within a chain (drawn under its lock); on SQLite,
     /// with one writer, they are consecutive as before. On PostgreSQL the
     /// DRAWN lock, the newest entry and the id come in one round trip.
-    fn draw_audit_position(&self, chain: i64) -> StoreResult<(i64, Option<(i64, Vec<u8>)>)> {
+    fn draw_audit_position(&self, chain: i64) -> StoreResult<(i64, Option<ChainHead>)> {
         const NEWEST: &str = "SELECT seq, hash FROM audit WHERE chain = ?1 AND seq IS NOT NULL \
                               ORDER BY seq DESC LIMIT 1";
         if self.dialect() == super::sql::Dialect::Postgres && self.write {
