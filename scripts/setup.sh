@@ -17,6 +17,16 @@ command -v cc >/dev/null 2>&1 || need+=(gcc)
 command -v mount >/dev/null 2>&1 || need+=(mount)
 command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+# PostgreSQL (the second engine's tests) and the multi-host tests' tools.
+# Debian must not create and start its default cluster: the tests run their own.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  need+=(postgresql)
+  mkdir -p /etc/postgresql-common
+  grep -qs '^create_main_cluster *= *false' /etc/postgresql-common/createcluster.conf 2>/dev/null \
+    || printf 'create_main_cluster = false\n' >>/etc/postgresql-common/createcluster.conf
+fi
+command -v faketime >/dev/null 2>&1 || need+=(faketime)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

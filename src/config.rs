@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// SQLite database path (overridden by `--db` / `$MEMFS_DB`).
+    /// The database: a SQLite path or a `postgres://` URL (overridden by
+    /// `--db` / `$MEMFS_DB`).
     pub database: PathBuf,
     /// Master key file (32 random bytes or 64 hex characters, mode 0600);
     /// overridden by `$MEMFS_KEY_FILE`. With a key, new stores are encrypted.

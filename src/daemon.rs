@@ -231,6 +231,7 @@ pub fn mount_with(config: &Config, req: MountRequest, run: &RunOptions) -> Resul
         feed_start,
         Duration::from_millis(config.daemon.feed_poll_ms.max(1)),
     )?;
+    let listener = spawn_listener(&fs, barrier.clone(), stop.clone())?;
     tracing::info!(
         mountpoint = %mp.display(),
         stores = %names.join(","),
@@ -297,6 +298,7 @@ pub fn mount_with(config: &Config, req: MountRequest, run: &RunOptions) -> Resul
     for t in [renewer, follower, committer, checkpointer]
         .into_iter()
         .chain(collector)
+        .chain(listener)
     {
         if t.join().is_err() {
             tracing::error!("a background thread panicked");
@@ -500,6 +502,31 @@ fn spawn_follower(
             }
             barrier.stop();
         })?)
+}
+
+/// Wakes the follower as soon as another process commits, where the engine
+/// tells (PostgreSQL's LISTEN/NOTIFY); the follower's own poll every
+/// `feed_poll_ms` stays as the fallback. `None` on SQLite, which only polls.
+fn spawn_listener(
+    fs: &Arc<MemFs>,
+    barrier: Arc<FeedBarrier>,
+    stop: Arc<AtomicBool>,
+) -> Result<Option<std::thread::JoinHandle<()>>> {
+    let mut waiter = fs.db().feed_waiter();
+    if !waiter.pushes() {
+        return Ok(None);
+    }
+    Ok(Some(
+        std::thread::Builder::new()
+            .name("memfs-listen".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    if waiter.wait(Duration::from_millis(500), &stop) {
+                        barrier.poke();
+                    }
+                }
+            })?,
+    ))
 }
 
 /// Whether `path` is a FUSE mount whose daemon is gone ("Transport endpoint is not

@@ -85,7 +85,9 @@ pub fn run(config: Result<&Config, String>, config_path: &str) -> Vec<Check> {
     };
     let info = database(config, &mut out);
     keys(config, info.as_ref(), &mut out);
-    out.push(free_space(&config.database));
+    if !config.database.to_str().is_some_and(crate::store::is_url) {
+        out.push(free_space(&config.database));
+    }
     if let Some(dir) = &config.daemon.spill_dir {
         out.push(spill_dir(dir));
     }
@@ -204,6 +206,24 @@ fn fuse_conf() -> Check {
 fn database(config: &Config, out: &mut Vec<Check>) -> Option<crate::store::inspect::DbInfo> {
     const C: &str = "database";
     let db = &config.database;
+    if let Some(url) = db.to_str().filter(|u| crate::store::is_url(u)) {
+        return match crate::store::postgres::inspect(url) {
+            Ok(info) => {
+                out.push(ok(C, format!("PostgreSQL at {url} answers")));
+                Some(info)
+            }
+            Err(e) => {
+                out.push(bad(
+                    C,
+                    Status::Fail,
+                    format!("cannot reach PostgreSQL at {url}: {e}"),
+                    "check the URL (host, port, user, database, sslmode) and that the server runs"
+                        .to_string(),
+                ));
+                None
+            }
+        };
+    }
     let dir = db
         .parent()
         .filter(|d| !d.as_os_str().is_empty())

@@ -7,11 +7,41 @@
 
 use thiserror::Error;
 
+/// What went wrong in a database engine, in terms every engine shares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DbErrorKind {
+    /// A query that must return a row returned none.
+    NoRows,
+    /// The disk (or the server's) is full.
+    DiskFull,
+    /// A unique or foreign-key constraint refused the change.
+    Constraint,
+    /// A lock or statement timeout, a deadlock, a busy database: retry later.
+    Busy,
+    /// The connection to the server was lost (the change in flight did not
+    /// commit); the engine reconnects on the next call.
+    Unavailable,
+    Other,
+}
+
+/// An engine's error, with its message.
+#[derive(Clone, Debug)]
+pub struct DbError {
+    pub kind: DbErrorKind,
+    pub msg: String,
+}
+
+impl std::fmt::Display for DbError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.msg)
+    }
+}
+
 /// Errors from the persistence layer.
 #[derive(Debug, Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Sql(#[from] rusqlite::Error),
+    Db(DbError),
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
     #[error("corrupt database: {0}")]
@@ -35,9 +65,7 @@ impl StoreError {
     /// space is freed, nothing committed was lost.
     pub fn is_disk_full(&self) -> bool {
         match self {
-            StoreError::Sql(rusqlite::Error::SqliteFailure(e, _)) => {
-                e.code == rusqlite::ErrorCode::DiskFull
-            }
+            StoreError::Db(e) => e.kind == DbErrorKind::DiskFull,
             StoreError::Io(e) => e.raw_os_error() == Some(libc::ENOSPC),
             _ => false,
         }
@@ -297,12 +325,6 @@ impl From<FsError> for OpError {
 }
 
 pub type OpResult<T> = Result<T, OpError>;
-
-impl From<rusqlite::Error> for FsError {
-    fn from(e: rusqlite::Error) -> Self {
-        FsError::Store(StoreError::Sql(e))
-    }
-}
 
 impl From<std::io::Error> for FsError {
     fn from(e: std::io::Error) -> Self {

@@ -9,6 +9,9 @@ use std::process::Command;
 
 #[test]
 fn a_backup_taken_under_load_restores_to_a_sound_database() {
+    if common::skip_on_pg("memfsctl backup is SQLite's online backup (PostgreSQL: pg_dump)") {
+        return;
+    }
     let env = Env::new();
     let m = env.mount("agent-a", "s-a", None, &["kb"]);
     sh(
@@ -101,6 +104,9 @@ fn a_backup_taken_under_load_restores_to_a_sound_database() {
 /// are needed too, and a restore without them is in place but refused at open.
 #[test]
 fn a_backup_of_encrypted_stores_says_the_keys_are_needed_too() {
+    if common::skip_on_pg("memfsctl backup is SQLite's online backup (PostgreSQL: pg_dump)") {
+        return;
+    }
     let keys = tempfile::tempdir().expect("key dir");
     let key = keys.path().join("master.key");
     let out = Command::new(MEMFSCTL)

@@ -1305,14 +1305,19 @@ mkdir d
     let bad = id(victim);
     assert!(bad > 1 && (bad as usize) < n);
     let tamper = |path: &str| {
-        sh(
-            env.path(),
-            &format!(
+        let cmd = if common::test_pg().is_some() {
+            format!(
+                "psql '{}' -qc \"UPDATE audit SET path='{path}' WHERE id={bad}\"",
+                env.db.display()
+            )
+        } else {
+            format!(
                 "python3 -c \"import sqlite3; c = sqlite3.connect('{}'); \
                  c.execute(\\\"UPDATE audit SET path='{path}' WHERE id={bad}\\\"); c.commit()\"",
                 env.db.display()
-            ),
-        );
+            )
+        };
+        sh(env.path(), &cmd);
     };
     tamper("x");
     let out = ctl_out(&env, &["audit", "verify"]);

@@ -211,6 +211,19 @@ enum Cmd {
         /// A file written by `memfsctl backup`.
         backup: PathBuf,
     },
+    /// Move the whole database (every store, its history, the audit chains,
+    /// keys, settings, API keys) into a new, empty database on another engine
+    /// or place, ids kept: `--to postgres://HOST/DB` or `--to /path/memfs.db`.
+    /// Stop the mounts first. The key file and keyring stay as they are.
+    MigrateDb {
+        /// Where to: a `postgres://` URL (the database must exist and be empty)
+        /// or a new SQLite file.
+        #[arg(long)]
+        to: PathBuf,
+        /// Copy even while mounts are live (their later changes are not moved).
+        #[arg(long)]
+        force: bool,
+    },
     /// Master keys for encryption at rest.
     #[command(subcommand)]
     Key(KeyCmd),
@@ -424,6 +437,9 @@ fn run(cli: Cli) -> Result<()> {
         }
         return ctl::backup::restore(&config, backup, cli.json);
     }
+    if let Cmd::MigrateDb { to, force } = &cli.cmd {
+        return ctl::migrate::migrate(&config, to, *force, cli.json);
+    }
     let db = memfs::daemon::open_db(&config, false)?;
     let ctx = Ctx::new(db, config, cli.json, ctl::operator(as_user)?);
     match cli.cmd {
@@ -532,7 +548,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::ForgetUser { user, yes } => ctl::forget::run(&ctx, &user, yes),
         Cmd::Scrub => ctl::redact::scrub(&ctx),
         Cmd::Backup { path, force } => ctl::backup::backup(&ctx, &path, force),
-        Cmd::Restore { .. } | Cmd::Completions { .. } | Cmd::Man { .. } => {
+        Cmd::Restore { .. } | Cmd::MigrateDb { .. } | Cmd::Completions { .. } | Cmd::Man { .. } => {
             bail!("handled before the database is opened")
         }
         Cmd::Gc {

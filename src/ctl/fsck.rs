@@ -9,7 +9,7 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     let n = r.problems.len();
     ctx.emit(&r, || {
         let mut out = format!(
-            "sqlite: {}\nversions: {} checked ({} of shredded stores skipped)\nfiles: {} checked\naudit: {} entries verified\n",
+            "database: {}\nversions: {} checked ({} of shredded stores skipped)\nfiles: {} checked\naudit: {} entries verified\n",
             r.sqlite, r.versions_checked, r.versions_shredded, r.files_checked, r.audit_entries
         );
         for p in &r.problems {

@@ -17,6 +17,7 @@ pub mod import;
 pub mod key;
 pub mod leases;
 pub mod log;
+pub mod migrate;
 pub mod prompt;
 pub mod purge;
 pub mod redact;

@@ -25,7 +25,9 @@ pub fn redact(ctx: &Ctx, version: i64) -> Result<()> {
 pub fn scrub(ctx: &Ctx) -> Result<()> {
     let scrub = ctx.ops.scrub(&ctx.p)?;
     ctx.emit(&scrub, || {
-        if scrub.wal_clean {
+        if let Some(note) = &scrub.note {
+            format!("tables vacuumed. {note}")
+        } else if scrub.wal_clean {
             "database vacuumed, WAL checkpointed and truncated".to_string()
         } else {
             String::new()
@@ -36,6 +38,9 @@ pub fn scrub(ctx: &Ctx) -> Result<()> {
 
 /// Fails, saying what is left and what to do, when the files are not clean.
 pub(super) fn check_scrub(scrub: &Scrub) -> Result<()> {
+    if let Some(note) = &scrub.note {
+        eprintln!("memfsctl: note: {note}");
+    }
     match scrub_problem(scrub) {
         Some(problem) => bail!("{problem}"),
         None => Ok(()),

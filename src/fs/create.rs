@@ -81,13 +81,13 @@ impl MemFs {
                     return Ok(Made::Existing(row, store));
                 }
             }
-            let (ino, store, now) =
+            let (ino, store, _now) =
                 self.make_node_in(tx, parent, name, kind, perm, rdev, target, caller, op)?;
             // A file created to be written takes its lease in the same transaction:
             // no other mount can open it for writing in between.
             let token = if lease {
                 let ttl = crate::store::ttl_ns(self.opts.lease_ttl);
-                match tx.try_lease(ino, store, &self.holder, &self.who, now, ttl)? {
+                match tx.try_lease(ino, store, &self.holder, &self.who, ttl)? {
                     Ok(t) => Some(t),
                     Err(_) => return Err(FsError::Busy("new file already leased".into())),
                 }

@@ -49,6 +49,8 @@ struct BarrierState {
     waiting: Vec<AfterCatchUp>,
     /// The daemon is shutting down: the follower should stop waiting.
     stopping: bool,
+    /// Another process committed (the engine said so): poll now.
+    poked: bool,
 }
 
 impl FeedBarrier {
@@ -85,14 +87,22 @@ impl FeedBarrier {
     /// whether to stop after it.
     pub fn next_round(&self, every: Duration) -> (Vec<AfterCatchUp>, bool) {
         let mut st = self.lock();
-        if st.waiting.is_empty() && !st.stopping {
+        if st.waiting.is_empty() && !st.stopping && !st.poked {
             st = self
                 .wake
                 .wait_timeout(st, every)
                 .map(|(g, _)| g)
                 .unwrap_or_else(|p| p.into_inner().0);
         }
+        st.poked = false;
         (std::mem::take(&mut st.waiting), st.stopping)
+    }
+
+    /// Another process committed a change: the follower polls now rather
+    /// than at its next interval.
+    pub fn poke(&self) {
+        self.lock().poked = true;
+        self.wake.notify_all();
     }
 
     /// Asks the follower to finish its round and stop.

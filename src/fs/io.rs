@@ -519,9 +519,7 @@ impl MemFs {
             // hold one, and never while someone else holds a live lease.
             let fenced_ok = match lease {
                 Some(t) => tx.fence_token(ino)? == Some(t),
-                None => tx
-                    .live_lease(ino, now)?
-                    .is_none_or(|l| l.holder == self.holder),
+                None => tx.live_lease(ino)?.is_none_or(|l| l.holder == self.holder),
             };
             lease_lost = lease.is_some() && !fenced_ok;
             let (base, base_len, mut h, base_ext, conflict) =

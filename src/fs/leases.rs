@@ -10,12 +10,18 @@ use std::time::{Duration, Instant};
 
 static NEXT: AtomicU64 = AtomicU64::new(0);
 
-/// A holder id unique across processes and time: pid, start time, sequence.
+/// A holder id unique across hosts, processes and time: host, pid, random
+/// bytes, sequence. (Leases, locks and pins name their holder by it.)
 pub(super) fn new_holder_id() -> String {
+    let rand: [u8; 6] = crate::store::crypto::random().unwrap_or_else(|_| {
+        let t = now_ns().to_le_bytes();
+        [t[0], t[1], t[2], t[3], t[4], t[5]]
+    });
+    let hex: String = rand.iter().map(|b| format!("{b:02x}")).collect();
     format!(
-        "{}-{:x}-{}",
+        "{}-{}-{hex}-{}",
+        crate::store::host_name(),
         std::process::id(),
-        now_ns(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     )
 }
@@ -30,15 +36,18 @@ const FEED_RETENTION_NS: i64 = 10 * 60 * 1_000_000_000;
 impl MemFs {
     /// Registers this mount as a live holder. Call once before serving.
     pub fn register(&self) -> FsResult<()> {
-        let info = HolderInfo {
+        let ttl = ttl_ns(self.opts.lease_ttl);
+        self.db
+            .write(|tx| tx.register_holder(&self.holder_info(), ttl))?;
+        Ok(())
+    }
+
+    fn holder_info(&self) -> HolderInfo {
+        HolderInfo {
             id: self.holder.clone(),
             who: self.who.clone(),
             pid: std::process::id(),
-        };
-        let ttl = ttl_ns(self.opts.lease_ttl);
-        self.db
-            .write(|tx| tx.register_holder(&info, now_ns(), ttl))?;
-        Ok(())
+        }
     }
 
     /// Keeps this mount's leases and locks alive; forgets holders dead for a TTL.
@@ -46,13 +55,13 @@ impl MemFs {
     /// The daemon calls it every third of a TTL.
     pub fn renew(&self) -> FsResult<usize> {
         let ttl = ttl_ns(self.opts.lease_ttl);
-        let now = now_ns();
         let pins = self.open_versions();
+        let me = self.holder_info();
         let n = self.db.write(|tx| {
-            let n = tx.renew_holder(&self.holder, now, ttl)?;
+            let n = tx.renew_holder(&me, ttl)?;
             tx.set_pins(&self.holder, &pins)?;
-            tx.reap_dead_holders(now - ttl)?;
-            tx.prune_changes(now - FEED_RETENTION_NS)?;
+            tx.reap_dead_holders(ttl)?;
+            tx.prune_changes(FEED_RETENTION_NS)?;
             Ok::<_, FsError>(n)
         })?;
         Ok(n)
@@ -73,7 +82,7 @@ impl MemFs {
         loop {
             let got = self
                 .db
-                .write(|tx| tx.try_lease(ino, store, &self.holder, &self.who, now_ns(), ttl))?;
+                .write(|tx| tx.try_lease(ino, store, &self.holder, &self.who, ttl))?;
             match got {
                 Ok(token) => {
                     if waited {

@@ -2,7 +2,7 @@
 
 use super::MemFs;
 use crate::error::{FsError, FsResult};
-use crate::ids::{now_ns, Ino};
+use crate::ids::Ino;
 use crate::store::{LockRow, LockSpec};
 
 /// One attempt of a blocking lock request.
@@ -20,7 +20,7 @@ impl MemFs {
     /// the other's lock get EDEADLK instead of hanging forever (as local locks do).
     pub fn setlk_wait(&self, spec: &LockSpec) -> FsResult<LockStep> {
         let step = self.db.write(|tx| {
-            if let Some(c) = tx.lock_conflict(&self.holder, spec, now_ns())? {
+            if let Some(c) = tx.lock_conflict(&self.holder, spec)? {
                 if c.holder == self.holder {
                     let theirs = self
                         .waiting
@@ -68,9 +68,7 @@ impl MemFs {
 
     /// F_GETLK: a conflicting lock held by someone else, if any.
     pub fn getlk(&self, spec: &LockSpec) -> FsResult<Option<LockRow>> {
-        Ok(self
-            .db
-            .read(|tx| tx.lock_conflict(&self.holder, spec, now_ns()))?)
+        Ok(self.db.read(|tx| tx.lock_conflict(&self.holder, spec))?)
     }
 
     /// F_SETLK: takes (`Some(exclusive)`) or releases (`None`) a lock without
@@ -79,7 +77,7 @@ impl MemFs {
         let done = self.db.write(|tx| {
             if let Some(exclusive) = kind {
                 let want = LockSpec { exclusive, ..*spec };
-                if tx.lock_conflict(&self.holder, &want, now_ns())?.is_some() {
+                if tx.lock_conflict(&self.holder, &want)?.is_some() {
                     return Ok::<_, FsError>(false);
                 }
             }

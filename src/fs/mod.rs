@@ -435,13 +435,14 @@ impl MemFs {
             if dir.kind != NodeKind::Dir {
                 return Err(FsError::NotDir);
             }
-            match tx.lookup_inode(parent, name)? {
-                Some(row) => Ok(row),
-                // The kernel walked through a cached name of a directory another
-                // mount removed (or replaced): it should walk again.
-                None if dir.nlink == 0 => Err(FsError::Stale(Box::new(FsError::NotFound))),
-                None => Err(FsError::NotFound),
-            }
+            // In a directory another mount removed (or replaced), a name is
+            // absent: the kernel walked through a cached name and sees the store
+            // late, as the coherence rule allows. Not ESTALE: the kernel retries
+            // an ESTALE from a path walk, but not from the last lookup of mkdir,
+            // symlink, mknod or link (`filename_create`), where the program
+            // would get it. Their own request then gets ESTALE (`writable_dir`),
+            // which the kernel does retry, walking again.
+            tx.lookup_inode(parent, name)?.ok_or(FsError::NotFound)
         })?;
         let mut attr = Attr::from(&row);
         self.overlay_staged(&mut attr);

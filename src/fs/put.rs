@@ -222,7 +222,7 @@ impl MemFs {
         match row.head {
             Some(v) => tx
                 .version_sha256(v)?
-                .ok_or_else(|| FsError::Invalid("the file's current version was redacted")),
+                .ok_or(FsError::Invalid("the file's current version was redacted")),
             None => Ok(digest::sha256(b"")),
         }
     }
@@ -241,7 +241,7 @@ impl MemFs {
 
     /// Refuses to change a file that a mount holds open for writing.
     pub(super) fn check_not_leased(&self, tx: &Txn<'_>, ino: Ino, path: &str) -> FsResult<()> {
-        if let Some(l) = tx.live_lease(ino, now_ns())? {
+        if let Some(l) = tx.live_lease(ino)? {
             if l.holder != self.holder {
                 return Err(FsError::Busy(format!(
                     "'{path}' is open for writing in a mount (agent {}, session {}); \

@@ -157,36 +157,7 @@ impl MemFs {
         d: Doomed,
         now: i64,
     ) -> FsResult<()> {
-        tx.remove_dentry(d.parent, &d.name)?;
-        // Reloaded: earlier removals in this walk changed it.
-        let mut row = tx.inode(d.row.ino)?.ok_or(FsError::NotFound)?;
-        let mut dir = tx.inode(d.parent)?.ok_or(FsError::NotFound)?;
-        let is_dir = row.kind == NodeKind::Dir;
-        if is_dir {
-            row.nlink = 0;
-            dir.nlink = dir.nlink.saturating_sub(1);
-        } else {
-            row.nlink = row.nlink.saturating_sub(1);
-        }
-        row.ctime_ns = now;
-        tx.save_inode(&row)?;
-        touch_dir(tx, &mut dir, now)?;
-        self.record(
-            tx,
-            now,
-            Change {
-                store: Some(store),
-                op: if is_dir { "rmdir" } else { "unlink" },
-                path: Some(&d.path),
-                ino: Some(row.ino),
-                version: if is_dir { None } else { row.head },
-                entries: vec![(d.parent, d.name)],
-                // Names left: 0 means the file itself is gone (a deleted
-                // memory, for the API's version list).
-                detail: (!is_dir).then(|| serde_json::json!({ "nlink": row.nlink })),
-                ..Default::default()
-            },
-        )
+        self.remove_name_in(tx, store, d.parent, &d.name, &d.path, now)
     }
 
     /// Moves directory (or other node) `ino` of `store` to `new_path`, whose

@@ -5,8 +5,8 @@
 use super::policy::Access;
 use super::{touch_dir, Caller, MemFs};
 use crate::error::{FsError, FsResult};
-use crate::ids::{now_ns, Ino};
-use crate::store::{Change, NodeKind};
+use crate::ids::{now_ns, Ino, StoreId};
+use crate::store::{Change, NodeKind, Txn};
 
 impl MemFs {
     /// unlink(2). A name another mount removed first is `ENOENT`, as on a local
@@ -18,35 +18,15 @@ impl MemFs {
 
     fn unlink_in(&self, parent: Ino, name: &[u8]) -> FsResult<()> {
         self.db.write(|tx| {
-            let (mut dir, att) = self.writable_dir(tx, parent)?;
-            let mut row = tx.lookup_inode(parent, name)?.ok_or(FsError::NotFound)?;
+            let (_, att) = self.writable_dir(tx, parent)?;
+            let row = tx.lookup_inode(parent, name)?.ok_or(FsError::NotFound)?;
             if row.kind == NodeKind::Dir {
                 return Err(FsError::IsDir);
             }
             let now = now_ns();
             let path = self.child_path(tx, parent, name)?;
             self.check_change(tx, att, &path, Access::Remove)?;
-            tx.remove_dentry(parent, name)?;
-            row.nlink = row.nlink.saturating_sub(1);
-            row.ctime_ns = now;
-            tx.save_inode(&row)?;
-            touch_dir(tx, &mut dir, now)?;
-            self.record(
-                tx,
-                now,
-                Change {
-                    store: Some(att.store.id),
-                    op: "unlink",
-                    path: Some(&path),
-                    ino: Some(row.ino),
-                    version: row.head,
-                    entries: vec![(parent, name.to_vec())],
-                    // Names left: 0 means the file itself is gone (a deleted
-                    // memory, for the API's version list).
-                    detail: Some(serde_json::json!({ "nlink": row.nlink })),
-                    ..Default::default()
-                },
-            )
+            self.remove_name_in(tx, att.store.id, parent, name, &path, now)
         })
     }
 
@@ -64,8 +44,8 @@ impl MemFs {
             return Err(FsError::NotEmpty);
         }
         self.db.write(|tx| {
-            let (mut dir, att) = self.writable_dir(tx, parent)?;
-            let mut row = tx.lookup_inode(parent, name)?.ok_or(FsError::NotFound)?;
+            let (_, att) = self.writable_dir(tx, parent)?;
+            let row = tx.lookup_inode(parent, name)?.ok_or(FsError::NotFound)?;
             if row.kind != NodeKind::Dir {
                 return Err(FsError::NotDir);
             }
@@ -76,24 +56,53 @@ impl MemFs {
                 return Err(FsError::NotEmpty);
             }
             let now = now_ns();
-            tx.remove_dentry(parent, name)?;
-            row.nlink = 0;
-            row.ctime_ns = now;
-            tx.save_inode(&row)?;
-            dir.nlink = dir.nlink.saturating_sub(1);
-            touch_dir(tx, &mut dir, now)?;
-            self.record(
-                tx,
-                now,
-                Change {
-                    store: Some(att.store.id),
-                    op: "rmdir",
-                    path: Some(&path),
-                    ino: Some(row.ino),
-                    entries: vec![(parent, name.to_vec())],
-                    ..Default::default()
-                },
-            )
+            self.remove_name_in(tx, att.store.id, parent, name, &path, now)
         })
+    }
+
+    /// Removes the name `parent/name` (at store path `path`) inside the
+    /// caller's transaction, after the caller's checks, with its audit entry:
+    /// `rmdir` for a directory (which must be empty), `unlink` otherwise. The
+    /// one place a name leaves the namespace (unlink, rmdir, and the removal
+    /// of a whole tree).
+    pub(super) fn remove_name_in(
+        &self,
+        tx: &Txn<'_>,
+        store: StoreId,
+        parent: Ino,
+        name: &[u8],
+        path: &str,
+        now: i64,
+    ) -> FsResult<()> {
+        let mut row = tx.lookup_inode(parent, name)?.ok_or(FsError::NotFound)?;
+        let mut dir = tx.inode(parent)?.ok_or(FsError::NotFound)?;
+        tx.remove_dentry(parent, name)?;
+        let is_dir = row.kind == NodeKind::Dir;
+        if is_dir {
+            row.nlink = 0;
+            dir.nlink = dir.nlink.saturating_sub(1);
+        } else {
+            row.nlink = row.nlink.saturating_sub(1);
+        }
+        row.ctime_ns = now;
+        tx.save_inode(&row)?;
+        touch_dir(tx, &mut dir, now)?;
+        self.record(
+            tx,
+            now,
+            Change {
+                store: Some(store),
+                op: if is_dir { "rmdir" } else { "unlink" },
+                path: Some(path),
+                ino: Some(row.ino),
+                version: if is_dir { None } else { row.head },
+                entries: vec![(parent, name.to_vec())],
+                // Names left: 0 means the file itself is gone (a deleted
+                // memory, for the API's version list).
+                detail: (!is_dir).then(|| serde_json::json!({ "nlink": row.nlink })),
+                ..Default::default()
+            },
+        )?;
+        Ok(())
     }
 }

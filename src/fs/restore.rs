@@ -47,7 +47,7 @@ impl MemFs {
             } else if target.is_none() {
                 return Ok(false);
             }
-            tx.break_lease(ino, now)?;
+            tx.break_lease(ino)?;
             let path = tx.path_of(ino)?.unwrap_or_default();
             let (vid, size) = tx.insert_version(&NewVersion {
                 ino,

@@ -266,7 +266,7 @@ fn a_version_a_live_mount_pins_stays_until_unpinned() {
         pid: 1,
     };
     w.db.write(|tx| {
-        tx.register_holder(&holder, now_ns(), 60 * 1_000_000_000)?;
+        tx.register_holder(&holder, 60 * 1_000_000_000)?;
         tx.set_pins("mount-1", &[pinned])
     })
     .unwrap();

@@ -42,7 +42,7 @@ impl Ops {
             r.sqlite = tx.integrity_check()?;
             if r.sqlite != "ok" {
                 r.problems
-                    .push(format!("sqlite integrity_check: {}", r.sqlite));
+                    .push(format!("database integrity check: {}", r.sqlite));
             }
             for fk in tx.foreign_key_check()? {
                 r.problems.push(format!("foreign key: {fk}"));

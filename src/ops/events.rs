@@ -55,6 +55,7 @@ impl Ops {
                 after_id: Some(after),
                 ascending: true,
                 limit: Some(limit),
+                settled: true,
                 ..Default::default()
             })?;
             let mut visible: HashMap<String, Option<String>> = HashMap::new();

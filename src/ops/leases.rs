@@ -47,7 +47,7 @@ impl Ops {
         let now = now_ns();
         self.read(|tx| {
             let mut out = Vec::new();
-            for l in tx.leases(now)? {
+            for l in tx.leases()? {
                 let Some(store) = stores.iter().find(|s| s.id == l.store) else {
                     continue;
                 };
@@ -79,7 +79,7 @@ impl Ops {
         };
         let now = now_ns();
         let broken = self.db().write(|tx| {
-            let broken = tx.break_lease(f.ino, now)?;
+            let broken = tx.break_lease(f.ino)?;
             if let Some(l) = &broken {
                 tx.record(
                     &p.who,

@@ -62,6 +62,11 @@ pub struct Forgot {
 /// What is wrong with the files after a removal, if anything: a sentence for
 /// the operator saying what to do.
 pub fn scrub_problem(scrub: &Scrub) -> Option<String> {
+    // An engine whose removal is logical says so in its note instead (the
+    // caller shows it): there is no WAL file of ours to clean.
+    if scrub.note.is_some() {
+        return None;
+    }
     if !scrub.wal_clean {
         return Some(format!(
             "the removal is committed, but the database's WAL file still holds {} frame(s) \

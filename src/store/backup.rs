@@ -57,9 +57,10 @@ impl Db {
             )));
         }
         let tmp = temp_beside(dest)?;
+        let lite = self.lite()?;
         let result = (|| {
-            let _armed = self.arm();
-            let mut g = self.lock();
+            let _armed = lite.arm();
+            let mut g = lite.lock();
             g.end_read();
             g.commit()?;
             // One snapshot for the whole copy (see the module comment).

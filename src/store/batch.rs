@@ -364,7 +364,9 @@ mod tests {
     }
 
     fn autocheckpoint(db: &Db) -> i64 {
-        db.lock()
+        db.lite()
+            .unwrap()
+            .lock()
             .conn
             .pragma_query_value(None, "wal_autocheckpoint", |r| r.get(0))
             .unwrap()
@@ -473,13 +475,16 @@ mod tests {
         }
         let n = other.read(|tx| tx.stores()).unwrap().len();
         assert_eq!(n, 1 + 8 * 40);
-        let batches = db.lock().batch_no;
+        let batches = db.lite().unwrap().lock().batch_no;
         assert!(batches <= 8 * 40 + 1, "{batches}");
         // A failing change alone commits its (empty) batch: the write lock is
         // not left held for the next writer to come along.
         let r = db.write(|tx| tx.create_store("kb", Scope::Org, None, "", &who, 1));
         assert!(matches!(r, Err(StoreError::Exists(_))));
-        assert!(db.lock().open_since.is_none(), "the batch was left open");
+        assert!(
+            db.lite().unwrap().lock().open_since.is_none(),
+            "the batch was left open"
+        );
         drop(db);
         assert_eq!(t.open().read(|tx| tx.stores()).unwrap().len(), 1 + 8 * 40);
     }

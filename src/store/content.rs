@@ -6,10 +6,10 @@
 //! version is then written flat, and runs of tiny appended chunks are re-chunked
 //! into normal-sized ones, so reads stay cheap and manifests stay small.
 
+use super::sql::{params, OptionalExtension};
 use super::{to_i64, to_u64, Txn};
 use crate::error::{StoreError, StoreResult};
 use crate::ids::{ChunkId, Identity, Ino, StoreId, VersionId};
-use rusqlite::{params, OptionalExtension};
 use std::io::Read;
 
 /// Content-defined chunking bounds, in bytes.
@@ -203,9 +203,9 @@ pub(super) fn decode_extents(blob: &[u8]) -> StoreResult<Vec<Extent>> {
 }
 
 const VERSION_COLS: &str = "id, ino, store_id, size, base, base_len, depth, hash, op, path, \
-     agent, session, user, at_ns, sha256";
+     agent, session, \"user\", at_ns, sha256";
 
-fn version_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(VersionRow, i64, i64, Vec<u8>)> {
+fn version_from_row(r: &super::sql::Row<'_>) -> StoreResult<(VersionRow, i64, i64, Vec<u8>)> {
     let hash: Vec<u8> = r.get(7)?;
     Ok((
         VersionRow {
@@ -250,8 +250,11 @@ impl Txn<'_> {
         if data.iter().all(|&b| b == 0) {
             return Ok(Extent { chunk: None, len });
         }
-        // A draft's chunks live in its base's space (see `drafts.rs`).
+        // A draft's chunks live in its base's space (see `drafts.rs`): the
+        // dedupe lookup and insert run under that space's chain lock.
+        self.enter_store(store)?;
         let store = self.chunk_domain(store)?;
+        self.enter_store(store)?;
         let key = self.store_sealing(store)?;
         let hash = match &key {
             Some(k) => k.chunk_hash(data),
@@ -269,18 +272,23 @@ impl Txn<'_> {
                     Some(k) => Some(k.seal_chunk(store, &hash, data)?),
                     None => None,
                 };
-                self.conn
+                let id: i64 = self
+                    .conn
                     .prepare_cached(
-                        "INSERT INTO chunks (store_id, hash, len, data) VALUES (?1, ?2, ?3, ?4)",
+                        "INSERT INTO chunks (store_id, hash, len, data) VALUES (?1, ?2, ?3, ?4) \
+                         RETURNING id",
                     )?
-                    .execute(params![
-                        store.0,
-                        hash.as_slice(),
-                        data.len() as i64,
-                        sealed.as_deref().unwrap_or(data)
-                    ])?;
+                    .query_row(
+                        params![
+                            store.0,
+                            hash.as_slice(),
+                            data.len() as i64,
+                            sealed.as_deref().unwrap_or(data)
+                        ],
+                        |r| r.get(0),
+                    )?;
                 self.note_bytes(len);
-                self.conn.last_insert_rowid()
+                id
             }
         };
         Ok(Extent {
@@ -365,6 +373,7 @@ impl Txn<'_> {
 
     /// The versions one inode made itself, oldest first.
     pub fn own_versions_of(&self, ino: Ino) -> StoreResult<Vec<VersionRow>> {
+        self.enter_ino(ino)?;
         let sql = format!("SELECT {VERSION_COLS} FROM versions WHERE ino = ?1 ORDER BY id");
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map([ino.0], version_from_row)?;
@@ -379,12 +388,15 @@ impl Txn<'_> {
     pub fn storage_stats(&self, store: StoreId) -> StoreResult<(u64, u64, u64)> {
         let chunks: i64 = self
             .conn
-            .prepare_cached("SELECT coalesce(sum(len), 0) FROM chunks WHERE store_id = ?1")?
+            .prepare_cached(
+                "SELECT CAST(coalesce(sum(len), 0) AS BIGINT) FROM chunks WHERE store_id = ?1",
+            )?
             .query_row([store.0], |r| r.get(0))?;
         let (manifests, versions): (i64, i64) = self
             .conn
             .prepare_cached(
-                "SELECT coalesce(sum(length(extents)), 0), count(*) FROM versions WHERE store_id = ?1",
+                "SELECT CAST(coalesce(sum(octet_length(extents)), 0) AS BIGINT), count(*) \
+                 FROM versions WHERE store_id = ?1",
             )?
             .query_row([store.0], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok((
@@ -394,19 +406,30 @@ impl Txn<'_> {
         ))
     }
 
-    /// SQLite's `integrity_check` result ("ok" when sound).
+    /// The engine's own check of its storage ("ok" when sound): SQLite's
+    /// `integrity_check`; PostgreSQL checks its pages itself (checksums, the
+    /// WAL), so "ok" once the catalog answers.
     pub fn integrity_check(&self) -> StoreResult<String> {
+        if self.dialect() == super::sql::Dialect::Postgres {
+            self.conn
+                .query_row("SELECT count(*) FROM pg_class", (), |r| r.get::<_, i64>(0))?;
+            return Ok("ok".into());
+        }
         let mut stmt = self.conn.prepare("PRAGMA integrity_check")?;
         let rows: Vec<String> = stmt
-            .query_map([], |r| r.get(0))?
+            .query_map((), |r| r.get(0))?
             .collect::<Result<_, _>>()?;
         Ok(rows.join("; "))
     }
 
-    /// Rows `PRAGMA foreign_key_check` reports, one line each.
+    /// Rows `PRAGMA foreign_key_check` reports, one line each (PostgreSQL
+    /// enforces its foreign keys at every change: none).
     pub fn foreign_key_check(&self) -> StoreResult<Vec<String>> {
+        if self.dialect() == super::sql::Dialect::Postgres {
+            return Ok(Vec::new());
+        }
         let mut stmt = self.conn.prepare("PRAGMA foreign_key_check")?;
-        let rows = stmt.query_map([], |r| {
+        let rows = stmt.query_map((), |r| {
             Ok(format!(
                 "{} row {:?} -> {}",
                 r.get::<_, String>(0)?,
@@ -414,7 +437,7 @@ impl Txn<'_> {
                 r.get::<_, String>(2)?
             ))
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.collect::<Result<_, _>>()
     }
 
     /// Whether version `id` was redacted (its content is gone).
@@ -432,7 +455,7 @@ impl Txn<'_> {
         let mut stmt = self.conn.prepare(
             "SELECT id, ino, size, hash FROM versions WHERE redacted_ns IS NULL ORDER BY id",
         )?;
-        let rows = stmt.query_map([], |r| {
+        let rows = stmt.query_map((), |r| {
             let hash: Vec<u8> = r.get(3)?;
             Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)?, hash))
         })?;
@@ -465,7 +488,7 @@ impl Txn<'_> {
                FROM draft_base WHERE ino IS NOT NULL GROUP BY ino) o ON o.ino = i.ino \
              WHERE i.kind = 1",
         )?;
-        let rows = stmt.query_map([], |r| {
+        let rows = stmt.query_map((), |r| {
             Ok((
                 r.get(0)?,
                 r.get(1)?,
@@ -491,11 +514,12 @@ impl Txn<'_> {
     /// Non-directory inodes whose number of names differs from their nlink.
     pub fn link_counts(&self) -> StoreResult<Vec<(i64, i64, i64)>> {
         let mut stmt = self.conn.prepare(
-            "SELECT i.ino, (SELECT count(*) FROM dentries d WHERE d.ino = i.ino) AS n, i.nlink \
-             FROM inodes i WHERE i.kind != 2 AND i.ino != 1 AND n != i.nlink",
+            "SELECT ino, n, nlink FROM (SELECT i.ino, \
+               (SELECT count(*) FROM dentries d WHERE d.ino = i.ino) AS n, i.nlink \
+               FROM inodes i WHERE i.kind != 2 AND i.ino != 1) AS c WHERE n != nlink",
         )?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let rows = stmt.query_map((), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        rows.collect::<Result<_, _>>()
     }
 
     /// Number of versions in a store.
@@ -614,15 +638,20 @@ impl Txn<'_> {
             pos += piece.len() as u64;
         }
         let sha = h.finalize().sha256;
-        self.conn
-            .prepare_cached("UPDATE versions SET sha256 = ?2 WHERE id = ?1")?
-            .execute(params![id.0, sha.as_slice()])?;
+        // Stored once computed; a read-only transaction (PostgreSQL's reads)
+        // leaves that to the next write.
+        if self.write || self.dialect() == super::sql::Dialect::Sqlite {
+            self.conn
+                .prepare_cached("UPDATE versions SET sha256 = ?2 WHERE id = ?1")?
+                .execute(params![id.0, sha.as_slice()])?;
+        }
         Ok(Some(sha))
     }
 
     /// Inserts a new version row (the caller points the inode's head at it).
     /// Returns its id and size.
     pub fn insert_version(&self, nv: &NewVersion<'_>) -> StoreResult<(VersionId, u64)> {
+        self.enter_store(nv.store)?;
         let (mut base, mut base_len, mut own, depth) = match nv.base {
             Some(b) if nv.base_len > 0 => {
                 let (bd, bsize): (i64, i64) = self
@@ -651,30 +680,35 @@ impl Txn<'_> {
         }
         let size = base_len + own.iter().map(|e| e.len).sum::<u64>();
         let depth = if base.is_some() { depth } else { 0 };
-        self.conn
+        let id: i64 = self
+            .conn
             .prepare_cached(
                 "INSERT INTO versions (ino, store_id, size, base, base_len, depth, extents, hash, \
-                 op, path, agent, session, user, at_ns, sha256) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                 op, path, agent, session, \"user\", at_ns, sha256) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
+                 RETURNING id",
             )?
-            .execute(params![
-                nv.ino.0,
-                nv.store.0,
-                to_i64(size)?,
-                base.map(|b| b.0),
-                to_i64(base_len)?,
-                depth,
-                encode_extents(&own),
-                nv.hash.as_bytes().as_slice(),
-                nv.op,
-                nv.path,
-                nv.who.agent,
-                nv.who.session,
-                nv.who.user,
-                nv.at_ns,
-                nv.sha256.as_ref().map(<[u8; 32]>::as_slice),
-            ])?;
-        Ok((VersionId(self.conn.last_insert_rowid()), size))
+            .query_row(
+                params![
+                    nv.ino.0,
+                    nv.store.0,
+                    to_i64(size)?,
+                    base.map(|b| b.0),
+                    to_i64(base_len)?,
+                    depth,
+                    encode_extents(&own),
+                    nv.hash.as_bytes().as_slice(),
+                    nv.op,
+                    nv.path,
+                    nv.who.agent,
+                    nv.who.session,
+                    nv.who.user,
+                    nv.at_ns,
+                    nv.sha256.as_ref().map(<[u8; 32]>::as_slice),
+                ],
+                |r| r.get(0),
+            )?;
+        Ok((VersionId(id), size))
     }
 
     /// Re-chunks runs of small extents (left by many tiny appends) into normal chunks.

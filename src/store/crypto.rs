@@ -13,12 +13,12 @@
 //! Chunk encryption and dedupe keys are derived from the DEK, so the database
 //! alone reveals neither content nor which stores share content.
 
-use super::{keyring, Db, Txn};
+use super::sql::{params, OptionalExtension};
+use super::{keyring, Db, Engine, Txn};
 use crate::error::{StoreError, StoreResult};
 use crate::ids::StoreId;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use rusqlite::{params, OptionalExtension};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -290,14 +290,12 @@ impl Db {
         keyring_path: Option<PathBuf>,
     ) -> StoreResult<UnlockInfo> {
         let (encrypted, keyed): (i64, i64) = self.read(|tx| {
-            tx.conn
-                .query_row(
-                    "SELECT count(*), count(k.store_id) FROM stores s \
-                     LEFT JOIN store_keys k ON k.store_id = s.id WHERE s.encrypted",
-                    [],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .map_err(StoreError::from)
+            tx.conn.query_row(
+                "SELECT count(*), count(k.store_id) FROM stores s \
+                 LEFT JOIN store_keys k ON k.store_id = s.id WHERE s.encrypted <> 0",
+                (),
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
         })?;
         let info = UnlockInfo {
             encrypted: encrypted.max(0) as u64,
@@ -341,7 +339,10 @@ impl Db {
     /// Turns on SQLite's `secure_delete` for this handle (freed pages and
     /// deleted rows are overwritten with zeros).
     pub fn secure_delete(&self) -> StoreResult<()> {
-        let mut g = self.lock();
+        let Engine::Lite(lite) = &self.engine else {
+            return Ok(());
+        };
+        let mut g = lite.lock();
         g.end_read();
         g.commit()?;
         g.conn.pragma_update(None, "secure_delete", "ON")?;
@@ -351,7 +352,10 @@ impl Db {
     /// Copies the WAL into the database and truncates it, so deleted rows do not
     /// linger in WAL frames.
     pub fn checkpoint(&self) -> StoreResult<()> {
-        let mut g = self.lock();
+        let Engine::Lite(lite) = &self.engine else {
+            return Ok(());
+        };
+        let mut g = lite.lock();
         g.end_read();
         g.commit()?;
         g.conn
@@ -420,12 +424,12 @@ impl Txn<'_> {
     }
 }
 
-fn key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRow> {
+fn key_row(r: &super::sql::Row<'_>) -> StoreResult<KeyRow> {
     key_row_at(r, 0)
 }
 
 /// Reads `name, encrypted, key_id, wrapped_key, nonce` starting at column `at`.
-pub(crate) fn key_row_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<KeyRow> {
+pub(crate) fn key_row_at(r: &super::sql::Row<'_>, at: usize) -> StoreResult<KeyRow> {
     let key_id: Option<Vec<u8>> = r.get(at + 2)?;
     Ok(KeyRow {
         name: r.get(at)?,

@@ -18,7 +18,7 @@ use super::namespace::NodeKind;
 use super::{to_i64, Change, StoreRow, Txn};
 use crate::error::{StoreError, StoreResult};
 use crate::ids::{Identity, Ino, StoreId, VersionId};
-use rusqlite::{params, OptionalExtension};
+use super::sql::{params, OptionalExtension, Row};
 use std::collections::HashMap;
 
 /// Why a draft exists.
@@ -131,7 +131,7 @@ type DraftRaw = (
     Option<String>,
 );
 
-fn draft_raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<DraftRaw> {
+fn draft_raw(r: &Row<'_>) -> StoreResult<DraftRaw> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -191,6 +191,7 @@ impl Txn<'_> {
                 nd.name
             ))
         })?;
+        self.enter_store(base.id)?;
         let full = draft_store_name(&base.name, nd.name);
         if self.store_by_name(&full)?.is_some() {
             return Err(StoreError::Exists(format!("draft '{full}'")));
@@ -216,6 +217,7 @@ impl Txn<'_> {
                 |r| r.get(0),
             )?;
         let draft = StoreId(id);
+        self.enter_store(draft)?;
         // Every inode of the base the snapshot names, read once.
         let base_root = self
             .inode(base.root)?
@@ -420,7 +422,7 @@ impl Txn<'_> {
         let raws: Vec<DraftRaw> = {
             let mut stmt = self.conn.prepare_cached(&sql)?;
             let rows = stmt.query_map([base.map(|b| b.0)], draft_raw)?;
-            rows.collect::<Result<_, _>>()?
+            rows.collect::<StoreResult<_>>()?
         };
         raws.into_iter().map(|r| self.finish_draft(r)).collect()
     }
@@ -499,6 +501,7 @@ impl Txn<'_> {
         path: &str,
         row: Option<&BaseRow>,
     ) -> StoreResult<()> {
+        self.enter_store(draft)?;
         let old: Option<Option<i64>> = self
             .conn
             .prepare_cached("SELECT ino FROM draft_base WHERE draft_id = ?1 AND path = ?2")?
@@ -559,6 +562,7 @@ impl Txn<'_> {
         head: Option<VersionId>,
         now_ns: i64,
     ) -> StoreResult<()> {
+        self.enter_store(draft)?;
         let size = match head {
             Some(v) => self.version(v)?.size,
             None => 0,
@@ -588,7 +592,7 @@ impl Txn<'_> {
             "SELECT DISTINCT draft_id, ino FROM draft_base WHERE origin = ?1 AND ino IS NOT NULL",
         )?;
         let rows = stmt.query_map([origin.0], |r| Ok((StoreId(r.get(0)?), Ino(r.get(1)?))))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.collect()
     }
 
     /// Discards a draft: its namespace, versions and base rows go, then every
@@ -607,6 +611,8 @@ impl Txn<'_> {
                 draft.name
             )));
         };
+        // The draft's lock, and its base's before it (see `chains.rs`).
+        self.enter_store(draft.id)?;
         let versions = self.store_versions(draft.id)?;
         self.remove_store_rows(draft)?;
         let (chunks, _, _) = self.collect_unused_chunks(base)?;

@@ -3,10 +3,10 @@
 //! and every removal of a file's last name. This is what the memory-store API
 //! lists as memory versions (`created`, `modified`, `deleted`).
 
+use super::sql::Value;
 use super::Txn;
 use crate::error::StoreResult;
 use crate::ids::{Ino, StoreId};
-use rusqlite::types::Value;
 
 /// Who made a change and when: agent, session, user, time.
 pub type Attribution = (String, String, Option<String>, i64);
@@ -66,15 +66,24 @@ fn kind_code(k: FileVersionKind) -> i64 {
 const STREAM: &str = "\
     SELECT 0 AS kind, v.id AS id, v.ino AS ino, v.at_ns AS at_ns, v.path AS path, \
            v.size AS size, v.sha256 AS sha256, v.agent AS agent, v.session AS session, \
-           v.user AS user, v.redacted_ns AS redacted_ns, \
+           v.\"user\" AS \"user\", v.redacted_ns AS redacted_ns, \
            NOT EXISTS (SELECT 1 FROM versions p WHERE p.ino = v.ino AND p.id < v.id \
                        AND p.op <> 'conflict') AS first \
     FROM versions v WHERE v.store_id = ?1 AND v.op <> 'conflict' \
     UNION ALL \
-    SELECT 1, a.id, a.ino, a.at_ns, a.path, NULL, NULL, a.agent, a.session, a.user, NULL, 0 \
+    SELECT 1, a.id, a.ino, a.at_ns, a.path, NULL, NULL, a.agent, a.session, a.\"user\", NULL, FALSE \
     FROM audit a JOIN inodes i ON i.ino = a.ino \
     WHERE a.store_id = ?1 AND a.op = 'unlink' AND i.kind = 1 \
-      AND (a.detail IS NULL OR coalesce(json_extract(a.detail, '$.nlink'), 0) = 0)";
+      AND (a.detail IS NULL OR coalesce(JSON_NLINK, 0) = 0)";
+
+/// A detail's `nlink` as a number, in each engine's JSON functions.
+fn stream_sql(dialect: super::sql::Dialect) -> String {
+    let nlink = match dialect {
+        super::sql::Dialect::Sqlite => "json_extract(a.detail, '$.nlink')",
+        super::sql::Dialect::Postgres => "(a.detail::jsonb ->> 'nlink')::bigint",
+    };
+    STREAM.replace("JSON_NLINK", nlink)
+}
 
 impl Txn<'_> {
     /// The file history of `store` matching `f`, newest first.
@@ -84,9 +93,9 @@ impl Txn<'_> {
         f: &FileVersionFilter,
     ) -> StoreResult<Vec<FileVersion>> {
         let mut conds: Vec<String> = Vec::new();
-        let mut args: Vec<Value> = vec![store.0.into()];
+        let mut args: Vec<Value<'static>> = vec![store.0.into()];
         // Numbers each `?` of `cond` after the arguments before it.
-        let mut push = |cond: &str, vals: Vec<Value>| {
+        let mut push = |cond: &str, vals: Vec<Value<'static>>| {
             let mut pieces = cond.split('?');
             let mut c = pieces.next().unwrap_or_default().to_string();
             for (piece, v) in pieces.zip(vals) {
@@ -102,7 +111,7 @@ impl Txn<'_> {
             Some("created") => push("kind = 0 AND first", vec![]),
             Some("modified") => push("kind = 0 AND NOT first", vec![]),
             Some("deleted") => push("kind = 1", vec![]),
-            Some(_) => push("0", vec![]),
+            Some(_) => push("1 = 0", vec![]),
             None => {}
         }
         if let Some(s) = &f.session {
@@ -124,8 +133,9 @@ impl Txn<'_> {
             push("kind = ? AND id = ?", vec![kind_code(k).into(), id.into()]);
         }
         let sql = format!(
-            "SELECT kind, id, ino, at_ns, path, size, sha256, agent, session, user, redacted_ns, \
-             first FROM ({STREAM}) {} ORDER BY at_ns DESC, kind DESC, id DESC LIMIT {}",
+            "SELECT kind, id, ino, at_ns, path, size, sha256, agent, session, \"user\", redacted_ns, \
+             first FROM ({}) AS s {} ORDER BY at_ns DESC, kind DESC, id DESC LIMIT {}",
+            stream_sql(self.dialect()),
             if conds.is_empty() {
                 String::new()
             } else {
@@ -134,7 +144,7 @@ impl Txn<'_> {
             f.limit.max(1)
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
+        let rows = stmt.query_map(super::sql::params_from_iter(args), |r| {
             let kind: i64 = r.get(0)?;
             let path: Option<String> = r.get(4)?;
             let size: Option<i64> = r.get(5)?;
@@ -170,14 +180,13 @@ impl Txn<'_> {
 
     /// Who redacted version `id`, and when: (agent, session, user, at_ns).
     pub fn redacted_by(&self, id: crate::ids::VersionId) -> StoreResult<Option<Attribution>> {
-        use rusqlite::OptionalExtension;
-        Ok(self
-            .conn
+        use super::sql::OptionalExtension;
+        self.conn
             .prepare_cached(
-                "SELECT agent, session, user, at_ns FROM audit \
+                "SELECT agent, session, \"user\", at_ns FROM audit \
                  WHERE version = ?1 AND op = 'redact' ORDER BY id LIMIT 1",
             )?
             .query_row([id.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-            .optional()?)
+            .optional()
     }
 }

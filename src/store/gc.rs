@@ -5,11 +5,12 @@
 //! the filesystem (incremental vacuum).
 
 use super::redact::{Collect, Removal};
-use super::{to_u64, Change, Db, Txn};
+use super::sql::{params, OptionalExtension};
+use super::{to_u64, Change, Db, Engine, Txn};
 use crate::error::StoreResult;
 use crate::ids::{Identity, Ino, StoreId, VersionId};
 use crate::retention::{Retention, VersionMeta};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::Connection;
 use std::collections::{HashMap, HashSet};
 
 /// One regular file's versions, oldest first, as retention sees them.
@@ -61,6 +62,7 @@ impl Txn<'_> {
     /// Every regular file of `store` with its versions, pins of live mounts
     /// marked (as of `now_ns`).
     pub fn retention_view(&self, store: StoreId, now_ns: i64) -> StoreResult<Vec<FileVersions>> {
+        self.enter_store(store)?;
         let pins = self.live_pins(now_ns)?;
         let mut files: HashMap<i64, FileVersions> = HashMap::new();
         {
@@ -120,6 +122,7 @@ impl Txn<'_> {
         who: &Identity,
         now_ns: i64,
     ) -> StoreResult<Removal> {
+        self.enter_store(store)?;
         let pins = self.live_pins(now_ns)?;
         let mut gone = Vec::with_capacity(ids.len());
         for &id in ids {
@@ -178,37 +181,37 @@ impl Txn<'_> {
         self.conn
             .prepare_cached("DELETE FROM pins WHERE holder = ?1")?
             .execute([holder])?;
-        let mut ins = self
-            .conn
-            .prepare_cached("INSERT OR IGNORE INTO pins (holder, version) VALUES (?1, ?2)")?;
+        let mut ins = self.conn.prepare_cached(
+            "INSERT INTO pins (holder, version) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+        )?;
         for v in versions {
             ins.execute(params![holder, v.0])?;
         }
         Ok(())
     }
 
-    /// Versions pinned by mounts alive at `now_ns`.
-    pub fn live_pins(&self, now_ns: i64) -> StoreResult<HashSet<i64>> {
+    /// Versions pinned by mounts alive now (by the database's clock; `_now_ns`
+    /// is the caller's, kept for the signature).
+    pub fn live_pins(&self, _now_ns: i64) -> StoreResult<HashSet<i64>> {
         // Versions drafts still use are pinned too: a draft's file reads its
         // base's version until it writes its own, and a merge needs the
         // version the draft's base saw.
         let mut stmt = self.conn.prepare_cached(
             "SELECT p.version FROM pins p JOIN holders h ON h.id = p.holder \
-             WHERE h.alive_until_ns > ?1 \
+             WHERE h.alive_until_ns > memfs_now() \
              UNION SELECT head FROM draft_base WHERE head IS NOT NULL \
              UNION SELECT i.head FROM inodes i JOIN stores s ON s.id = i.store_id \
                WHERE s.draft_of IS NOT NULL AND i.head IS NOT NULL",
         )?;
-        let rows = stmt.query_map([now_ns], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let rows = stmt.query_map((), |r| r.get(0))?;
+        rows.collect::<Result<_, _>>()
     }
 
     /// Forgets pins of mounts that are gone (unmounted, or dead and reaped).
     pub fn drop_stale_pins(&self) -> StoreResult<usize> {
-        Ok(self
-            .conn
+        self.conn
             .prepare_cached("DELETE FROM pins WHERE holder NOT IN (SELECT id FROM holders)")?
-            .execute([])?)
+            .execute(())
     }
 
     /// Takes the maintenance lease `name` for `ttl_ns`, or says who holds it.
@@ -216,9 +219,11 @@ impl Txn<'_> {
         &self,
         name: &str,
         holder: &str,
-        now_ns: i64,
+        _now_ns: i64,
         ttl_ns: i64,
     ) -> StoreResult<Result<(), MaintenanceHolder>> {
+        // Expiry by the database's clock, as for leases.
+        let now_ns = self.db_now_ns()?;
         if let Some(h) = self.maintenance_holder(name)? {
             if h.expires_ns > now_ns && h.holder != holder {
                 return Ok(Err(h));
@@ -245,15 +250,16 @@ impl Txn<'_> {
         &self,
         name: &str,
         holder: &str,
-        now_ns: i64,
+        _now_ns: i64,
         ttl_ns: i64,
     ) -> StoreResult<bool> {
         let n = self
             .conn
             .prepare_cached(
-                "UPDATE maintenance SET expires_ns = ?3 WHERE name = ?1 AND holder = ?2",
+                "UPDATE maintenance SET expires_ns = memfs_now() + ?3 \
+                 WHERE name = ?1 AND holder = ?2",
             )?
-            .execute(params![name, holder, now_ns + ttl_ns])?;
+            .execute(params![name, holder, ttl_ns])?;
         Ok(n == 1)
     }
 
@@ -268,7 +274,7 @@ impl Txn<'_> {
         self.conn
             .prepare_cached(
                 "UPDATE maintenance SET expires_ns = 0, \
-                 done_ns = CASE WHEN ?3 THEN ?4 ELSE done_ns END \
+                 done_ns = CASE WHEN ?3 <> 0 THEN ?4 ELSE done_ns END \
                  WHERE name = ?1 AND holder = ?2",
             )?
             .execute(params![name, holder, done, now_ns])?;
@@ -277,8 +283,7 @@ impl Txn<'_> {
 
     /// Who holds (or last held) maintenance lease `name`.
     pub fn maintenance_holder(&self, name: &str) -> StoreResult<Option<MaintenanceHolder>> {
-        Ok(self
-            .conn
+        self.conn
             .prepare_cached(
                 "SELECT holder, pid, started_ns, expires_ns FROM maintenance WHERE name = ?1",
             )?
@@ -290,7 +295,7 @@ impl Txn<'_> {
                     expires_ns: r.get(3)?,
                 })
             })
-            .optional()?)
+            .optional()
     }
 
     /// When a pass under maintenance lease `name` last finished.
@@ -304,12 +309,36 @@ impl Txn<'_> {
     }
 }
 
+impl Txn<'_> {
+    /// The database's clock, in nanoseconds since the epoch (what leases,
+    /// holders and locks are judged by).
+    pub fn db_now_ns(&self) -> StoreResult<i64> {
+        self.conn.query_row("SELECT memfs_now()", (), |r| r.get(0))
+    }
+}
+
 impl Db {
-    /// The database file's pages, free pages, auto-vacuum mode and sizes.
+    /// The database file's pages, free pages, auto-vacuum mode and sizes. On
+    /// PostgreSQL: the database's size (`pg_database_size`) and mode
+    /// `postgres` (the server's autovacuum gives freed space back).
     pub fn space(&self) -> StoreResult<Space> {
+        if self.is_postgres() {
+            let bytes: i64 = self.read(|tx| {
+                tx.conn
+                    .query_row("SELECT pg_database_size(current_database())", (), |r| {
+                        r.get(0)
+                    })
+            })?;
+            return Ok(Space {
+                auto_vacuum: "postgres".into(),
+                file_bytes: bytes.max(0) as u64,
+                ..Space::default()
+            });
+        }
+        let lite = self.lite()?;
         let (page_size, page_count, freelist_count, mode) = {
-            let _armed = self.arm();
-            let mut g = self.lock();
+            let _armed = lite.arm();
+            let mut g = lite.lock();
             g.end_read();
             let q = |p: &str| g.conn.pragma_query_value(None, p, |r| r.get::<_, i64>(0));
             (
@@ -320,7 +349,7 @@ impl Db {
             )
         };
         let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
-        let (file_bytes, wal_bytes) = match &self.path {
+        let (file_bytes, wal_bytes) = match &lite.path {
             Some(p) => {
                 let mut wal = p.as_os_str().to_owned();
                 wal.push("-wal");
@@ -347,8 +376,15 @@ impl Db {
     /// incremental_vacuum`), in one short write transaction. Returns how many
     /// went; 0 when none are free or the database is not in incremental mode.
     pub fn incremental_vacuum(&self, pages: u64) -> StoreResult<u64> {
-        let _armed = self.arm();
-        let mut g = self.lock();
+        if let Engine::Pg(p) = &self.engine {
+            // Plain VACUUM marks the dead rows' space reusable (it does not
+            // shrink the files; VACUUM FULL would, locking the tables).
+            p.autocommit("VACUUM versions; VACUUM chunks; VACUUM audit")?;
+            return Ok(0);
+        }
+        let lite = self.lite()?;
+        let _armed = lite.arm();
+        let mut g = lite.lock();
         g.end_read();
         g.commit()?;
         let free = |c: &Connection| c.pragma_query_value(None, "freelist_count", |r| r.get(0));
@@ -360,7 +396,7 @@ impl Db {
             let mut stmt = g
                 .conn
                 .prepare(&format!("PRAGMA incremental_vacuum({})", pages.max(1)))?;
-            let mut rows = stmt.query([])?;
+            let mut rows = stmt.query(())?;
             while rows.next()?.is_some() {}
             Ok::<_, rusqlite::Error>(())
         })();
@@ -379,11 +415,14 @@ impl Db {
     /// still needs into the database file, which is where a vacuum's shrinking
     /// takes effect. Returns whether the whole WAL was copied.
     pub fn checkpoint_passive(&self) -> StoreResult<bool> {
-        if self.path.is_none() {
+        let Engine::Lite(lite) = &self.engine else {
+            return Ok(true);
+        };
+        if lite.path.is_none() {
             return Ok(true);
         }
-        let _armed = self.arm();
-        let mut g = self.lock();
+        let _armed = lite.arm();
+        let mut g = lite.lock();
         g.end_read();
         g.commit()?;
         let (busy, log, done): (i64, i64, i64) =
@@ -398,13 +437,17 @@ impl Db {
     /// full VACUUM (the whole file is rewritten; writers wait meanwhile, so run
     /// it with the mounts stopped), then truncates the WAL if nobody reads.
     pub fn vacuum_full(&self) -> StoreResult<()> {
-        let _armed = self.arm();
-        let mut g = self.lock();
+        if let Engine::Pg(p) = &self.engine {
+            return p.autocommit("VACUUM FULL");
+        }
+        let lite = self.lite()?;
+        let _armed = lite.arm();
+        let mut g = lite.lock();
         g.end_read();
         g.commit()?;
         g.conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
         g.conn.execute_batch("VACUUM")?;
-        if self.path.is_some() {
+        if lite.path.is_some() {
             g.conn
                 .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         }
@@ -416,7 +459,7 @@ impl Db {
 impl Txn<'_> {
     /// One integer from a query (tests look at tables directly).
     pub fn query_i64(&self, sql: &str) -> StoreResult<i64> {
-        Ok(self.conn.query_row(sql, [], |r| r.get(0))?)
+        self.conn.query_row(sql, (), |r| r.get(0))
     }
 }
 
@@ -424,7 +467,7 @@ impl Txn<'_> {
     /// Versions (all rows, and those holding content) and chunks, for metrics.
     pub fn content_counts(&self) -> StoreResult<(u64, u64, u64)> {
         let n = |sql: &str| -> StoreResult<u64> {
-            let v: i64 = self.conn.prepare_cached(sql)?.query_row([], |r| r.get(0))?;
+            let v: i64 = self.conn.prepare_cached(sql)?.query_row((), |r| r.get(0))?;
             to_u64(v, "count")
         };
         Ok((

@@ -1,9 +1,9 @@
 //! API keys: who a key acts as and what it may do. Only a blake3 hash of each
 //! secret is stored; a key is found by that hash.
 
+use super::sql::{params, OptionalExtension};
 use super::Txn;
 use crate::error::{StoreError, StoreResult};
-use rusqlite::{params, OptionalExtension};
 
 /// An API key as stored (never its secret).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -24,9 +24,10 @@ pub struct KeyRow {
     pub last_used_ns: Option<i64>,
 }
 
-const KEY_COLS: &str = "id, name, role, agent, user, stores, created_ns, revoked_ns, last_used_ns";
+const KEY_COLS: &str =
+    "id, name, role, agent, \"user\", stores, created_ns, revoked_ns, last_used_ns";
 
-fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(KeyRow, Option<String>)> {
+fn key_from_row(r: &super::sql::Row<'_>) -> StoreResult<(KeyRow, Option<String>)> {
     Ok((
         KeyRow {
             id: r.get(0)?,
@@ -63,7 +64,7 @@ impl Txn<'_> {
             .map(|s| serde_json::to_string(s).unwrap_or_else(|_| "[]".into()));
         self.conn
             .prepare_cached(
-                "INSERT INTO api_keys (id, name, secret_hash, role, agent, user, stores, created_ns) \
+                "INSERT INTO api_keys (id, name, secret_hash, role, agent, \"user\", stores, created_ns) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?
             .execute(params![
@@ -101,7 +102,7 @@ impl Txn<'_> {
     pub fn keys(&self) -> StoreResult<Vec<KeyRow>> {
         let sql = format!("SELECT {KEY_COLS} FROM api_keys ORDER BY created_ns, id");
         let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map([], key_from_row)?;
+        let rows = stmt.query_map((), key_from_row)?;
         rows.map(|r| finish(r?)).collect()
     }
 

@@ -4,11 +4,16 @@
 //! process. A holder proves it is alive by renewing `alive_until_ns`; its leases
 //! expire and its locks stop counting when it stops renewing (crash, SIGKILL,
 //! SIGSTOP), so nothing waits for a dead daemon longer than one TTL.
+//!
+//! Every expiry is set and judged by the database's clock (`memfs_now()`:
+//! PostgreSQL's `clock_timestamp()`, this host's clock for SQLite), never by
+//! the caller's: a daemon whose clock is off neither keeps a lease alive
+//! too long nor takes one too early.
 
+use super::sql::{params, OptionalExtension};
 use super::{to_i64, Txn};
 use crate::error::StoreResult;
 use crate::ids::{Identity, Ino, StoreId};
-use rusqlite::{params, OptionalExtension};
 
 /// A mount registering itself.
 #[derive(Debug, Clone)]
@@ -59,9 +64,22 @@ fn clamp(v: u64) -> i64 {
 }
 
 const LEASE_COLS: &str =
-    "ino, store_id, holder, token, agent, session, user, acquired_ns, expires_ns";
+    "ino, store_id, holder, token, agent, session, \"user\", acquired_ns, expires_ns";
 
-fn lease_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LeaseRow> {
+/// This host's name, recorded with each holder (operators see which host
+/// holds what); holder ids add random bytes, so they are unique anyway.
+pub fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into our buffer.
+    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    match (ok, std::str::from_utf8(&buf[..end])) {
+        (true, Ok(h)) if !h.is_empty() => h.to_string(),
+        _ => "unknown".into(),
+    }
+}
+
+fn lease_from_row(r: &super::sql::Row<'_>) -> StoreResult<LeaseRow> {
     Ok(LeaseRow {
         ino: Ino(r.get(0)?),
         store: StoreId(r.get(1)?),
@@ -76,12 +94,13 @@ fn lease_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LeaseRow> {
 }
 
 impl Txn<'_> {
-    /// Registers (or re-registers) a holder, alive for `ttl_ns` from `now`.
-    pub fn register_holder(&self, h: &HolderInfo, now: i64, ttl_ns: i64) -> StoreResult<()> {
+    /// Registers (or re-registers) a holder, alive for `ttl_ns`.
+    pub fn register_holder(&self, h: &HolderInfo, ttl_ns: i64) -> StoreResult<()> {
         self.conn
             .prepare_cached(
-                "INSERT OR REPLACE INTO holders (id, agent, session, user, pid, started_ns, \
-                 alive_until_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO holders (id, agent, session, \"user\", pid, started_ns, \
+                 alive_until_ns, host) VALUES (?1, ?2, ?3, ?4, ?5, memfs_now(), memfs_now() + ?6, ?7) \
+                 ON CONFLICT (id) DO UPDATE SET alive_until_ns = excluded.alive_until_ns",
             )?
             .execute(params![
                 h.id,
@@ -89,27 +108,32 @@ impl Txn<'_> {
                 h.who.session,
                 h.who.user,
                 h.pid,
-                now,
-                now + ttl_ns
+                ttl_ns,
+                host_name()
             ])?;
         Ok(())
     }
 
-    /// Extends a holder's life and all its leases to `now + ttl_ns`. Returns how many
-    /// leases were renewed.
-    pub fn renew_holder(&self, id: &str, now: i64, ttl_ns: i64) -> StoreResult<usize> {
-        self.conn
-            .prepare_cached("UPDATE holders SET alive_until_ns = ?2 WHERE id = ?1")?
-            .execute(params![id, now + ttl_ns])?;
-        // Only unexpired leases are renewed: one that lapsed while this daemon was
-        // frozen may already belong to someone else.
+    /// Extends a holder's life and all its leases by `ttl_ns`, registering it
+    /// again if it was reaped (its daemon was cut off from the database for
+    /// longer than a TTL). Returns how many leases were renewed.
+    pub fn renew_holder(&self, h: &HolderInfo, ttl_ns: i64) -> StoreResult<usize> {
         let n = self
             .conn
+            .prepare_cached("UPDATE holders SET alive_until_ns = memfs_now() + ?2 WHERE id = ?1")?
+            .execute(params![h.id, ttl_ns])?;
+        if n == 0 {
+            tracing::warn!(holder = %h.id, "this mount's holder row was gone (reaped); registering again");
+            self.register_holder(h, ttl_ns)?;
+        }
+        // Only unexpired leases are renewed: one that lapsed while this daemon was
+        // frozen may already belong to someone else.
+        self.conn
             .prepare_cached(
-                "UPDATE leases SET expires_ns = ?2 WHERE holder = ?1 AND expires_ns > ?3",
+                "UPDATE leases SET expires_ns = memfs_now() + ?2 \
+                 WHERE holder = ?1 AND expires_ns > memfs_now()",
             )?
-            .execute(params![id, now + ttl_ns, now])?;
-        Ok(n)
+            .execute(params![h.id, ttl_ns])
     }
 
     /// Removes a holder and everything it holds (clean shutdown), and forgets
@@ -127,28 +151,28 @@ impl Txn<'_> {
         Ok(())
     }
 
-    /// Deletes the locks and rows of holders dead since before `before_ns`.
-    pub fn reap_dead_holders(&self, before_ns: i64) -> StoreResult<usize> {
+    /// Deletes the locks and rows of holders dead for longer than `grace_ns`.
+    pub fn reap_dead_holders(&self, grace_ns: i64) -> StoreResult<usize> {
         self.conn
             .prepare_cached(
                 "DELETE FROM locks WHERE holder IN \
-                 (SELECT id FROM holders WHERE alive_until_ns < ?1)",
+                 (SELECT id FROM holders WHERE alive_until_ns < memfs_now() - ?1)",
             )?
-            .execute([before_ns])?;
-        Ok(self
-            .conn
-            .prepare_cached("DELETE FROM holders WHERE alive_until_ns < ?1")?
-            .execute([before_ns])?)
+            .execute([grace_ns])?;
+        self.conn
+            .prepare_cached("DELETE FROM holders WHERE alive_until_ns < memfs_now() - ?1")?
+            .execute([grace_ns])
     }
 
     /// The live lease on `ino`, if any.
-    pub fn live_lease(&self, ino: Ino, now: i64) -> StoreResult<Option<LeaseRow>> {
-        let sql = format!("SELECT {LEASE_COLS} FROM leases WHERE ino = ?1 AND expires_ns > ?2");
-        Ok(self
-            .conn
+    pub fn live_lease(&self, ino: Ino) -> StoreResult<Option<LeaseRow>> {
+        self.enter_ino(ino)?;
+        let sql =
+            format!("SELECT {LEASE_COLS} FROM leases WHERE ino = ?1 AND expires_ns > memfs_now()");
+        self.conn
             .prepare_cached(&sql)?
-            .query_row(params![ino.0, now], lease_from_row)
-            .optional()?)
+            .query_row([ino.0], lease_from_row)
+            .optional()
     }
 
     /// Takes the write lease on `ino` for `holder`, or returns who holds it. A holder
@@ -159,23 +183,25 @@ impl Txn<'_> {
         store: StoreId,
         holder: &str,
         who: &Identity,
-        now: i64,
         ttl_ns: i64,
     ) -> StoreResult<Result<i64, LeaseRow>> {
-        if let Some(l) = self.live_lease(ino, now)? {
+        self.enter_store(store)?;
+        if let Some(l) = self.live_lease(ino)? {
             if l.holder != holder {
                 return Ok(Err(l));
             }
             return Ok(Ok(l.token));
         }
-        let token = self.fence_token(ino)?.unwrap_or(0) + 1;
-        self.conn
-            .prepare_cached("INSERT OR REPLACE INTO fences (ino, token) VALUES (?1, ?2)")?
-            .execute(params![ino.0, token])?;
+        let token = self.set_fence(ino)?;
         self.conn
             .prepare_cached(
-                "INSERT OR REPLACE INTO leases (ino, store_id, holder, token, agent, session, \
-                 user, acquired_ns, expires_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT INTO leases (ino, store_id, holder, token, agent, session, \
+                 \"user\", acquired_ns, expires_ns) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, memfs_now(), memfs_now() + ?8) \
+                 ON CONFLICT (ino) DO UPDATE SET store_id = excluded.store_id, \
+                 holder = excluded.holder, token = excluded.token, agent = excluded.agent, \
+                 session = excluded.session, \"user\" = excluded.\"user\", \
+                 acquired_ns = excluded.acquired_ns, expires_ns = excluded.expires_ns",
             )?
             .execute(params![
                 ino.0,
@@ -185,23 +211,38 @@ impl Txn<'_> {
                 who.agent,
                 who.session,
                 who.user,
-                now,
-                now + ttl_ns
+                ttl_ns
             ])?;
         Ok(Ok(token))
     }
 
+    /// Issues the next fencing token of `ino` (a lease grant or break). The
+    /// transaction then commits synchronously: a token lost to a server crash
+    /// could otherwise be issued twice.
+    fn set_fence(&self, ino: Ino) -> StoreResult<i64> {
+        let token = self.fence_token(ino)?.unwrap_or(0) + 1;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO fences (ino, token) VALUES (?1, ?2) \
+                 ON CONFLICT (ino) DO UPDATE SET token = excluded.token",
+            )?
+            .execute(params![ino.0, token])?;
+        self.sync.set(true);
+        Ok(token)
+    }
+
     /// The newest token issued for `ino` (a commit under an older one is fenced off).
     pub fn fence_token(&self, ino: Ino) -> StoreResult<Option<i64>> {
-        Ok(self
-            .conn
+        self.conn
             .prepare_cached("SELECT token FROM fences WHERE ino = ?1")?
             .query_row([ino.0], |r| r.get(0))
-            .optional()?)
+            .optional()
     }
 
     /// Gives up a lease (only if it is still this holder's, under this token).
     pub fn release_lease(&self, ino: Ino, holder: &str, token: i64) -> StoreResult<()> {
+        // No store lock: deleting one's own row (holder and token match)
+        // races with nothing a store's writers decide on.
         self.conn
             .prepare_cached("DELETE FROM leases WHERE ino = ?1 AND holder = ?2 AND token = ?3")?
             .execute(params![ino.0, holder, token])?;
@@ -210,24 +251,22 @@ impl Txn<'_> {
 
     /// Breaks whatever lease `ino` has and fences its holder off. Returns the lease
     /// that was broken, if one was live.
-    pub fn break_lease(&self, ino: Ino, now: i64) -> StoreResult<Option<LeaseRow>> {
-        let live = self.live_lease(ino, now)?;
+    pub fn break_lease(&self, ino: Ino) -> StoreResult<Option<LeaseRow>> {
+        let live = self.live_lease(ino)?;
         self.conn
             .prepare_cached("DELETE FROM leases WHERE ino = ?1")?
             .execute([ino.0])?;
-        let token = self.fence_token(ino)?.unwrap_or(0) + 1;
-        self.conn
-            .prepare_cached("INSERT OR REPLACE INTO fences (ino, token) VALUES (?1, ?2)")?
-            .execute(params![ino.0, token])?;
+        self.set_fence(ino)?;
         Ok(live)
     }
 
     /// All live leases.
-    pub fn leases(&self, now: i64) -> StoreResult<Vec<LeaseRow>> {
-        let sql =
-            format!("SELECT {LEASE_COLS} FROM leases WHERE expires_ns > ?1 ORDER BY store_id, ino");
+    pub fn leases(&self) -> StoreResult<Vec<LeaseRow>> {
+        let sql = format!(
+            "SELECT {LEASE_COLS} FROM leases WHERE expires_ns > memfs_now() ORDER BY store_id, ino"
+        );
         let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map([now], lease_from_row)?;
+        let rows = stmt.query_map((), lease_from_row)?;
         let mut out = Vec::new();
         for r in rows {
             out.push(r?);
@@ -237,25 +276,19 @@ impl Txn<'_> {
 
     /// A lock of a live holder that conflicts with `want` (other owner, overlapping,
     /// at least one exclusive), if any.
-    pub fn lock_conflict(
-        &self,
-        holder: &str,
-        want: &LockSpec,
-        now: i64,
-    ) -> StoreResult<Option<LockRow>> {
-        Ok(self
-            .conn
+    pub fn lock_conflict(&self, holder: &str, want: &LockSpec) -> StoreResult<Option<LockRow>> {
+        self.enter_ino(want.ino)?;
+        self.conn
             .prepare_cached(
-                "SELECT l.start, l.end, l.exclusive, l.pid, l.holder, l.owner FROM locks l \
+                "SELECT l.start, l.\"end\", l.exclusive, l.pid, l.holder, l.owner FROM locks l \
                  JOIN holders h ON h.id = l.holder \
-                 WHERE l.ino = ?1 AND h.alive_until_ns > ?2 \
-                 AND NOT (l.holder = ?3 AND l.owner = ?4) \
-                 AND l.start <= ?6 AND l.end >= ?5 AND (l.exclusive OR ?7) LIMIT 1",
+                 WHERE l.ino = ?1 AND h.alive_until_ns > memfs_now() \
+                 AND NOT (l.holder = ?2 AND l.owner = ?3) \
+                 AND l.start <= ?5 AND l.\"end\" >= ?4 AND (l.exclusive <> 0 OR ?6 <> 0) LIMIT 1",
             )?
             .query_row(
                 params![
                     want.ino.0,
-                    now,
                     holder,
                     want.owner as i64,
                     clamp(want.start),
@@ -273,7 +306,7 @@ impl Txn<'_> {
                     })
                 },
             )
-            .optional()?)
+            .optional()
     }
 
     /// Whether `owner` of `holder` holds a lock that conflicts with `want`.
@@ -282,7 +315,7 @@ impl Txn<'_> {
             .conn
             .prepare_cached(
                 "SELECT 1 FROM locks WHERE ino = ?1 AND holder = ?2 AND owner = ?3 \
-                 AND start <= ?5 AND end >= ?4 AND (exclusive OR ?6) LIMIT 1",
+                 AND start <= ?5 AND \"end\" >= ?4 AND (exclusive <> 0 OR ?6 <> 0) LIMIT 1",
             )?
             .query_row(
                 params![
@@ -303,10 +336,11 @@ impl Txn<'_> {
     /// style: the owner's existing locks overlapping the range are cut back first.
     /// The caller has checked for conflicts in the same transaction.
     pub fn set_lock(&self, holder: &str, spec: &LockSpec, kind: Option<bool>) -> StoreResult<()> {
+        self.enter_ino(spec.ino)?;
         let (start, end) = (clamp(spec.start), clamp(spec.end));
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, start, end, exclusive, pid FROM locks \
-             WHERE ino = ?1 AND holder = ?2 AND owner = ?3 AND start <= ?5 AND end >= ?4",
+            "SELECT id, start, \"end\", exclusive, pid FROM locks \
+             WHERE ino = ?1 AND holder = ?2 AND owner = ?3 AND start <= ?5 AND \"end\" >= ?4",
         )?;
         let overlapping: Vec<(i64, i64, i64, bool, u32)> = stmt
             .query_map(
@@ -315,7 +349,7 @@ impl Txn<'_> {
             )?
             .collect::<Result<_, _>>()?;
         let mut insert = self.conn.prepare_cached(
-            "INSERT INTO locks (ino, holder, owner, start, end, exclusive, pid) \
+            "INSERT INTO locks (ino, holder, owner, start, \"end\", exclusive, pid) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
         for (id, s, e, x, pid) in overlapping {
@@ -361,10 +395,10 @@ impl Txn<'_> {
 
     /// Drops every lock an owner holds on a file (close of a descriptor).
     pub fn unlock_owner(&self, holder: &str, ino: Ino, owner: u64) -> StoreResult<usize> {
-        Ok(self
-            .conn
+        self.enter_ino(ino)?;
+        self.conn
             .prepare_cached("DELETE FROM locks WHERE ino = ?1 AND holder = ?2 AND owner = ?3")?
-            .execute(params![ino.0, holder, owner as i64])?)
+            .execute(params![ino.0, holder, owner as i64])
     }
 
     /// Whether this holder has any lock on `ino` (to skip work on close).

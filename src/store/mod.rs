@@ -1,13 +1,21 @@
-//! Persistence: one SQLite database holding stores, inodes/dentries, chunked content,
-//! versions, the audit chain and the change feed. Knows nothing of FUSE.
+//! Persistence: one database holding stores, inodes/dentries, chunked content,
+//! versions, the audit chains and the change feed. Knows nothing of FUSE.
 //!
 //! Callers run every change inside [`Db::write`], which hands them a [`Txn`]: the
 //! narrow interface the filesystem layer composes operations from. One closure is
 //! one transaction, so a crash leaves either the old or the new state.
+//!
+//! Two engines sit under the same `Db`/`Txn` surface: SQLite (a file path; the
+//! embedded default, one writer at a time) and PostgreSQL (a `postgres://`
+//! URL; many hosts, stores written in parallel). Nothing outside `store/`
+//! learns which one runs: `Txn` methods hold the logic once and speak SQL both
+//! engines accept ([`sql`]); the engines differ in how a closure becomes a
+//! transaction ([`sqlite`], [`postgres`]).
 
 mod audit;
 pub mod backup;
 pub mod batch;
+mod chains;
 mod content;
 pub mod crypto;
 mod drafts;
@@ -18,12 +26,17 @@ pub mod keyring;
 mod keys;
 mod leases;
 mod namespace;
+pub mod postgres;
 mod redact;
 mod reviews;
 mod schema;
 mod scrub;
 mod search;
+pub(crate) mod sql;
+mod sqlite;
 mod stores;
+mod tls;
+pub mod transfer;
 
 pub use audit::{AuditEntry, AuditFilter, ChainBreak, Change, FeedRow};
 pub use content::{
@@ -34,11 +47,11 @@ pub use drafts::{draft_store_name, BaseEntry, BaseRow, DraftReason, DraftRow, Ne
 pub use file_versions::{FileVersion, FileVersionFilter, FileVersionKind};
 pub use gc::{FileVersions, MaintenanceHolder, Space};
 pub use keys::KeyRow;
-pub use leases::{ttl_ns, HolderInfo, LeaseRow, LockRow, LockSpec};
+pub use leases::{host_name, ttl_ns, HolderInfo, LeaseRow, LockRow, LockSpec};
 pub use namespace::{FileRow, InodeRow, ListedEntry, NewInode, NodeKind};
 pub use redact::{Collect, Forgotten, Removal};
 pub use schema::SCHEMA_VERSION;
-pub use scrub::Scrub;
+pub use scrub::{Scrub, PG_ERASURE_NOTE};
 pub use search::SearchRow;
 pub use stores::{new_api_id, validate_store_name, Scope, StoreInfo, StoreRow};
 
@@ -46,50 +59,54 @@ pub use batch::BatchPolicy;
 pub use crypto::{Key, UnlockInfo};
 
 use crate::error::{StoreError, StoreResult};
-use batch::{Inner, Want};
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
-use std::cell::Cell;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
-use std::time::{Duration, Instant};
+use sql::{Conn, Dialect};
+use std::cell::{Cell, RefCell};
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
 
 /// A handle on the database. Cheap to share behind an `Arc`.
 pub struct Db {
-    inner: Mutex<Inner>,
-    /// Wakes the committer when a batch opens.
-    opened: Condvar,
-    path: Option<PathBuf>,
-    want: Option<Want>,
-    /// Set (once, by a daemon) to run changes in group-committed batches.
-    batch: OnceLock<BatchPolicy>,
-    /// Batches rolled back whole (their version and inode ids may be reused).
-    rollbacks: Arc<AtomicU64>,
+    engine: Engine,
     /// The master key, keyring and unlocked store keys (see [`crypto`]).
     crypto: crypto::Crypto,
-    /// Every change is durable before `write` returns, group-committed with
-    /// the changes of concurrent writers ([`Db::set_durable`]).
-    durable: AtomicBool,
-    /// Writers between entering `write` and finishing their change (durable mode).
-    writers: AtomicUsize,
-    /// Wakes durable writers when a batch finishes.
-    finished: Condvar,
+}
+
+/// The engine under a [`Db`].
+// One per `Db`, never moved around: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+enum Engine {
+    Lite(sqlite::Lite),
+    Pg(postgres::Pg),
 }
 
 /// An open transaction. Every persistence operation is a method on it.
 pub struct Txn<'a> {
-    conn: &'a Connection,
+    conn: Conn<'a>,
     crypto: &'a crypto::Crypto,
     /// Content bytes this change stored (bounds a batch's size).
     bytes: Cell<u64>,
+    /// A write transaction (reads take no store locks).
+    write: bool,
+    /// Chains (stores; 0 for store-less entries) whose writer lock this
+    /// transaction holds, and those it drew audit ids or feed positions in
+    /// (see [`chains`]). Only PostgreSQL takes these locks.
+    locked: RefCell<Vec<i64>>,
+    drawn: RefCell<Vec<i64>>,
+    /// The commit must be synchronous (lease grants and breaks: a token lost
+    /// to a server crash could be issued twice).
+    sync: Cell<bool>,
 }
 
 impl<'a> Txn<'a> {
-    fn new(conn: &'a Connection, crypto: &'a crypto::Crypto) -> Txn<'a> {
+    fn new(conn: Conn<'a>, crypto: &'a crypto::Crypto, write: bool) -> Txn<'a> {
         Txn {
             conn,
             crypto,
             bytes: Cell::new(0),
+            write,
+            locked: RefCell::new(Vec::new()),
+            drawn: RefCell::new(Vec::new()),
+            sync: Cell::new(false),
         }
     }
 
@@ -97,29 +114,39 @@ impl<'a> Txn<'a> {
     fn note_bytes(&self, n: u64) {
         self.bytes.set(self.bytes.get().saturating_add(n));
     }
+
+    /// Which SQL engine runs this transaction (for the few statements that
+    /// differ; everything else is written once).
+    fn dialect(&self) -> Dialect {
+        self.conn.dialect()
+    }
+}
+
+/// Whether a `--db` value names a PostgreSQL server rather than a file.
+pub fn is_url(location: &str) -> bool {
+    location.starts_with("postgres://") || location.starts_with("postgresql://")
 }
 
 impl Db {
-    /// Opens (creating if needed) the database file and brings its schema up to date.
+    /// Opens (creating if needed) the database and brings its schema up to
+    /// date: a file path is SQLite, a `postgres://` URL is PostgreSQL (the
+    /// database must exist; its tables are created).
     pub fn open(path: &Path) -> StoreResult<Db> {
-        if let Some(dir) = path.parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir)?;
-            }
-        }
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_CREATE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        Self::setup(conn, Some(path.to_path_buf()))
+        let engine = match path.to_str().filter(|s| is_url(s)) {
+            Some(url) => Engine::Pg(postgres::Pg::open(url)?),
+            None => Engine::Lite(sqlite::Lite::open(path)?),
+        };
+        Ok(Db {
+            engine,
+            crypto: crypto::Crypto::default(),
+        })
     }
 
     /// Opens an existing database without creating it (memfsctl uses this so that a
     /// typo in `--db` is an error, not a new empty database).
     pub fn open_existing(path: &Path) -> StoreResult<Db> {
-        if !path.exists() {
+        let url = path.to_str().is_some_and(is_url);
+        if !url && !path.exists() {
             return Err(StoreError::NotFound(format!(
                 "database {} (run `memfs init` first)",
                 path.display()
@@ -128,410 +155,183 @@ impl Db {
         Self::open(path)
     }
 
-    /// A private in-memory database, for tests.
+    /// A private, empty database for tests: in-memory SQLite, or, when
+    /// `MEMFS_TEST_PG` names a PostgreSQL server, a fresh database there that
+    /// is dropped with the handle.
     pub fn open_in_memory() -> StoreResult<Db> {
-        Self::setup(Connection::open_in_memory()?, None)
-    }
-
-    fn setup(mut conn: Connection, path: Option<PathBuf>) -> StoreResult<Db> {
-        let want = path.as_deref().and_then(Want::open);
-        // Migrations may need the write lock: wait for it like any writer.
-        let armed = batch::arm(want.as_ref().map(Want::wait_fd));
-        conn.busy_handler(Some(batch::busy_handler))?;
-        gc::prepare_new_database(&conn)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        // A 32 MiB page cache keeps hot metadata and chunks out of read(2) calls;
-        // it is bounded, so the daemon's RSS stays small.
-        conn.pragma_update(None, "cache_size", -32768)?;
-        conn.pragma_update(None, "temp_store", "MEMORY")?;
-        conn.set_prepared_statement_cache_capacity(128);
-        schema::migrate(&mut conn)?;
-        drop(armed);
-        let rollbacks = Arc::new(AtomicU64::new(0));
+        let engine = match std::env::var("MEMFS_TEST_PG") {
+            Ok(server) if !server.is_empty() => Engine::Pg(postgres::Pg::open_scratch(&server)?),
+            _ => Engine::Lite(sqlite::Lite::open_in_memory()?),
+        };
         Ok(Db {
-            inner: Mutex::new(Inner::new(conn, rollbacks.clone())),
-            opened: Condvar::new(),
-            path,
-            want,
-            batch: OnceLock::new(),
-            rollbacks,
+            engine,
             crypto: crypto::Crypto::default(),
-            durable: AtomicBool::new(false),
-            writers: AtomicUsize::new(0),
-            finished: Condvar::new(),
         })
     }
 
-    /// The database file, if not in memory.
+    /// The database file, if SQLite on a file.
     pub fn path(&self) -> Option<&Path> {
-        self.path.as_deref()
-    }
-
-    /// Turns on group commit (see [`batch`]): changes then commit together, at the
-    /// latest `policy.interval` after the first, or at once while another writer
-    /// waits, on [`Db::sync`], or when the disk is nearly full. A file database
-    /// only; someone must run [`Db::run_committer`]. Returns false if not enabled.
-    pub fn enable_batching(&self, policy: BatchPolicy) -> bool {
-        if self.want.is_none() || policy.interval.is_zero() {
-            return false;
+        match &self.engine {
+            Engine::Lite(l) => l.path.as_deref(),
+            Engine::Pg(_) => None,
         }
-        self.batch.set(policy).is_ok()
     }
 
-    /// Makes every change durable before [`Db::write`] returns
-    /// (`synchronous=FULL`: the WAL is fsynced at each commit), as `memfs
-    /// serve` needs: its answers promise the change is committed. Concurrent
-    /// writers share commits (group commit): each change runs in a savepoint
-    /// of the open batch, and the last writer in commits for all, so N
-    /// concurrent changes cost about one fsync. Daemons keep `NORMAL`, whose
-    /// commits survive a crash of the process but not of the machine.
+    /// Where the database is, for messages: a path, or the URL without its
+    /// password.
+    pub fn location(&self) -> String {
+        match &self.engine {
+            Engine::Lite(l) => l
+                .path
+                .as_ref()
+                .map_or_else(|| ":memory:".into(), |p| p.display().to_string()),
+            Engine::Pg(p) => p.location(),
+        }
+    }
+
+    /// Whether this is a PostgreSQL database.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.engine, Engine::Pg(_))
+    }
+
+    /// The SQLite engine, for its file-level operations (backup, vacuum,
+    /// scrub of the WAL).
+    fn lite(&self) -> StoreResult<&sqlite::Lite> {
+        match &self.engine {
+            Engine::Lite(l) => Ok(l),
+            Engine::Pg(_) => Err(StoreError::Invalid(
+                "not available on PostgreSQL (use the server's own tools: pg_dump, VACUUM)".into(),
+            )),
+        }
+    }
+
+    /// Turns on group commit (see [`batch`]) for a daemon. On PostgreSQL it
+    /// turns on the reuse of one read snapshot for up to the interval and
+    /// asynchronous commits (see [`postgres`]). Someone must run
+    /// [`Db::run_committer`]. Returns false if not enabled.
+    pub fn enable_batching(&self, policy: BatchPolicy) -> bool {
+        match &self.engine {
+            Engine::Lite(l) => l.enable_batching(policy),
+            Engine::Pg(p) => p.enable_batching(policy),
+        }
+    }
+
+    /// Makes every change durable before [`Db::write`] returns, as `memfs
+    /// serve` needs (see [`sqlite::Lite::set_durable`]).
     pub fn set_durable(&self) -> StoreResult<()> {
-        let mut g = self.lock();
-        g.end_read();
-        g.commit()?;
-        g.conn.pragma_update(None, "synchronous", "FULL")?;
-        self.durable.store(true, Ordering::SeqCst);
-        Ok(())
-    }
-
-    /// [`Db::write`] in durable mode: the change joins the open batch (or
-    /// opens one) and returns once that batch is committed.
-    fn write_durable<T, E>(&self, f: impl FnOnce(&Txn<'_>) -> Result<T, E>) -> Result<T, E>
-    where
-        E: From<StoreError>,
-    {
-        /// A change waits at most this long for a later writer to commit its
-        /// batch before it commits the batch itself.
-        const LINGER: Duration = Duration::from_millis(2);
-        let _armed = self.arm();
-        self.writers.fetch_add(1, Ordering::SeqCst);
-        let mut g = self.lock();
-        let ran = (|| {
-            g.end_read();
-            if g.open_since.is_none() {
-                g.conn
-                    .execute_batch("BEGIN IMMEDIATE")
-                    .map_err(StoreError::from)?;
-                g.open_since = Some(Instant::now());
-                g.batch_no += 1;
-            }
-            g.conn
-                .prepare_cached("SAVEPOINT change")
-                .and_then(|mut s| s.execute([]))
-                .map_err(StoreError::from)?;
-            let out = f(&Txn::new(&g.conn, &self.crypto));
-            let end = if out.is_ok() {
-                "RELEASE change"
-            } else {
-                "ROLLBACK TO change; RELEASE change"
-            };
-            if let Err(e) = g.conn.execute_batch(end) {
-                tracing::error!(error = %e, "cannot end a change; aborting its batch");
-                let _ = g.commit();
-                return Err(E::from(StoreError::from(e)));
-            }
-            out
-        })();
-        self.writers.fetch_sub(1, Ordering::SeqCst);
-        let mine = g.batch_no;
-        let since = Instant::now();
-        // A failed change (rolled back to its savepoint) still takes part in
-        // committing the batch: when it is the last writer in, nobody else
-        // would, and the open batch would hold the write lock.
-        loop {
-            if g.done_no >= mine || g.open_since.is_none() {
-                let out = ran?;
-                if g.failed.contains(&mine) {
-                    return Err(E::from(StoreError::Corrupt(
-                        "the change could not be committed (its batch was rolled back)".into(),
-                    )));
-                }
-                return Ok(out);
-            }
-            if self.writers.load(Ordering::SeqCst) == 0 || since.elapsed() >= LINGER {
-                let r = g.commit();
-                g.done_no = mine;
-                if r.is_err() {
-                    g.failed.push_back(mine);
-                    if g.failed.len() > 64 {
-                        g.failed.pop_front();
-                    }
-                }
-                self.finished.notify_all();
-                continue;
-            }
-            g = self
-                .finished
-                .wait_timeout(g, LINGER)
-                .map(|(g, _)| g)
-                .unwrap_or_else(|p| p.into_inner().0);
+        match &self.engine {
+            Engine::Lite(l) => l.set_durable(),
+            Engine::Pg(p) => p.set_durable(),
         }
     }
 
     /// How many batches were lost to a failed commit. Caches of anything keyed by
-    /// ids empty themselves when this changes.
+    /// ids empty themselves when this changes (never on PostgreSQL, whose ids
+    /// are never reused).
     pub fn rollbacks(&self) -> u64 {
-        self.rollbacks.load(Ordering::Relaxed)
-    }
-
-    fn arm(&self) -> batch::WantGuard {
-        batch::arm(self.want.as_ref().map(Want::wait_fd))
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        match &self.engine {
+            Engine::Lite(l) => l.rollbacks(),
+            Engine::Pg(_) => 0,
+        }
     }
 
     /// Runs `f` as one change: committed if it returns `Ok`, rolled back otherwise.
-    /// Without batching it is one IMMEDIATE transaction (taking the write lock up
-    /// front, so two daemons never deadlock upgrading read transactions); with
-    /// batching it is a savepoint in the open batch.
     pub fn write<T, E>(&self, f: impl FnOnce(&Txn<'_>) -> Result<T, E>) -> Result<T, E>
     where
         E: From<StoreError>,
     {
-        if self.durable.load(Ordering::Relaxed) {
-            return self.write_durable(f);
+        match &self.engine {
+            Engine::Lite(l) => l.write(&self.crypto, f),
+            Engine::Pg(p) => p.write(&self.crypto, f),
         }
-        let _armed = self.arm();
-        let mut g = self.lock();
-        g.end_read();
-        if g.open_since.is_none() && self.should_batch() {
-            g.conn
-                .execute_batch("BEGIN IMMEDIATE")
-                .map_err(StoreError::from)?;
-            g.open_since = Some(Instant::now());
-            self.opened.notify_all();
-        }
-        if g.open_since.is_none() {
-            let tx = g
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(StoreError::from)?;
-            let out = f(&Txn::new(&tx, &self.crypto))?;
-            tx.commit().map_err(StoreError::from)?;
-            return Ok(out);
-        }
-        g.conn
-            .prepare_cached("SAVEPOINT change")
-            .and_then(|mut s| s.execute([]))
-            .map_err(StoreError::from)?;
-        let (out, bytes) = {
-            let txn = Txn::new(&g.conn, &self.crypto);
-            (f(&txn), txn.bytes.get())
-        };
-        let out = match out {
-            Ok(v) => {
-                g.conn
-                    .prepare_cached("RELEASE change")
-                    .and_then(|mut s| s.execute([]))
-                    .map_err(StoreError::from)?;
-                g.bytes += bytes;
-                g.changes += 1;
-                v
-            }
-            Err(e) => {
-                let undone = g
-                    .conn
-                    .execute_batch("ROLLBACK TO change; RELEASE change")
-                    .map_err(StoreError::from);
-                if let Err(u) = undone {
-                    tracing::error!(error = %u, "cannot roll a failed change back; aborting the batch");
-                    let _ = g.conn.execute_batch("ROLLBACK");
-                    g.open_since = None;
-                    g.rollbacks.fetch_add(1, Ordering::Relaxed);
-                }
-                return Err(e);
-            }
-        };
-        if self.batch_due(&g) {
-            g.commit().map_err(StoreError::from)?;
-        }
-        Ok(out)
     }
 
-    /// Runs `f` in a read transaction (one consistent snapshot). Inside an open
-    /// batch it reads the batch, so a daemon always sees its own changes.
+    /// Runs `f` in a read transaction (one consistent snapshot). A daemon
+    /// always sees its own changes.
     pub fn read<T, E>(&self, f: impl FnOnce(&Txn<'_>) -> Result<T, E>) -> Result<T, E>
     where
         E: From<StoreError>,
     {
-        let _armed = self.arm();
-        let mut g = self.lock();
-        if g.open_since.is_some() {
-            return f(&Txn::new(&g.conn, &self.crypto));
+        match &self.engine {
+            Engine::Lite(l) => l.read(&self.crypto, f),
+            Engine::Pg(p) => p.read(&self.crypto, f),
         }
-        if let Some(policy) = self.batch.get() {
-            // A daemon reuses one read snapshot for up to an interval: taking
-            // WAL read locks costs more than most lookups. Its own changes end
-            // the snapshot first, so it never misses them; others' changes show
-            // at most an interval later (the change feed is slower anyway).
-            if g.read_since.is_some_and(|t| t.elapsed() >= policy.interval) {
-                g.end_read();
-            }
-            if g.read_since.is_none() {
-                g.conn
-                    .execute_batch("BEGIN DEFERRED")
-                    .map_err(StoreError::from)?;
-                g.read_since = Some(Instant::now());
-                self.opened.notify_all();
-            }
-            return f(&Txn::new(&g.conn, &self.crypto));
-        }
-        let tx = g
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Deferred)
-            .map_err(StoreError::from)?;
-        let out = f(&Txn::new(&tx, &self.crypto))?;
-        tx.finish().map_err(StoreError::from)?;
-        Ok(out)
     }
 
-    /// Commits the open batch now (a durability point: fsync, unmount).
+    /// A durability point (fsync, unmount): every change made so far is on disk.
     pub fn sync(&self) -> StoreResult<()> {
-        let _armed = self.arm();
-        let mut g = self.lock();
-        g.end_read();
-        g.commit().map_err(StoreError::from)
+        match &self.engine {
+            Engine::Lite(l) => l.sync(),
+            Engine::Pg(p) => p.sync(),
+        }
     }
 
-    /// Commits each batch when it falls due, until `stop` is set; then commits
-    /// what is open and returns. A daemon runs this on its own thread.
+    /// Commits batches (SQLite) or ends stale read snapshots (PostgreSQL) when
+    /// they fall due, until `stop` is set. A daemon runs this on its own thread.
     pub fn run_committer(&self, stop: &AtomicBool) {
-        let Some(policy) = self.batch.get().copied() else {
-            return;
-        };
-        let mut g = self.lock();
-        while !stop.load(Ordering::Relaxed) {
-            if g.read_since.is_some_and(|t| t.elapsed() >= policy.interval) {
-                g.end_read();
-            }
-            let wait = match g.open_since.or(g.read_since) {
-                None => Duration::from_millis(100),
-                Some(t) if t.elapsed() >= policy.interval => {
-                    // The error is logged by commit; the next change starts afresh.
-                    let _ = g.commit();
-                    g.end_read();
-                    continue;
+        match &self.engine {
+            Engine::Lite(l) => l.run_committer(stop),
+            Engine::Pg(p) => p.run_committer(stop),
+        }
+    }
+
+    /// Runs SQLite's WAL checkpoints on a connection of their own until `stop`
+    /// (see [`sqlite::Lite::run_checkpointer`]); nothing to do on PostgreSQL,
+    /// whose server checkpoints.
+    pub fn run_checkpointer(&self, stop: &AtomicBool, every: std::time::Duration) {
+        if let Engine::Lite(l) = &self.engine {
+            l.run_checkpointer(stop, every);
+        }
+    }
+
+    /// Something to wait on for changes of other processes: returns after at
+    /// most `max`, earlier when the engine hears of a commit (PostgreSQL's
+    /// LISTEN/NOTIFY; SQLite only polls).
+    pub fn feed_waiter(&self) -> FeedWaiter {
+        match &self.engine {
+            Engine::Lite(_) => FeedWaiter(None),
+            Engine::Pg(p) => FeedWaiter(Some(p.listener())),
+        }
+    }
+}
+
+/// Waits for the change feed (see [`Db::feed_waiter`]).
+pub struct FeedWaiter(Option<postgres::Listener>);
+
+impl FeedWaiter {
+    /// Whether the engine announces commits (else waiting is just sleeping).
+    pub fn pushes(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Sleeps up to `max`, returning early when another process committed a
+    /// change (true) or `stop` was set.
+    pub fn wait(&mut self, max: std::time::Duration, stop: &AtomicBool) -> bool {
+        match &mut self.0 {
+            Some(l) => l.wait(max, stop),
+            None => {
+                let step = std::time::Duration::from_millis(20);
+                let deadline = std::time::Instant::now() + max;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let now = std::time::Instant::now();
+                    if now >= deadline {
+                        break;
+                    }
+                    std::thread::sleep(step.min(deadline - now));
                 }
-                Some(t) => policy.interval - t.elapsed(),
-            };
-            g = self
-                .opened
-                .wait_timeout(g, wait)
-                .map(|(g, _)| g)
-                .unwrap_or_else(|p| p.into_inner().0);
-        }
-        let _ = g.commit();
-        g.end_read();
-    }
-
-    /// Runs SQLite's WAL checkpoints on a connection of its own, every `every`
-    /// while the WAL changes, until `stop` is set. A daemon runs this on its own
-    /// thread. Without it, the commit that crosses SQLite's auto-checkpoint
-    /// threshold copies the whole WAL into the database inside the commit, while
-    /// holding the daemon's one connection: after a SIGKILL that left a 1 GB WAL,
-    /// the first commit after start-up stalled every request for 3 s. A passive
-    /// checkpoint on another connection waits for nobody and blocks nobody.
-    pub fn run_checkpointer(&self, stop: &AtomicBool, every: Duration) {
-        let Some(path) = self.path.clone() else {
-            return;
-        };
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = match Connection::open_with_flags(&path, flags) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(error = %e, "no checkpoint connection; commits checkpoint");
-                return;
-            }
-        };
-        let autocheckpoint = |pages: i64| {
-            if let Err(e) = self
-                .lock()
-                .conn
-                .pragma_update(None, "wal_autocheckpoint", pages)
-            {
-                tracing::warn!(error = %e, "cannot set wal_autocheckpoint");
-            }
-        };
-        autocheckpoint(0);
-        let mut wal = path.into_os_string();
-        wal.push("-wal");
-        let stamp = || {
-            std::fs::metadata(&wal)
-                .ok()
-                .map(|m| (m.len(), m.modified().ok()))
-        };
-        let mut done = None;
-        let step = every.min(Duration::from_millis(20));
-        let mut waited = Duration::ZERO;
-        while !stop.load(Ordering::Relaxed) {
-            std::thread::sleep(step);
-            waited += step;
-            if waited < every {
-                continue;
-            }
-            waited = Duration::ZERO;
-            let now = stamp();
-            if now.is_none() || now == done {
-                continue;
-            }
-            let r = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-                Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
-            });
-            match r {
-                // Everything copied: nothing to do until the WAL changes again.
-                Ok((log, copied)) if copied >= log => done = now,
-                // Readers still use the rest; the next round tries again.
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
+                false
             }
         }
-        // The last commits and the close checkpoint on the daemon's connection.
-        autocheckpoint(1000);
-    }
-
-    /// Whether a new change should open a batch rather than commit on its own.
-    fn should_batch(&self) -> bool {
-        let (Some(policy), Some(want), Some(path)) = (self.batch.get(), &self.want, &self.path)
-        else {
-            return false;
-        };
-        if want.someone_waits() {
-            // Let the waiter in between this process's transactions.
-            std::thread::sleep(Duration::from_micros(200));
-            return false;
-        }
-        batch::free_bytes(path).is_some_and(|free| free >= policy.min_free_bytes)
-    }
-
-    /// Whether the open batch must commit now.
-    fn batch_due(&self, g: &Inner) -> bool {
-        let Some(policy) = self.batch.get() else {
-            return true;
-        };
-        g.open_since.is_some_and(|t| t.elapsed() >= policy.interval)
-            || g.bytes >= policy.max_bytes
-            || self.want.as_ref().is_some_and(Want::someone_waits)
     }
 }
 
-impl Drop for Db {
-    fn drop(&mut self) {
-        let mut g = self.lock();
-        g.end_read();
-        let _ = g.commit();
-    }
-}
-
-/// Converts a length or count read from SQLite (i64) to u64, treating negatives as corruption.
+/// Converts a length or count read from the database (i64) to u64, treating
+/// negatives as corruption.
 fn to_u64(v: i64, what: &str) -> StoreResult<u64> {
     u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative {what}: {v}")))
 }
 
-/// Converts a u64 to SQLite's i64, refusing values SQLite cannot hold.
+/// Converts a u64 to the database's i64, refusing values it cannot hold.
 fn to_i64(v: u64) -> StoreResult<i64> {
     i64::try_from(v).map_err(|_| StoreError::Invalid(format!("value too large: {v}")))
 }

@@ -1,9 +1,9 @@
 //! Inodes and directory entries: the namespace of every store.
 
+use super::sql::{params, OptionalExtension, Row};
 use super::{to_i64, to_u64, Txn};
 use crate::error::{StoreError, StoreResult};
 use crate::ids::{Ino, StoreId, VersionId};
-use rusqlite::{params, OptionalExtension, Row};
 
 /// What an inode is. Stored as a small integer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,12 +82,12 @@ pub struct NewInode {
 const INODE_COLS: &str = "ino, store_id, kind, perm, uid, gid, nlink, size, rdev, \
      atime_ns, mtime_ns, ctime_ns, crtime_ns, head, target";
 
-fn inode_from_row(r: &Row<'_>) -> rusqlite::Result<(InodeRowRaw, i64)> {
+fn inode_from_row(r: &Row<'_>) -> StoreResult<(InodeRowRaw, i64)> {
     inode_from_row_at(r, 0)
 }
 
 /// An inode's columns ([`INODE_COLS`]) starting at column `o`.
-fn inode_from_row_at(r: &Row<'_>, o: usize) -> rusqlite::Result<(InodeRowRaw, i64)> {
+fn inode_from_row_at(r: &Row<'_>, o: usize) -> StoreResult<(InodeRowRaw, i64)> {
     Ok((
         InodeRowRaw {
             ino: r.get(o)?,
@@ -168,6 +168,7 @@ impl Txn<'_> {
     /// by name, with their inodes and (for files) the stored SHA-256 of their
     /// head: one query per directory for listings.
     pub fn dir_listing(&self, dir: Ino) -> StoreResult<Vec<ListedEntry>> {
+        self.enter_ino(dir)?;
         let sql = format!(
             "SELECT d.name, v.sha256, {} FROM dentries d JOIN inodes i ON i.ino = d.ino \
              LEFT JOIN versions v ON v.id = i.head \
@@ -199,6 +200,7 @@ impl Txn<'_> {
 
     /// One inode, or `None` if no such inode exists.
     pub fn inode(&self, ino: Ino) -> StoreResult<Option<InodeRow>> {
+        self.enter_ino(ino)?;
         let sql = format!("SELECT {INODE_COLS} FROM inodes WHERE ino = ?1");
         let raw = self
             .conn
@@ -210,6 +212,7 @@ impl Txn<'_> {
 
     /// The inode `name` in directory `parent` names, if any.
     pub fn lookup(&self, parent: Ino, name: &[u8]) -> StoreResult<Option<Ino>> {
+        self.enter_ino(parent)?;
         Ok(self
             .conn
             .prepare_cached("SELECT ino FROM dentries WHERE parent = ?1 AND name = ?2")?
@@ -220,6 +223,7 @@ impl Txn<'_> {
 
     /// The inode `name` in `parent` names, with its metadata, in one query.
     pub fn lookup_inode(&self, parent: Ino, name: &[u8]) -> StoreResult<Option<InodeRow>> {
+        self.enter_ino(parent)?;
         let sql = format!(
             "SELECT {} FROM dentries d JOIN inodes i ON i.ino = d.ino \
              WHERE d.parent = ?1 AND d.name = ?2",
@@ -239,29 +243,34 @@ impl Txn<'_> {
 
     /// Creates an inode. Returns its number.
     pub fn insert_inode(&self, n: &NewInode) -> StoreResult<Ino> {
+        self.enter_store(n.store)?;
         self.conn
             .prepare_cached(
                 "INSERT INTO inodes (store_id, kind, perm, uid, gid, nlink, size, rdev, \
                  atime_ns, mtime_ns, ctime_ns, crtime_ns, head, target) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?10, ?6, ?7, ?8, ?8, ?8, ?8, NULL, ?9)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?10, ?6, ?7, ?8, ?8, ?8, ?8, NULL, ?9) RETURNING ino",
             )?
-            .execute(params![
-                n.store.0,
-                n.kind.code(),
-                n.perm,
-                n.uid,
-                n.gid,
-                n.target.as_ref().map_or(0, |t| t.len() as i64),
-                n.rdev,
-                n.now_ns,
-                n.target,
-                n.nlink,
-            ])?;
-        Ok(Ino(self.conn.last_insert_rowid()))
+            .query_row(
+                params![
+                    n.store.0,
+                    n.kind.code(),
+                    n.perm,
+                    n.uid,
+                    n.gid,
+                    n.target.as_ref().map_or(0, |t| t.len() as i64),
+                    n.rdev,
+                    n.now_ns,
+                    n.target,
+                    n.nlink,
+                ],
+                |r| r.get(0),
+            )
+            .map(Ino)
     }
 
     /// Writes back every mutable field of an inode.
     pub fn save_inode(&self, i: &InodeRow) -> StoreResult<()> {
+        self.enter_ino(i.ino)?;
         let n = self
             .conn
             .prepare_cached(
@@ -289,25 +298,27 @@ impl Txn<'_> {
 
     /// Adds the entry `parent/name -> ino`. Fails with `Exists` if the name is taken.
     pub fn insert_dentry(&self, parent: Ino, name: &[u8], ino: Ino) -> StoreResult<()> {
-        let res = self
+        self.enter_ino(parent)?;
+        // No constraint error: on PostgreSQL it would abort the transaction.
+        let n = self
             .conn
-            .prepare_cached("INSERT INTO dentries (parent, name, ino) VALUES (?1, ?2, ?3)")?
-            .execute(params![parent.0, name, ino.0]);
-        match res {
-            Ok(_) => Ok(()),
-            Err(rusqlite::Error::SqliteFailure(e, _))
-                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
-                Err(StoreError::Exists(
-                    String::from_utf8_lossy(name).into_owned(),
-                ))
-            }
-            Err(e) => Err(e.into()),
+            .prepare_cached(
+                "INSERT INTO dentries (parent, name, ino) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (parent, name) DO NOTHING",
+            )?
+            .execute(params![parent.0, name, ino.0])?;
+        if n == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Exists(
+                String::from_utf8_lossy(name).into_owned(),
+            ))
         }
     }
 
     /// Removes the entry `parent/name`. Returns whether it existed.
     pub fn remove_dentry(&self, parent: Ino, name: &[u8]) -> StoreResult<bool> {
+        self.enter_ino(parent)?;
         let n = self
             .conn
             .prepare_cached("DELETE FROM dentries WHERE parent = ?1 AND name = ?2")?
@@ -317,6 +328,7 @@ impl Txn<'_> {
 
     /// Points the existing entry `parent/name` at another inode.
     pub fn repoint_dentry(&self, parent: Ino, name: &[u8], ino: Ino) -> StoreResult<()> {
+        self.enter_ino(parent)?;
         self.conn
             .prepare_cached("UPDATE dentries SET ino = ?3 WHERE parent = ?1 AND name = ?2")?
             .execute(params![parent.0, name, ino.0])?;
@@ -325,6 +337,7 @@ impl Txn<'_> {
 
     /// The entries of a directory, sorted by name, with each child's kind.
     pub fn children(&self, parent: Ino) -> StoreResult<Vec<(Vec<u8>, Ino, NodeKind)>> {
+        self.enter_ino(parent)?;
         let mut stmt = self.conn.prepare_cached(
             "SELECT d.name, d.ino, i.kind FROM dentries d JOIN inodes i ON i.ino = d.ino \
              WHERE d.parent = ?1 ORDER BY d.name",
@@ -346,6 +359,7 @@ impl Txn<'_> {
 
     /// Whether a directory has any entry.
     pub fn has_children(&self, parent: Ino) -> StoreResult<bool> {
+        self.enter_ino(parent)?;
         Ok(self
             .conn
             .prepare_cached("SELECT 1 FROM dentries WHERE parent = ?1 LIMIT 1")?
@@ -356,17 +370,18 @@ impl Txn<'_> {
 
     /// One entry naming `ino`: its parent and name (for hard links, the first by name).
     pub fn parent_entry(&self, ino: Ino) -> StoreResult<Option<(Ino, Vec<u8>)>> {
-        Ok(self
-            .conn
+        self.enter_ino(ino)?;
+        self.conn
             .prepare_cached(
                 "SELECT parent, name FROM dentries WHERE ino = ?1 ORDER BY parent, name LIMIT 1",
             )?
             .query_row([ino.0], |r| Ok((Ino(r.get(0)?), r.get(1)?)))
-            .optional()?)
+            .optional()
     }
 
     /// Every entry naming `ino` (hard links have several).
     pub fn entries_of(&self, ino: Ino) -> StoreResult<Vec<(Ino, Vec<u8>)>> {
+        self.enter_ino(ino)?;
         let mut stmt = self.conn.prepare_cached(
             "SELECT parent, name FROM dentries WHERE ino = ?1 ORDER BY parent, name",
         )?;
@@ -428,10 +443,11 @@ impl Txn<'_> {
 
     /// Number of live (linked) inodes in a store, and the bytes their heads hold.
     pub fn store_usage(&self, store: StoreId) -> StoreResult<(u64, u64)> {
+        self.enter_store(store)?;
         let (n, bytes): (i64, i64) = self
             .conn
             .prepare_cached(
-                "SELECT count(*), coalesce(sum(size), 0) FROM inodes \
+                "SELECT count(*), CAST(coalesce(sum(size), 0) AS BIGINT) FROM inodes \
                  WHERE store_id = ?1 AND nlink > 0",
             )?
             .query_row([store.0], |r| Ok((r.get(0)?, r.get(1)?)))?;

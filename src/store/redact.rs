@@ -12,10 +12,10 @@
 //! ([`super::Db::scrub_files`]).
 
 use super::content::{decode_extents, encode_extents};
+use super::sql::{params, OptionalExtension};
 use super::{to_i64, to_u64, Change, StoreRow, Txn};
 use crate::error::{StoreError, StoreResult};
 use crate::ids::{ChunkId, Identity, Ino, StoreId, VersionId};
-use rusqlite::{params, OptionalExtension};
 use std::collections::{BTreeSet, HashMap};
 
 /// The versions whose extents may name a chunk of store `?1`'s space: its
@@ -80,6 +80,7 @@ impl Txn<'_> {
         who: &Identity,
         now_ns: i64,
     ) -> StoreResult<Removal> {
+        self.enter_version(id)?;
         let v = self.version(id)?;
         if self.is_redacted(id)? {
             return Err(StoreError::Invalid(format!(
@@ -148,6 +149,7 @@ impl Txn<'_> {
         who: &Identity,
         now_ns: i64,
     ) -> StoreResult<Removal> {
+        self.enter_store(store.id)?;
         let mut inode = self
             .inode(ino)?
             .ok_or_else(|| StoreError::NotFound(format!("inode {ino}")))?;
@@ -232,14 +234,16 @@ impl Txn<'_> {
         removal.entries_sealed = self.seal_entries(&entries)?;
         // The change feed is only a hint for running mounts; the newest row stays
         // (sequence numbers continue from it).
-        let mut del = self.conn.prepare_cached(
-            "DELETE FROM changes WHERE (ino = ?1 OR name = ?2) \
-             AND seq < (SELECT max(seq) FROM changes)",
-        )?;
+        let del = "DELETE FROM changes WHERE (ino = ?1 OR name = ?2) \
+                   AND seq < (SELECT max(seq) FROM changes)";
         for name in &names {
-            del.execute(params![ino.0, name])?;
+            self.conn
+                .prepare_cached(del)?
+                .execute(params![ino.0, name])?;
         }
-        del.execute(params![ino.0, Vec::<u8>::new()])?;
+        self.conn
+            .prepare_cached(del)?
+            .execute(params![ino.0, Vec::<u8>::new()])?;
         self.record(
             who,
             now_ns,
@@ -273,6 +277,13 @@ impl Txn<'_> {
             .into_iter()
             .filter(|s| s.scope == super::Scope::User && s.owner.as_deref() == Some(user))
             .collect();
+        // Every store's lock first, in id order, then the store-less chain's.
+        let mut ids: Vec<i64> = owned.iter().map(|s| s.id.0).collect();
+        ids.sort_unstable();
+        for id in ids {
+            self.enter_chain(id)?;
+        }
+        self.enter_chain(0)?;
         for s in owned {
             let entries = self.audit_ids("SELECT id FROM audit WHERE store_id = ?1", s.id.0)?;
             out.versions += self.store_versions(s.id)?;
@@ -302,17 +313,17 @@ impl Txn<'_> {
     pub fn redacted_with_content(&self) -> StoreResult<Vec<i64>> {
         let mut stmt = self.conn.prepare(
             "SELECT id FROM versions WHERE redacted_ns IS NOT NULL \
-             AND (size != 0 OR length(extents) != 0 OR length(hash) != 0 OR path != '' \
+             AND (size != 0 OR octet_length(extents) != 0 OR octet_length(hash) != 0 OR path != '' \
                   OR base IS NOT NULL)",
         )?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let rows = stmt.query_map((), |r| r.get(0))?;
+        rows.collect::<Result<_, _>>()
     }
 
     pub(super) fn audit_ids(&self, sql: &str, arg: i64) -> StoreResult<Vec<i64>> {
         let mut stmt = self.conn.prepare_cached(sql)?;
         let rows = stmt.query_map([arg], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.collect::<Result<_, _>>()
     }
 
     /// Clears the content of `ids` (all in `store`): first rewrites every other
@@ -350,10 +361,10 @@ impl Txn<'_> {
             self.conn
                 .prepare_cached(
                     "UPDATE versions SET size = 0, base = NULL, base_len = 0, depth = 0, \
-                     extents = X'', hash = X'', sha256 = NULL, path = '', \
+                     extents = ?3, hash = ?3, sha256 = NULL, path = '', \
                      redacted_ns = coalesce(redacted_ns, ?2) WHERE id = ?1",
                 )?
-                .execute(params![id.0, now_ns])?;
+                .execute(params![id.0, now_ns, Vec::<u8>::new()])?;
         }
         let domain = self.chunk_domain(store)?;
         let (deleted, trimmed, bytes) = match collect {
@@ -423,7 +434,7 @@ impl Txn<'_> {
         let newest: Option<i64> = self
             .conn
             .prepare_cached("SELECT max(id) FROM chunks")?
-            .query_row([], |r| r.get(0))?;
+            .query_row((), |r| r.get(0))?;
         let unused: Vec<i64> = {
             // Covered by the (store_id, hash) index: no chunk data is read.
             let mut stmt = self
@@ -634,12 +645,16 @@ mod tests {
     }
 
     fn chunk_with_secret(tx: &Txn<'_>) -> bool {
+        let sql = match tx.dialect() {
+            crate::store::sql::Dialect::Sqlite => {
+                "SELECT count(*) FROM chunks WHERE instr(data, ?1) > 0"
+            }
+            crate::store::sql::Dialect::Postgres => {
+                "SELECT count(*) FROM chunks WHERE position(?1 in data) > 0"
+            }
+        };
         tx.conn
-            .query_row(
-                "SELECT count(*) FROM chunks WHERE instr(data, ?1) > 0",
-                [SECRET],
-                |r| r.get::<_, i64>(0),
-            )
+            .query_row(sql, [SECRET], |r| r.get::<_, i64>(0))
             .unwrap()
             > 0
     }
@@ -708,7 +723,7 @@ mod tests {
             assert_eq!(tx.resolve_path(w.store.root, "f.txt")?, None);
             let n: i64 = tx
                 .conn
-                .query_row("SELECT count(*) FROM chunks", [], |r| r.get(0))?;
+                .query_row("SELECT count(*) FROM chunks", (), |r| r.get(0))?;
             assert_eq!(n, 0);
             let sealed: i64 = tx.conn.query_row(
                 "SELECT count(*) FROM audit WHERE ino = ?1 AND path IS NULL AND detail IS NULL",

@@ -5,7 +5,7 @@
 use crate::error::{StoreError, StoreResult};
 use rusqlite::{Connection, TransactionBehavior};
 
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // 1: the initial schema.
     r#"
     CREATE TABLE stores (
@@ -264,7 +264,23 @@ const MIGRATIONS: &[&str] = &[
         audit_id     INTEGER NOT NULL
     );
     "#,
-    // 11 (drafts): a draft is a store row of its own (`draft_of` names the
+    // 11 (audit format 2, many hosts): every store has its own audit chain
+    // (`chain` = store id, 0 for entries about no store; `seq` = 1, 2, 3, ...
+    // within it), so engines with parallel writers order each store's
+    // entries without one database-wide lock. Entries from before keep their
+    // format-1 global chain, ended by a cut-over entry (written in Rust
+    // after this SQL, see `audit::write_cutover`) whose hash every chain
+    // starts from. Holders record their host; the change feed gets an index
+    // per store (followers ask for a store's newest row).
+    r#"
+    ALTER TABLE audit ADD COLUMN chain INTEGER;
+    ALTER TABLE audit ADD COLUMN seq INTEGER;
+    CREATE UNIQUE INDEX audit_by_chain ON audit(chain, seq) WHERE seq IS NOT NULL;
+    CREATE INDEX audit_legacy ON audit(id) WHERE seq IS NULL;
+    CREATE INDEX changes_by_store ON changes(store_id, seq);
+    ALTER TABLE holders ADD COLUMN host TEXT;
+    "#,
+    // 12 (drafts): a draft is a store row of its own (`draft_of` names the
     // store it is a draft of) whose namespace was cloned from its base at
     // creation: its inodes' heads point at the base's versions, so no
     // content is copied, and its new chunks go to the base's chunk space
@@ -303,7 +319,7 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX draft_base_by_ino ON draft_base(ino);
     CREATE INDEX draft_base_by_head ON draft_base(head) WHERE head IS NOT NULL;
     "#,
-    // 12 (consolidation jobs, the dreams endpoint): one row per job, kept
+    // 13 (consolidation jobs, the dreams endpoint): one row per job, kept
     // after it ends (`status`: pending, running, completed, failed,
     // canceled). `request` is the job as asked (JSON); `draft_id` the draft
     // it works in, `output_id` the store it produced; `runner` the server
@@ -332,6 +348,9 @@ const MIGRATIONS: &[&str] = &[
     "#,
 ];
 
+/// The migration after whose SQL the format-1 audit chain gets its cut-over entry.
+const AUDIT_V2: usize = 11;
+
 /// The schema version this memfs writes (the number of migrations).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -348,6 +367,9 @@ pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         tx.execute_batch(sql)?;
+        if i + 1 == AUDIT_V2 {
+            super::audit::write_cutover(&tx)?;
+        }
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
     }
     tx.commit()?;

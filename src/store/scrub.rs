@@ -6,7 +6,7 @@
 //! an older snapshot; the WAL then still holds frames with the old bytes. We retry
 //! until a deadline and report what is left; the caller says so and fails.
 
-use super::Db;
+use super::{Db, Engine};
 use crate::error::{StoreError, StoreResult};
 use std::time::{Duration, Instant};
 
@@ -19,14 +19,27 @@ pub struct Scrub {
     pub vacuumed: bool,
     /// WAL frames a reader still pinned at the last attempt (0 when clean).
     pub wal_frames_left: i64,
+    /// What the engine could not do, told plainly (PostgreSQL: removal is
+    /// logical; see "Erasure on PostgreSQL" in docs/FORMAT.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
+
+/// What stays after a removal on PostgreSQL, whatever memfs does.
+pub const PG_ERASURE_NOTE: &str = "PostgreSQL: the rows are deleted and the tables vacuumed \
+     (their space is reusable), but old bytes can stay in the data files until overwritten, \
+     in the WAL until it is recycled, and in replicas and backups; encrypted stores' \
+     crypto-shredding (memfsctl store shred) reaches every copy";
 
 impl Db {
     /// Turns SQLite's `secure_delete` on or off for this connection: deleted
     /// content is overwritten with zeros instead of left in free space.
     pub fn set_secure_delete(&self, on: bool) -> StoreResult<()> {
-        let _armed = self.arm();
-        let mut g = self.lock();
+        let Engine::Lite(lite) = &self.engine else {
+            return Ok(());
+        };
+        let _armed = lite.arm();
+        let mut g = lite.lock();
         g.end_read();
         g.conn
             .pragma_update(None, "secure_delete", if on { "ON" } else { "OFF" })?;
@@ -36,19 +49,31 @@ impl Db {
     /// Checkpoints the WAL into the database and truncates it, vacuums, and
     /// checkpoints again, retrying a checkpoint that readers block until
     /// `patience` has passed. Does nothing for an in-memory database.
+    /// On PostgreSQL: VACUUM of the tables removals touch (what can be done
+    /// from a client), and a note of what remains.
     pub fn scrub_files(&self, patience: Duration) -> StoreResult<Scrub> {
-        if self.path.is_none() {
+        if let Engine::Pg(p) = &self.engine {
+            p.autocommit("VACUUM chunks, versions, audit, changes, store_keys")?;
+            return Ok(Scrub {
+                wal_clean: false,
+                vacuumed: true,
+                wal_frames_left: 0,
+                note: Some(PG_ERASURE_NOTE.into()),
+            });
+        }
+        let Some(lite) = self.lite().ok().filter(|l| l.path.is_some()) else {
             return Ok(Scrub {
                 wal_clean: true,
                 vacuumed: false,
                 wal_frames_left: 0,
+                note: None,
             });
-        }
+        };
         let deadline = Instant::now() + patience;
         let left = self.checkpoint_until(deadline)?;
         let vacuumed = {
-            let _armed = self.arm();
-            let mut g = self.lock();
+            let _armed = lite.arm();
+            let mut g = lite.lock();
             g.end_read();
             g.commit().map_err(StoreError::from)?;
             g.conn.execute_batch("VACUUM").is_ok()
@@ -62,6 +87,7 @@ impl Db {
             wal_clean: left == 0,
             vacuumed,
             wal_frames_left: left,
+            note: None,
         })
     }
 
@@ -70,8 +96,9 @@ impl Db {
     fn checkpoint_until(&self, deadline: Instant) -> StoreResult<i64> {
         loop {
             let (busy, log, done) = {
-                let _armed = self.arm();
-                let mut g = self.lock();
+                let lite = self.lite()?;
+                let _armed = lite.arm();
+                let mut g = lite.lock();
                 g.end_read();
                 g.conn
                     .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {

@@ -1,10 +1,10 @@
 //! Memory stores: named trees with a scope (org-wide or one user's).
 
 use super::namespace::{NewInode, NodeKind};
+use super::sql::{params, OptionalExtension};
 use super::Txn;
 use crate::error::{StoreError, StoreResult};
 use crate::ids::{Identity, Ino, StoreId};
-use rusqlite::{params, OptionalExtension};
 use std::collections::BTreeMap;
 
 /// Who a store belongs to.
@@ -114,7 +114,7 @@ pub fn validate_store_name(name: &str) -> StoreResult<()> {
     }
 }
 
-fn store_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(StoreRow, String)> {
+fn store_from_row(r: &super::sql::Row<'_>) -> StoreResult<(StoreRow, String)> {
     let metadata: String = r.get(13)?;
     Ok((
         StoreRow {
@@ -148,8 +148,8 @@ fn finish(raw: (StoreRow, String)) -> StoreResult<StoreRow> {
 }
 
 const STORE_COLS: &str = "id, name, scope, owner, description, root_ino, created_ns, archived, \
-     encrypted, encrypted AND NOT EXISTS (SELECT 1 FROM store_keys k \
-       WHERE k.store_id = coalesce(stores.draft_of, stores.id)), \
+     encrypted, (encrypted <> 0 AND NOT EXISTS (SELECT 1 FROM store_keys k \
+       WHERE k.store_id = coalesce(stores.draft_of, stores.id))), \
      api_id, title, updated_ns, metadata, archived_ns, draft_of, \
      (SELECT b.name FROM stores b WHERE b.id = stores.draft_of)";
 
@@ -183,20 +183,29 @@ impl Txn<'_> {
         }
         // The store row comes first (the root inode references it); its root_ino is
         // filled in once the root inode exists, inside the same transaction.
-        self.conn
+        let id: i64 = self
+            .conn
             .prepare_cached(
                 "INSERT INTO stores (name, scope, owner, description, root_ino, created_ns, \
-                 api_id, updated_ns) VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?5)",
+                 api_id, updated_ns) VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?5) \
+                 ON CONFLICT (name) DO NOTHING RETURNING id",
             )?
-            .execute(params![
-                name,
-                scope.as_str(),
-                owner,
-                description,
-                now_ns,
-                new_api_id("memstore_")?
-            ])?;
-        let id = StoreId(self.conn.last_insert_rowid());
+            .query_row(
+                params![
+                    name,
+                    scope.as_str(),
+                    owner,
+                    description,
+                    now_ns,
+                    new_api_id("memstore_")?
+                ],
+                |r| r.get(0),
+            )
+            .optional()?
+            // Another process created it since the check above.
+            .ok_or_else(|| StoreError::Exists(format!("store '{name}'")))?;
+        let id = StoreId(id);
+        self.enter_store(id)?;
         let encrypted = self.init_store_key(id, now_ns)?;
         let root = self.insert_inode(&NewInode {
             store: id,
@@ -234,6 +243,7 @@ impl Txn<'_> {
     /// Sets when a store was created (an imported store keeps its original time,
     /// so reading its history at earlier times works as it did).
     pub fn set_store_created_ns(&self, id: StoreId, created_ns: i64) -> StoreResult<()> {
+        self.enter_store(id)?;
         self.conn
             .prepare_cached("UPDATE stores SET created_ns = ?2 WHERE id = ?1")?
             .execute(params![id.0, created_ns])?;
@@ -258,12 +268,13 @@ impl Txn<'_> {
         who: &Identity,
         now_ns: i64,
     ) -> StoreResult<()> {
+        self.enter_store(id)?;
         self.conn
             .prepare_cached(
                 "UPDATE stores SET archived = ?2, updated_ns = ?3, \
-                 archived_ns = CASE WHEN ?2 THEN coalesce(archived_ns, ?3) END WHERE id = ?1",
+                 archived_ns = CASE WHEN ?4 <> 0 THEN coalesce(archived_ns, ?3) END WHERE id = ?1",
             )?
-            .execute(params![id.0, archived, now_ns])?;
+            .execute(params![id.0, archived, now_ns, archived])?;
         let op = if archived {
             "store-archive"
         } else {
@@ -291,6 +302,7 @@ impl Txn<'_> {
             self.discard_draft(s, who, now_ns, "deleted")?;
             return Ok(());
         }
+        self.enter_store(s.id)?;
         for d in self.drafts(Some(s.id))? {
             self.discard_draft(&d.store, who, now_ns, "its store was deleted")?;
         }
@@ -345,6 +357,7 @@ impl Txn<'_> {
     /// of its files, and records `store-shred`. Every version becomes
     /// unreadable, in this database and in every copy of it.
     pub fn shred_store(&self, s: &StoreRow, who: &Identity, now_ns: i64) -> StoreResult<()> {
+        self.enter_store(s.id)?;
         if !self.destroy_store_key(s.id)? {
             return Err(StoreError::Invalid(format!(
                 "store '{}' is not encrypted (it was created without a master key); \
@@ -355,6 +368,7 @@ impl Txn<'_> {
         self.conn
             .prepare_cached("UPDATE stores SET archived = 1 WHERE id = ?1")?
             .execute([s.id.0])?;
+        self.drawing(s.id.0)?;
         self.conn
             .prepare_cached(
                 "INSERT INTO changes (store_id, ino, at_ns, origin) \
@@ -384,6 +398,7 @@ impl Txn<'_> {
         who: &Identity,
         now_ns: i64,
     ) -> StoreResult<()> {
+        self.enter_store(id)?;
         let mut detail = serde_json::Map::new();
         if let Some(t) = &info.title {
             self.conn
@@ -449,6 +464,7 @@ impl Txn<'_> {
         who: &Identity,
         now_ns: i64,
     ) -> StoreResult<()> {
+        self.enter_store(id)?;
         let detail: serde_json::Value = serde_json::from_str(settings)
             .map_err(|e| StoreError::Invalid(format!("settings: {e}")))?;
         self.conn
@@ -511,7 +527,7 @@ impl Txn<'_> {
     fn stores_where(&self, cond: &str) -> StoreResult<Vec<StoreRow>> {
         let sql = format!("SELECT {STORE_COLS} FROM stores WHERE {cond} ORDER BY name");
         let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map([], store_from_row)?;
+        let rows = stmt.query_map((), store_from_row)?;
         let mut out = Vec::new();
         for r in rows {
             out.push(finish(r?)?);

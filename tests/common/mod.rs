@@ -56,6 +56,39 @@ pub struct Env {
     pub config: PathBuf,
     pub db: PathBuf,
     mounts: Cell<u32>,
+    /// With `MEMFS_TEST_PG`, the test's own PostgreSQL database (dropped last).
+    pg: Option<PgScratch>,
+}
+
+/// A PostgreSQL database made for one test, dropped with it.
+struct PgScratch {
+    server: String,
+    name: String,
+}
+
+impl Drop for PgScratch {
+    fn drop(&mut self) {
+        if let Err(e) = memfs::store::postgres::Pg::drop_scratch(&self.server, &self.name) {
+            eprintln!("cannot drop test database {}: {e}", self.name);
+        }
+    }
+}
+
+/// The PostgreSQL server the tests run against (`MEMFS_TEST_PG`), if any.
+pub fn test_pg() -> Option<String> {
+    std::env::var("MEMFS_TEST_PG")
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
+/// True (and says so) when the test looks at SQLite's files and the suite
+/// runs on PostgreSQL: the caller returns early.
+pub fn skip_on_pg(what: &str) -> bool {
+    if test_pg().is_some() {
+        eprintln!("skipped on PostgreSQL: {what}");
+        return true;
+    }
+    false
 }
 
 impl Env {
@@ -84,12 +117,22 @@ impl Env {
         let root = dir.path().canonicalize().expect("canonicalize temp dir");
         let config = root.join("memfs.toml");
         std::fs::write(&config, toml).expect("write memfs.toml");
+        let (db, pg) = match (db, test_pg()) {
+            (Some(db), _) => (db, None),
+            (None, Some(server)) => {
+                let (url, name) = memfs::store::postgres::Pg::create_scratch(&server)
+                    .expect("create a test database (MEMFS_TEST_PG)");
+                (PathBuf::from(url), Some(PgScratch { server, name }))
+            }
+            (None, None) => (root.join("memfs.db"), None),
+        };
         let env = Env {
             dir,
-            db: db.unwrap_or_else(|| root.join("memfs.db")),
+            db,
             config,
             root,
             mounts: Cell::new(0),
+            pg,
         };
         let out = env.run(env.memfs().arg("init"));
         assert_success("memfs init", &out);
@@ -126,6 +169,31 @@ impl Env {
             .arg("--db")
             .arg(&self.db);
         c
+    }
+
+    /// `memfsctl --config C --db DB` for another database.
+    pub fn memfs_ctl_on(&self, db: &str) -> Command {
+        let mut c = Command::new(MEMFSCTL);
+        c.arg("--config").arg(&self.config).arg("--db").arg(db);
+        c
+    }
+
+    /// The same directory and config on another database (for mounts on a
+    /// copy); the database is not created or dropped by it.
+    pub fn on_db(&self, db: &str) -> Env {
+        let dir = tempfile::Builder::new()
+            .prefix("memfs-it-")
+            .tempdir()
+            .expect("create temp dir");
+        let root = dir.path().canonicalize().expect("canonicalize temp dir");
+        Env {
+            dir,
+            db: PathBuf::from(db),
+            config: self.config.clone(),
+            root,
+            mounts: Cell::new(0),
+            pg: None,
+        }
     }
 
     /// Runs a command to completion with a deadline, capturing its output.
@@ -239,12 +307,59 @@ impl Env {
         stores: &[&str],
         extra: &[&str],
     ) -> Result<Mount<'_>, MountError> {
+        self.spawn_mount(
+            self.memfs(),
+            mountpoint,
+            agent,
+            session,
+            user,
+            stores,
+            extra,
+        )
+    }
+
+    /// Mounts as another "host": `launcher` runs the daemon (say `nsenter
+    /// --net=...` and `faketime`), which reaches the database at `db`.
+    pub fn mount_on_host(
+        &self,
+        launcher: &[String],
+        db: &str,
+        agent: &str,
+        session: &str,
+        stores: &[&str],
+    ) -> Mount<'_> {
+        let n = self.mounts.get() + 1;
+        let mountpoint = self.root.join(format!("mnt{n}"));
+        std::fs::create_dir_all(&mountpoint).expect("create mountpoint");
+        let mut cmd = Command::new(&launcher[0]);
+        cmd.args(&launcher[1..])
+            .arg(MEMFS)
+            .arg("--config")
+            .arg(&self.config)
+            .arg("--db")
+            .arg(db);
+        match self.spawn_mount(cmd, &mountpoint, agent, session, None, stores, &[]) {
+            Ok(m) => m,
+            Err(e) => panic!("memfs mount failed: {e}"),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn spawn_mount(
+        &self,
+        mut cmd: Command,
+        mountpoint: &Path,
+        agent: &str,
+        session: &str,
+        user: Option<&str>,
+        stores: &[&str],
+        extra: &[&str],
+    ) -> Result<Mount<'_>, MountError> {
         let n = self.mounts.get() + 1;
         self.mounts.set(n);
         let mountpoint = mountpoint.to_path_buf();
         let log = self.root.join(format!("daemon{n}.log"));
         let log_file = File::create(&log).expect("create daemon log");
-        let mut cmd = self.memfs();
         cmd.arg("mount")
             .arg(&mountpoint)
             .args(["--agent", agent, "--session", session]);

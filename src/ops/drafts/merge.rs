@@ -225,7 +225,7 @@ impl Ops {
             if r.kind == NodeKind::File {
                 if let (Some(x), Some((_, head))) = (r.draft_ino, result) {
                     if head != r.draft_head {
-                        if tx.live_lease(x, now)?.is_some() {
+                        if tx.live_lease(x)?.is_some() {
                             continue;
                         }
                         tx.rebase_draft_file(*draft, x, head, now)?;

@@ -116,12 +116,10 @@ fn a_modified_chunk_is_an_authentication_error_not_garbage() {
             tx.conn
                 .query_row("SELECT data FROM chunks WHERE id = ?1", [c.0], |r| r.get(0))?;
         data[30] ^= 0x01;
-        tx.conn
-            .execute(
-                "UPDATE chunks SET data = ?2 WHERE id = ?1",
-                rusqlite::params![c.0, data],
-            )
-            .map_err(StoreError::from)
+        tx.conn.execute(
+            "UPDATE chunks SET data = ?2 WHERE id = ?1",
+            crate::store::sql::params![c.0, data],
+        )
     })
     .unwrap();
     let err = db.read(|tx| tx.chunk_data(c)).unwrap_err();
@@ -129,9 +127,7 @@ fn a_modified_chunk_is_an_authentication_error_not_garbage() {
     // A chunk moved into another store does not open there either.
     db.write(|tx| {
         tx.conn
-            .execute("UPDATE chunks SET store_id = (SELECT store_id FROM chunks WHERE id = ?1) WHERE id = ?2", [c.0, other.0])
-            .map_err(StoreError::from)
-    })
+            .execute("UPDATE chunks SET store_id = (SELECT store_id FROM chunks WHERE id = ?1) WHERE id = ?2", [c.0, other.0])})
     .unwrap();
     assert!(db.read(|tx| tx.chunk_data(other)).is_err());
 }
@@ -204,9 +200,8 @@ fn plaintext_stores_stay_readable_after_encryption_is_turned_on() {
     let hashes: Vec<Vec<u8>> = db
         .read(|tx| {
             let mut st = tx.conn.prepare("SELECT hash FROM chunks ORDER BY id")?;
-            let rows = st.query_map([], |r| r.get(0))?;
+            let rows = st.query_map((), |r| r.get(0))?;
             rows.collect::<Result<Vec<_>, _>>()
-                .map_err(StoreError::from)
         })
         .unwrap();
     assert_eq!(hashes[0], blake3::hash(SENTENCE).as_bytes());
