@@ -199,10 +199,16 @@ fn a_draft_mount_is_reviewed_merged_and_the_merge_rolled_back() {
     let steps = rb["steps"].as_array().unwrap();
     assert!(steps.iter().all(|s| s["outcome"] == "done"), "{rb}");
     eventually_reads(&ok.join("ideas/new.md"), None);
-    assert!(
-        !ok.join("ideas").exists(),
-        "the merge's directory is removed too"
-    );
+    // The merge's directory is removed too (the mount learns it through
+    // the change feed, maybe after the file).
+    let start = Instant::now();
+    while ok.join("ideas").exists() {
+        assert!(
+            start.elapsed() < VISIBLE_WITHIN,
+            "the merge's directory is removed too"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     eventually_reads(
         &ok.join("notes.md"),
         Some("one\ntwo\nthree\nFOUR (store)\n"),
@@ -366,7 +372,8 @@ fn db_bytes(db: &Path) -> u64 {
 }
 
 /// A draft shares the store's content: making one of a store holding 2 MiB
-/// grows the database by a small fraction of that (its namespace rows only).
+/// grows the database by a small fraction of that (its namespace rows only;
+/// on PostgreSQL: adds no version and no chunk).
 #[test]
 fn a_draft_costs_no_copy_of_the_content() {
     let env = Env::with_config(CONFIG);
@@ -378,19 +385,37 @@ fn a_draft_costs_no_copy_of_the_content() {
     );
     let content: u64 = 64 * 32768;
     m.stop();
-    let before = db_bytes(&env.db);
-    assert!(
-        before > content,
-        "the content is in the database ({before} bytes)"
-    );
-    env.ctl(&["draft", "create", "kb", "--name", "cheap"]);
-    let after = db_bytes(&env.db);
-    let growth = after.saturating_sub(before);
-    eprintln!("store content {content} bytes; database {before} -> {after} (+{growth})");
-    assert!(
-        growth * 10 < content,
-        "a draft of {content} bytes of content grew the database by {growth} bytes"
-    );
+    if common::test_pg().is_some() {
+        // PostgreSQL grows each table's and index's files by whole pages, so
+        // its size says little about a few rows: what shows that nothing is
+        // copied is that no version and no chunk is added.
+        let counts = || {
+            let db = memfs::store::Db::open(&env.db).expect("open the database");
+            db.read(|tx| tx.content_counts())
+                .expect("count versions and chunks")
+        };
+        let before = counts();
+        env.ctl(&["draft", "create", "kb", "--name", "cheap"]);
+        let after = counts();
+        assert_eq!(
+            before, after,
+            "(versions, with content, chunks) before and after"
+        );
+    } else {
+        let before = db_bytes(&env.db);
+        assert!(
+            before > content,
+            "the content is in the database ({before} bytes)"
+        );
+        env.ctl(&["draft", "create", "kb", "--name", "cheap"]);
+        let after = db_bytes(&env.db);
+        let growth = after.saturating_sub(before);
+        eprintln!("store content {content} bytes; database {before} -> {after} (+{growth})");
+        assert!(
+            growth * 10 < content,
+            "a draft of {content} bytes of content grew the database by {growth} bytes"
+        );
+    }
     // And the draft reads the same content.
     let d = env.mount("writer", "sess-d", None, &["kb@cheap"]);
     assert_eq!(

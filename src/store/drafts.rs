@@ -15,10 +15,10 @@
 //! [`Txn::versions_of`]).
 
 use super::namespace::NodeKind;
+use super::sql::{params, OptionalExtension, Row, Value};
 use super::{to_i64, Change, StoreRow, Txn};
 use crate::error::{StoreError, StoreResult};
 use crate::ids::{Identity, Ino, StoreId, VersionId};
-use super::sql::{params, OptionalExtension, Row};
 use std::collections::HashMap;
 
 /// Why a draft exists.
@@ -415,13 +415,16 @@ impl Txn<'_> {
 
     /// The drafts of `base` (every draft with `None`), by name.
     pub fn drafts(&self, base: Option<StoreId>) -> StoreResult<Vec<DraftRow>> {
-        let sql = format!(
-            "SELECT {DRAFT_COLS} FROM drafts d WHERE ?1 IS NULL OR d.base_id = ?1 \
-             ORDER BY d.base_id, d.name"
-        );
+        // One statement per case: PostgreSQL cannot type `?1 IS NULL`.
+        let (cond, args) = match base {
+            Some(b) => ("d.base_id = ?1", vec![Value::Int(b.0)]),
+            None => ("1 = 1", Vec::new()),
+        };
+        let sql =
+            format!("SELECT {DRAFT_COLS} FROM drafts d WHERE {cond} ORDER BY d.base_id, d.name");
         let raws: Vec<DraftRaw> = {
             let mut stmt = self.conn.prepare_cached(&sql)?;
-            let rows = stmt.query_map([base.map(|b| b.0)], draft_raw)?;
+            let rows = stmt.query_map(args, draft_raw)?;
             rows.collect::<StoreResult<_>>()?
         };
         raws.into_iter().map(|r| self.finish_draft(r)).collect()

@@ -151,7 +151,7 @@ const STORE_COLS: &str = "id, name, scope, owner, description, root_ino, created
      encrypted, (encrypted <> 0 AND NOT EXISTS (SELECT 1 FROM store_keys k \
        WHERE k.store_id = coalesce(stores.draft_of, stores.id))), \
      api_id, title, updated_ns, metadata, archived_ns, draft_of, \
-     (SELECT b.name FROM stores b WHERE b.id = stores.draft_of)";
+     (SELECT b.name FROM stores b WHERE b.id = stores.draft_of) AS base_name";
 
 /// What an update of a store's descriptive fields sets (`None`: unchanged).
 #[derive(Debug, Default, Clone)]
