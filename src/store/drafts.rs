@@ -545,15 +545,14 @@ impl Txn<'_> {
     /// The base inode a draft's inode was cloned from (or merged into), and
     /// the base's version it last saw: the history it inherits.
     pub fn draft_origin(&self, ino: Ino) -> StoreResult<Option<(Ino, Option<VersionId>)>> {
-        Ok(self
-            .conn
+        self.conn
             .prepare_cached(
                 "SELECT origin, head FROM draft_base WHERE ino = ?1 ORDER BY path LIMIT 1",
             )?
             .query_row([ino.0], |r| {
                 Ok((Ino(r.get(0)?), r.get::<_, Option<i64>>(1)?.map(VersionId)))
             })
-            .optional()?)
+            .optional()
     }
 
     /// Points a draft's file at `head` (a merge's result, in the base): the
@@ -579,14 +578,13 @@ impl Txn<'_> {
 
     /// A live file of some draft whose head is version `id`: (draft name, path).
     pub fn draft_head_user(&self, id: VersionId) -> StoreResult<Option<(String, Ino)>> {
-        Ok(self
-            .conn
+        self.conn
             .prepare_cached(
                 "SELECT s.name, i.ino FROM inodes i JOIN stores s ON s.id = i.store_id \
                  WHERE i.head = ?1 AND i.nlink > 0 AND s.draft_of IS NOT NULL LIMIT 1",
             )?
             .query_row([id.0], |r| Ok((r.get(0)?, Ino(r.get(1)?))))
-            .optional()?)
+            .optional()
     }
 
     /// The draft inodes cloned from base inode `origin`: (draft, inode).
