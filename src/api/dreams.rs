@@ -164,8 +164,10 @@ impl From<JobView> for Dream {
     }
 }
 
-/// The body of `POST /v1/dreams`.
+/// The body of `POST /v1/dreams` (documentation; the body is decoded by
+/// [`decode`] for precise 400s).
 #[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
 pub struct CreateDream {
     /// Exactly one `memory_store` input and one `sessions` input (1 to 100
     /// unique memfs session ids).

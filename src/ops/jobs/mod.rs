@@ -392,6 +392,11 @@ fn view(tx: &Txn<'_>, j: &JobRow) -> OpResult<JobView> {
 }
 
 impl Ops {
+    /// One write transaction whose closure speaks storage errors.
+    fn write_tx<T>(&self, f: impl FnOnce(&Txn<'_>) -> Result<T, StoreError>) -> OpResult<T> {
+        self.db().write(f).map_err(OpError::from)
+    }
+
     /// The job `id`, with its input store, if `p` may see that store (an
     /// admin over every store also sees jobs whose store is gone).
     fn locate_job(&self, p: &Principal, id: &str) -> OpResult<(JobRow, Option<StoreRow>)> {
@@ -503,7 +508,7 @@ impl Ops {
             runner: Some(runner.into()),
         };
         let output = req.output;
-        let busy = self.db().write(|tx| {
+        let busy = self.write_tx(|tx| {
             if output == OutputBehavior::UpdateExisting {
                 for j in tx.unstopped_jobs()? {
                     let updates = j.request.get("output_behavior").and_then(|v| v.as_str())
@@ -598,7 +603,7 @@ impl Ops {
         let (j, store) = self.locate_job(p, id)?;
         self.require_job_rights(p, &j, store.as_ref())?;
         let id = j.id.clone();
-        let refused = self.db().write(|tx| {
+        let refused = self.write_tx(|tx| {
             let Some(mut j) = tx.job(&id)? else {
                 return Ok(Some("vanished".to_string()));
             };
@@ -635,7 +640,7 @@ impl Ops {
             )));
         }
         let id = j.id.clone();
-        self.db().write(|tx| {
+        self.write_tx(|tx| {
             if let Some(mut j) = tx.job(&id)? {
                 if j.archived_ns.is_none() {
                     j.archived_ns = Some(now_ns());
@@ -659,7 +664,7 @@ impl Ops {
     /// store as it is now, and marks it running. `None` when it is no longer
     /// pending (canceled meanwhile) or belongs to another runner.
     pub fn start_job(&self, id: &str, runner: &str) -> OpResult<Option<StartedJob>> {
-        let started = self.db().write(|tx| {
+        let started = self.write_tx(|tx| {
             let Some(mut j) = tx.job(id)? else {
                 return Ok(None);
             };
@@ -759,44 +764,56 @@ impl Ops {
             (Outcome::Failed(e), _, _) => Err(e.clone()),
             _ => Err(JobError::internal("canceled")),
         };
-        // The draft stays only as an update_existing job's result.
-        let keep_draft = matches!(&result, Ok(o) if Some(*o) == j.draft);
-        if let (Some(d), false) = (&draft, keep_draft) {
-            let why = if canceled { "dream canceled" } else { "dream ended" };
-            if let Err(e) = self
-                .db()
-                .write(|tx| tx.discard_draft(d, &who, now_ns(), why))
-            {
-                tracing::error!(job = id, error = %e, "cannot discard a dream's draft");
-            }
-        }
-        self.db().write(|tx| {
+        // The status changes in one transaction with the check for a cancel
+        // that came meanwhile (canceled stays: a final state never changes).
+        let ended_as = self.write_tx(|tx| {
             let Some(mut j) = tx.job(id)? else {
-                return Ok(());
+                return Ok(None);
             };
             if j.status == JobStatus::Canceled.as_str() {
-                // Canceled while finishing: a result made meanwhile is kept
-                // as a store nobody waits for only if it is a new store.
                 j.draft = None;
-                return tx.update_job(&j);
+                tx.update_job(&j)?;
+                return Ok(Some(JobStatus::Canceled));
             }
-            match &result {
+            let status = match &result {
                 Ok(out) => {
                     j.status = JobStatus::Completed.as_str().into();
                     j.output = Some(*out);
                     if Some(*out) != j.draft {
                         j.draft = None;
                     }
+                    JobStatus::Completed
                 }
                 Err(e) => {
                     j.status = JobStatus::Failed.as_str().into();
                     j.error = serde_json::to_value(e).ok();
                     j.draft = None;
+                    JobStatus::Failed
                 }
-            }
+            };
             j.ended_ns = Some(now_ns());
-            tx.update_job(&j)
+            tx.update_job(&j)?;
+            Ok(Some(status))
         })?;
+        // The draft stays only as a completed update_existing job's result.
+        let keep_draft = ended_as == Some(JobStatus::Completed)
+            && matches!(&result, Ok(o) if Some(*o) == j.draft);
+        if let (Some(d), false) = (&draft, keep_draft) {
+            let why = if ended_as == Some(JobStatus::Canceled) {
+                "dream canceled"
+            } else {
+                "dream ended"
+            };
+            if let Err(e) = self.write_tx(|tx| tx.discard_draft(d, &who, now_ns(), why)) {
+                tracing::error!(job = id, error = %e, "cannot discard a dream's draft");
+            }
+        }
+        if let (Some(JobStatus::Canceled), Ok(out)) = (ended_as, &result) {
+            if Some(*out) != j.draft {
+                tracing::warn!(job = id, store = out.0,
+                    "a dream was canceled as its new store was made; that store stays");
+            }
+        }
         Ok(())
     }
 
@@ -830,15 +847,14 @@ impl Ops {
             self.db(),
             config,
             std::io::BufReader::new(file),
-            Some(&name),
+            Some(name.as_str()),
             &who,
             &mut progress,
         )
         .map_err(|e| fail("cannot make the dream's new memory store", &e))?;
         let _ = std::fs::remove_file(&path);
         let id = self
-            .db()
-            .write(|tx| {
+            .write_tx(|tx| {
                 let row = tx
                     .store_by_name(&imported.store)?
                     .ok_or_else(|| StoreError::Corrupt("the dream's new store vanished".into()))?;
@@ -863,7 +879,7 @@ impl Ops {
 
     /// Job `id`'s runner has cleaned up (command gone, mount gone).
     pub fn job_stopped(&self, id: &str) -> OpResult<()> {
-        self.db().write(|tx| {
+        self.write_tx(|tx| {
             if let Some(mut j) = tx.job(id)? {
                 j.runner = None;
                 tx.update_job(&j)?;
