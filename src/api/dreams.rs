@@ -226,8 +226,8 @@ fn decode(body: Value) -> Result<NewJob, ApiError> {
     };
     let (mut store, mut sessions) = (None, None);
     for (i, v) in inputs.iter().enumerate() {
-        let input: DreamInput = serde_json::from_value(v.clone())
-            .map_err(|e| bad(format!("inputs[{i}]: {e}")))?;
+        let input: DreamInput =
+            serde_json::from_value(v.clone()).map_err(|e| bad(format!("inputs[{i}]: {e}")))?;
         match input {
             DreamInput::MemoryStore { memory_store_id } => {
                 if store.replace(memory_store_id).is_some() {
@@ -248,7 +248,11 @@ fn decode(body: Value) -> Result<NewJob, ApiError> {
         return Err(bad("inputs must hold one sessions input".into()));
     };
     let model = match field(&body, "model") {
-        None => return Err(bad("model is required: a model id or {\"id\", \"speed\"}".into())),
+        None => {
+            return Err(bad(
+                "model is required: a model id or {\"id\", \"speed\"}".into()
+            ))
+        }
         Some(Value::String(id)) => ModelSpec {
             id: id.clone(),
             speed: None,

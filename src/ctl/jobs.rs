@@ -9,7 +9,8 @@ use crate::ops::jobs::{JobQuery, JobStatus, JobView};
 use anyhow::Result;
 
 fn when(ns: Option<i64>) -> String {
-    ns.map(crate::timefmt::rfc3339).unwrap_or_else(|| "-".into())
+    ns.map(crate::timefmt::rfc3339)
+        .unwrap_or_else(|| "-".into())
 }
 
 fn line(j: &JobView) -> String {

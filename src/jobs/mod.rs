@@ -95,6 +95,15 @@ pub struct Runner {
     shutting_down: AtomicBool,
 }
 
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner")
+            .field("token", &self.token)
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
 fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())

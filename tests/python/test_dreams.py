@@ -106,6 +106,9 @@ def write_notes(world):
                        ("notes/people/carol.md", "Carol owns the API.\n")]:
         with open(f"{mp}/kb/{path}", "w") as f:
             f.write(text)
+            # fsync commits at once (the mount otherwise group-commits within 5 ms).
+            f.flush()
+            os.fsync(f.fileno())
     return mp
 
 

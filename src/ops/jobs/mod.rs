@@ -425,7 +425,12 @@ impl Ops {
     }
 
     /// Refuses changing job `j` (cancel, archive) unless `p` could ask for it.
-    fn require_job_rights(&self, p: &Principal, j: &JobRow, store: Option<&StoreRow>) -> OpResult<()> {
+    fn require_job_rights(
+        &self,
+        p: &Principal,
+        j: &JobRow,
+        store: Option<&StoreRow>,
+    ) -> OpResult<()> {
         let s = stored(j)?;
         match (s.output_behavior, store) {
             (OutputBehavior::UpdateExisting, Some(store)) => {
@@ -586,7 +591,10 @@ impl Ops {
         let more = rows.len() > limit;
         rows.truncate(limit);
         let next_page = match (more, rows.last()) {
-            (true, Some(last)) => Some(page::encode("drm", &[&last.created_ns.to_string(), &last.id])),
+            (true, Some(last)) => Some(page::encode(
+                "drm",
+                &[&last.created_ns.to_string(), &last.id],
+            )),
             _ => None,
         };
         let data = self.read(|tx| Ok(rows.iter().map(|j| view(tx, j)).collect::<Vec<_>>()))?;
@@ -758,9 +766,9 @@ impl Ops {
                 OutputBehavior::UpdateExisting => Ok(draft.id),
                 OutputBehavior::CreateNew => self.copy_out(&j, draft, config, tmp),
             },
-            (Outcome::Succeeded, false, None) => {
-                Err(JobError::internal("the dream's draft vanished while it ran"))
-            }
+            (Outcome::Succeeded, false, None) => Err(JobError::internal(
+                "the dream's draft vanished while it ran",
+            )),
             (Outcome::Failed(e), _, _) => Err(e.clone()),
             _ => Err(JobError::internal("canceled")),
         };
@@ -810,8 +818,11 @@ impl Ops {
         }
         if let (Some(JobStatus::Canceled), Ok(out)) = (ended_as, &result) {
             if Some(*out) != j.draft {
-                tracing::warn!(job = id, store = out.0,
-                    "a dream was canceled as its new store was made; that store stays");
+                tracing::warn!(
+                    job = id,
+                    store = out.0,
+                    "a dream was canceled as its new store was made; that store stays"
+                );
             }
         }
         Ok(())
@@ -831,16 +842,28 @@ impl Ops {
             tracing::error!(job = %j.id, error = %e, "{what}");
             JobError::internal(format!("{what}: {e}"))
         };
-        let base = draft.dir_name().to_string();
+        // The input store's name (a draft is named `STORE@DRAFT`).
+        let base = draft
+            .name
+            .split('@')
+            .next()
+            .unwrap_or(&draft.name)
+            .to_string();
         let hex = draft_name(&j.id);
         let stem: String = base.chars().take(63 - hex.len() - 1).collect();
         let name = format!("{}-{hex}", stem.trim_end_matches('-'));
         let path = tmp.join("copy.tar");
-        let file = std::fs::File::create(&path)
-            .map_err(|e| fail("cannot write the dream's copy", &e))?;
+        let file =
+            std::fs::File::create(&path).map_err(|e| fail("cannot write the dream's copy", &e))?;
         let mut progress = crate::interchange::progress::Progress::silent();
-        crate::interchange::export::write_archive(self.db(), &draft.name, false, file, &mut progress)
-            .map_err(|e| fail("cannot copy the dream's draft", &e))?;
+        crate::interchange::export::write_archive(
+            self.db(),
+            &draft.name,
+            false,
+            file,
+            &mut progress,
+        )
+        .map_err(|e| fail("cannot copy the dream's draft", &e))?;
         let file =
             std::fs::File::open(&path).map_err(|e| fail("cannot read the dream's copy", &e))?;
         let imported = crate::interchange::import::import_archive(

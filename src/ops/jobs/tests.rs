@@ -149,7 +149,10 @@ fn a_second_update_existing_job_on_a_store_is_a_conflict_until_the_first_stopped
     let e = ops
         .create_job(&admin(), &req(OutputBehavior::UpdateExisting), "t")
         .unwrap_err();
-    assert!(matches!(e, OpError::Conflict(ref m) if m.contains(&first.id)), "{e:?}");
+    assert!(
+        matches!(e, OpError::Conflict(ref m) if m.contains(&first.id)),
+        "{e:?}"
+    );
     // create_new jobs do not conflict.
     ops.create_job(&admin(), &req(OutputBehavior::CreateNew), "t")
         .unwrap();
@@ -174,7 +177,11 @@ fn readers_may_not_start_or_change_jobs() {
         assert!(matches!(e, OpError::Forbidden(_)), "{e:?}");
     }
     let j = ops
-        .create_job(&with_role(Role::Writer), &req(OutputBehavior::UpdateExisting), "t")
+        .create_job(
+            &with_role(Role::Writer),
+            &req(OutputBehavior::UpdateExisting),
+            "t",
+        )
         .unwrap();
     // A reader sees it but may not cancel it.
     assert_eq!(ops.job(&reader, &j.id).unwrap().id, j.id);
@@ -230,8 +237,14 @@ fn cancel_and_archive_follow_the_state_machine() {
     assert!(ops.start_job(&j.id, "t").unwrap().is_none());
     let a = ops.archive_job(&admin(), &j.id).unwrap();
     let at = a.archived_ns.unwrap();
-    assert_eq!(ops.archive_job(&admin(), &j.id).unwrap().archived_ns, Some(at));
-    assert_eq!(ops.job(&admin(), &j.id).unwrap().status, JobStatus::Canceled);
+    assert_eq!(
+        ops.archive_job(&admin(), &j.id).unwrap().archived_ns,
+        Some(at)
+    );
+    assert_eq!(
+        ops.job(&admin(), &j.id).unwrap().status,
+        JobStatus::Canceled
+    );
 }
 
 #[test]
@@ -249,11 +262,22 @@ fn an_update_existing_job_ends_in_its_draft_and_the_store_is_unchanged() {
     assert_eq!(s.who.session, j.id);
     // The command's work, as the job's identity.
     let p = Principal::operator(s.who.clone());
-    ops.create_memory(&p, &s.draft.name, "/summary.md", "alpha, consolidated\n", false)
-        .unwrap();
+    ops.create_memory(
+        &p,
+        &s.draft.name,
+        "/summary.md",
+        "alpha, consolidated\n",
+        false,
+    )
+    .unwrap();
     // Cancel cannot reach a job past running; finish it.
-    ops.finish_job(&j.id, &Outcome::Succeeded, &Config::default(), Path::new("/"))
-        .unwrap();
+    ops.finish_job(
+        &j.id,
+        &Outcome::Succeeded,
+        &Config::default(),
+        Path::new("/"),
+    )
+    .unwrap();
     let done = ops.job(&admin(), &j.id).unwrap();
     assert_eq!(done.status, JobStatus::Completed);
     assert_eq!(done.outputs.len(), 1);
@@ -261,7 +285,10 @@ fn an_update_existing_job_ends_in_its_draft_and_the_store_is_unchanged() {
     assert_eq!(done.draft.as_deref(), Some(s.draft.name.as_str()));
     assert!(done.ended_ns.is_some());
     // The store did not change; the draft holds the result.
-    assert!(ops.live_file(&admin(), "kb", "summary.md").unwrap().is_none());
+    assert!(ops
+        .live_file(&admin(), "kb", "summary.md")
+        .unwrap()
+        .is_none());
     assert!(ops
         .live_file(&admin(), &s.draft.name, "summary.md")
         .unwrap()
@@ -277,7 +304,10 @@ fn an_update_existing_job_ends_in_its_draft_and_the_store_is_unchanged() {
             },
         )
         .unwrap();
-    assert!(log.iter().any(|e| e.op == "create" || e.op == "write"), "{log:?}");
+    assert!(
+        log.iter().any(|e| e.op == "create" || e.op == "write"),
+        "{log:?}"
+    );
 }
 
 #[test]
@@ -299,9 +329,15 @@ fn a_create_new_job_ends_in_a_new_store_with_the_drafts_content() {
     assert!(out.name.starts_with("kb-dream-"), "{}", out.name);
     assert!(done.draft.is_none(), "the draft was discarded");
     for f in ["summary.md", "notes/a.md"] {
-        assert!(ops.live_file(&admin(), &out.name, f).unwrap().is_some(), "{f}");
+        assert!(
+            ops.live_file(&admin(), &out.name, f).unwrap().is_some(),
+            "{f}"
+        );
     }
-    assert!(ops.live_file(&admin(), "kb", "summary.md").unwrap().is_none());
+    assert!(ops
+        .live_file(&admin(), "kb", "summary.md")
+        .unwrap()
+        .is_none());
     assert!(ops.list_drafts(&admin(), Some("kb")).unwrap().is_empty());
 }
 
@@ -313,8 +349,13 @@ fn a_failed_job_says_why_and_leaves_no_draft() {
         .unwrap();
     ops.start_job(&j.id, "t").unwrap().unwrap();
     let e = JobError::internal("the consolidation command exited with status 3; boom");
-    ops.finish_job(&j.id, &Outcome::Failed(e.clone()), &Config::default(), Path::new("/"))
-        .unwrap();
+    ops.finish_job(
+        &j.id,
+        &Outcome::Failed(e.clone()),
+        &Config::default(),
+        Path::new("/"),
+    )
+    .unwrap();
     let f = ops.job(&admin(), &j.id).unwrap();
     assert_eq!(f.status, JobStatus::Failed);
     assert_eq!(f.error, Some(e));
@@ -331,8 +372,13 @@ fn a_job_canceled_while_running_discards_its_draft() {
         .unwrap();
     ops.start_job(&j.id, "t").unwrap().unwrap();
     ops.cancel_job(&admin(), &j.id).unwrap();
-    ops.finish_job(&j.id, &Outcome::Canceled, &Config::default(), Path::new("/"))
-        .unwrap();
+    ops.finish_job(
+        &j.id,
+        &Outcome::Canceled,
+        &Config::default(),
+        Path::new("/"),
+    )
+    .unwrap();
     ops.job_stopped(&j.id).unwrap();
     let c = ops.job(&admin(), &j.id).unwrap();
     assert_eq!(c.status, JobStatus::Canceled);
@@ -365,7 +411,10 @@ fn jobs_of_a_dead_runner_fail_at_the_next_start() {
         assert!(j.error.unwrap().message.contains("stopped"));
     }
     assert!(ops.list_drafts(&admin(), Some("kb")).unwrap().is_empty());
-    assert_eq!(ops.job(&admin(), &mine.id).unwrap().status, JobStatus::Pending);
+    assert_eq!(
+        ops.job(&admin(), &mine.id).unwrap().status,
+        JobStatus::Pending
+    );
 }
 
 #[test]
@@ -428,7 +477,9 @@ fn lists_are_newest_first_with_filters_and_pages() {
         include_archived: true,
         ..Default::default()
     });
-    assert!(after.iter().all(|id| ops.job(&admin(), id).unwrap().created_ns > t));
+    assert!(after
+        .iter()
+        .all(|id| ops.job(&admin(), id).unwrap().created_ns > t));
     assert!(!after.contains(&ids[2].id));
     let before = all(JobQuery {
         created_lt_ns: Some(t),
