@@ -15,6 +15,7 @@ $MEMFS_JOB_INSTRUCTIONS picks a misbehaviour for the tests:
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -65,5 +66,6 @@ with open("notes.md", "w") as f:
     f.write("\n".join(out))
 for n in notes:
     os.remove(n)
-os.rmdir("notes")
+if os.path.isdir("notes"):
+    shutil.rmtree("notes")
 print(f"merged {len(notes)} notes into notes.md")

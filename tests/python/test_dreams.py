@@ -15,7 +15,7 @@ import subprocess
 import time
 
 import anthropic
-import httpx
+import httpx2 as httpx  # the HTTP client the anthropic SDK itself uses
 import pytest
 
 from conftest import CONFIG, MEMFS, World, client
@@ -336,7 +336,8 @@ def test_a_dream_of_a_killed_server_fails_at_the_next_start(dreams):
     again = client(url2, admin).beta.dreams.create(
         inputs=[{"type": "memory_store", "memory_store_id": kb}, sessions_input("x")],
         model="m", output_behavior={"type": "update_existing", "memory_store_id": kb})
-    assert final(url2, admin, again.id)["status"] == "completed"
+    end = final(url2, admin, again.id)
+    assert end["status"] == "completed", end
 
 
 def test_bad_requests_are_precise_400s(dreams):
