@@ -387,3 +387,23 @@ def test_bad_requests_are_precise_400s(dreams):
             inputs=[store, sessions_input("a")], model="m",
             output_behavior={"type": "update_existing", "memory_store_id": kb})
     assert world.ctl_json("jobs", "list") == []
+
+
+def test_a_server_stopped_with_sigterm_fails_its_dreams_and_leaves_nothing(dreams):
+    world, url, admin = dreams
+    c = client(url, admin)
+    kb = store_id(c, "kb")
+    d = c.beta.dreams.create(
+        inputs=[{"type": "memory_store", "memory_store_id": kb}, sessions_input("x")],
+        model="m", instructions="sleep")
+    pidfile = os.path.join(world.pids_dir, d.id + ".pids")
+    wait_for("the command to start", lambda: os.path.exists(pidfile))
+    pids = [int(p) for p in open(pidfile).read().split()]
+    world.server.send_signal(signal.SIGTERM)
+    assert world.server.wait(timeout=60) == 0
+    assert not any(alive(p) for p in pids)
+    assert job_mounts(world) == []
+    job = world.ctl_json("jobs", "show", d.id)
+    assert job["status"] == "failed" and job["stopped"], job
+    assert "server stopped" in job["error"]["message"]
+    assert job["draft"] is None
