@@ -354,6 +354,13 @@ impl Runner {
         let sessions = dir.join("sessions");
         std::fs::create_dir_all(&sessions)
             .with_context(|| format!("cannot create {}", sessions.display()))?;
+        // The session logs name files and people: only the server's user
+        // (whom the command runs as) reads them.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("cannot restrict {}", dir.display()))?;
+        }
         for sid in &s.job.sessions {
             let entries = self.ops.session_log(s, sid)?;
             let mut text = String::new();
