@@ -270,6 +270,12 @@ fn an_update_existing_job_ends_in_its_draft_and_the_store_is_unchanged() {
         false,
     )
     .unwrap();
+    let note = ops
+        .live_file(&admin(), &s.draft.name, "notes/a.md")
+        .unwrap()
+        .unwrap();
+    let mid = crate::ops::memories::memory_id(note.ino);
+    ops.delete_memory(&p, &s.draft.name, &mid, None).unwrap();
     // Cancel cannot reach a job past running; finish it.
     ops.finish_job(
         &j.id,
@@ -293,6 +299,19 @@ fn an_update_existing_job_ends_in_its_draft_and_the_store_is_unchanged() {
         .live_file(&admin(), &s.draft.name, "summary.md")
         .unwrap()
         .is_some());
+    // What a reviewer sees: the draft's consolidation against the store.
+    let diff = ops.draft_diff(&admin(), &s.draft.name, false).unwrap();
+    let mut changes: Vec<(&str, &str)> = diff
+        .draft_changes
+        .iter()
+        .map(|c| (c.path.as_str(), c.change))
+        .collect();
+    changes.sort();
+    assert_eq!(
+        changes,
+        vec![("notes/a.md", "deleted"), ("summary.md", "added")]
+    );
+    assert!(diff.store_changes.is_empty() && diff.conflicts.is_empty());
     invalid(ops.cancel_job(&admin(), &j.id).unwrap_err(), "is completed");
     // The job's writes are attributed to its session.
     let log = ops
