@@ -10,7 +10,8 @@
 //!
 //! ```text
 //! mnt/                 the FUSE mount; mnt/<store>/ is the draft (the command's cwd)
-//! sessions/<id>.jsonl  one line per change each input session made (audit entries)
+//! sessions/<id>.jsonl  one line per change each input session made (audit
+//!                      entries, with the content of small text writes)
 //! stdout.log           the command's output
 //! stderr.log           its errors (a failed job quotes their tail)
 //! ```

@@ -53,6 +53,10 @@ for sid in os.environ["MEMFS_JOB_SESSION_IDS"].split("\n"):
         changes = [json.loads(line) for line in f if line.strip()]
     writes = sorted({c["path"] for c in changes if c["op"] in ("create", "write")})
     out.append(f"Session {sid}: {len(changes)} changes to {', '.join(writes) or 'nothing'}")
+    # The log carries what each write left (small text).
+    for c in changes:
+        if c.get("content") is not None:
+            out.append(f"  {c['path']} <- {c['content'].strip()}")
 out.append("")
 for n in notes:
     with open(n) as f:

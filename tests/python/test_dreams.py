@@ -162,6 +162,7 @@ def test_update_existing_ends_in_a_reviewable_draft(dreams):
     assert "Instructions: merge the notes into one file" in text
     assert re.search(r"Session sess-a: \d+ changes to notes/alpha.md, notes/beta.md, "
                      r"notes/people/carol.md", text), text
+    assert "  notes/beta.md <- Beta needs a review." in text, text
     assert "Session another-session: 0 changes" in text
     assert "## people/carol.md\n\nCarol owns the API." in text
     assert sorted(os.listdir(f"{mp}/kb/notes")) == ["alpha.md", "beta.md", "people"]

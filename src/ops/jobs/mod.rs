@@ -238,6 +238,47 @@ pub enum Outcome {
     Canceled,
 }
 
+/// The largest content a session log line carries, in bytes.
+pub const MAX_LOG_CONTENT: u64 = 64 << 10;
+
+/// One line of a session's change log: the audit entry, and the content the
+/// change left when it is small text.
+#[derive(Clone, Debug, Serialize)]
+pub struct SessionChange {
+    #[serde(flatten)]
+    pub entry: AuditEntry,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// Why `content` is missing from a change that wrote content: `binary`,
+    /// `too_large`, `redacted` or `unavailable`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_omitted: Option<&'static str>,
+}
+
+/// A version's content as text, or why not.
+fn version_text(tx: &Txn<'_>, v: crate::ids::VersionId) -> (Option<String>, Option<&'static str>) {
+    match tx.version_redacted(v) {
+        Ok(false) => {}
+        Ok(true) => return (None, Some("redacted")),
+        Err(_) => return (None, Some("unavailable")),
+    }
+    let row = match tx.version(v) {
+        Ok(r) => r,
+        Err(_) => return (None, Some("unavailable")),
+    };
+    if row.size > MAX_LOG_CONTENT {
+        return (None, Some("too_large"));
+    }
+    let bytes = tx
+        .extents(v)
+        .and_then(|ext| tx.read_extents(&ext, 0, ext.size()));
+    match bytes.map(String::from_utf8) {
+        Ok(Ok(text)) => (Some(text), None),
+        Ok(Err(_)) => (None, Some("binary")),
+        Err(_) => (None, Some("unavailable")),
+    }
+}
+
 /// The request as stored in the `request` column.
 #[derive(Serialize, serde::Deserialize)]
 struct Stored {
@@ -720,9 +761,10 @@ impl Ops {
     }
 
     /// Every change `session` made to the job's input store or to its drafts
-    /// (a session under a drafts rule writes to one), oldest first; the job's
-    /// own draft is left out.
-    pub fn session_log(&self, started: &StartedJob, session: &str) -> OpResult<Vec<AuditEntry>> {
+    /// (a session under a drafts rule writes to one), oldest first, each
+    /// with the content it wrote when that is text of at most
+    /// [`MAX_LOG_CONTENT`] bytes; the job's own draft is left out.
+    pub fn session_log(&self, started: &StartedJob, session: &str) -> OpResult<Vec<SessionChange>> {
         self.read(|tx| {
             let mut stores = vec![started.store.id];
             for d in tx.drafts(Some(started.store.id))? {
@@ -730,12 +772,25 @@ impl Ops {
                     stores.push(d.store.id);
                 }
             }
-            tx.audit_entries(&AuditFilter {
+            let entries = tx.audit_entries(&AuditFilter {
                 stores: Some(stores),
                 session: Some(session.to_string()),
                 ascending: true,
                 ..Default::default()
-            })
+            })?;
+            let mut out = Vec::with_capacity(entries.len());
+            for entry in entries {
+                let (content, content_omitted) = match entry.version {
+                    Some(v) => version_text(tx, crate::ids::VersionId(v)),
+                    None => (None, None),
+                };
+                out.push(SessionChange {
+                    entry,
+                    content,
+                    content_omitted,
+                });
+            }
+            Ok(out)
         })
     }
 

@@ -260,6 +260,14 @@ fn an_update_existing_job_ends_in_its_draft_and_the_store_is_unchanged() {
     assert_eq!(s.job.session.as_deref(), Some(j.id.as_str()));
     assert_eq!(s.draft.name, format!("kb@{}", draft_name(&j.id)));
     assert_eq!(s.who.session, j.id);
+    // The sessions' change logs carry what they wrote.
+    let log = ops.session_log(&s, "memfsctl-1").unwrap();
+    let a = log
+        .iter()
+        .find(|c| c.entry.version.is_some() && c.entry.path.as_deref() == Some("notes/a.md"))
+        .unwrap_or_else(|| panic!("{log:?}"));
+    assert_eq!(a.content.as_deref(), Some("alpha\n"));
+    assert!(ops.session_log(&s, "nobody").unwrap().is_empty());
     // The command's work, as the job's identity.
     let p = Principal::operator(s.who.clone());
     ops.create_memory(
