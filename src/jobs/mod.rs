@@ -125,9 +125,20 @@ fn runner_alive(token: &str, me: &str) -> bool {
     if host != host_name() {
         return true;
     }
-    match pid.parse::<u32>() {
-        Ok(p) if p != std::process::id() => Path::new(&format!("/proc/{p}")).exists(),
-        _ => false,
+    // Alive: the process is there and runs the same program (a pid reused
+    // by another program does not keep a dead server's jobs running).
+    let Ok(p) = pid.parse::<u32>() else {
+        return false;
+    };
+    if p == std::process::id() {
+        return false;
+    }
+    let exe = |pid: &str| std::fs::read_link(format!("/proc/{pid}/exe")).ok();
+    match (exe(&p.to_string()), exe("self")) {
+        (Some(theirs), Some(ours)) => theirs == ours,
+        (Some(_), None) => true,
+        // Not ours to read (another user's process): alive if it is there.
+        (None, _) => Path::new(&format!("/proc/{p}")).exists(),
     }
 }
 
