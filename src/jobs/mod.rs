@@ -198,7 +198,22 @@ impl Runner {
         let (me, job) = (self.clone(), id.to_string());
         let spawned = std::thread::Builder::new()
             .name("memfs-job".into())
-            .spawn(move || me.run(&job));
+            .spawn(move || {
+                let run = std::panic::AssertUnwindSafe(|| me.clone().run(&job));
+                if std::panic::catch_unwind(run).is_err() {
+                    // A bug, not the command: end the job rather than leave it
+                    // running forever (its mount went with the unwinding).
+                    tracing::error!(job = %job, "a dream's thread panicked");
+                    process::sweep(&job);
+                    let outcome = Outcome::Failed(JobError::internal(
+                        "the server failed while running the dream; see its log",
+                    ));
+                    let _ = me.ops.finish_job(&job, &outcome, &me.config, &me.dir);
+                    me.clean_dir(&job);
+                    let _ = me.ops.job_stopped(&job);
+                    me.lock_jobs().remove(&job);
+                }
+            });
         match spawned {
             Ok(h) => *running.thread.lock().unwrap_or_else(|p| p.into_inner()) = Some(h),
             Err(e) => {
