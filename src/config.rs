@@ -19,6 +19,8 @@ pub struct Config {
     pub cache: CacheConfig,
     pub daemon: DaemonConfig,
     pub server: ServerConfig,
+    /// Consolidation jobs (`POST /v1/dreams`): the command they run.
+    pub jobs: crate::jobs::JobsConfig,
     /// Stores that `memfs init` creates if they do not exist.
     pub stores: Vec<StoreDecl>,
 }
@@ -286,6 +288,7 @@ impl Default for Config {
             cache: CacheConfig::default(),
             daemon: DaemonConfig::default(),
             server: ServerConfig::default(),
+            jobs: Default::default(),
             stores: Vec::new(),
         }
     }

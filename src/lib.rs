@@ -19,6 +19,7 @@ pub mod gc;
 pub mod history;
 pub mod ids;
 pub mod interchange;
+pub mod jobs;
 pub mod keys;
 pub mod mcp;
 pub mod metrics;

@@ -10,6 +10,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod drafts;
+pub mod dreams;
 pub mod error;
 pub mod events;
 pub mod extract;
@@ -75,6 +76,8 @@ pub struct ServeOptions {
     /// `[server] session_mount_root`: a session's stores are mounted below it.
     pub session_mount_root: String,
     pub mcp: crate::mcp::http::McpHttpOptions,
+    /// The consolidation job runner (`/v1/dreams`); `None`: dreams are refused.
+    pub jobs: Option<Arc<crate::jobs::Runner>>,
 }
 
 impl Default for ServeOptions {
@@ -82,6 +85,7 @@ impl Default for ServeOptions {
         ServeOptions {
             session_mount_root: "/mnt/memory".into(),
             mcp: Default::default(),
+            jobs: None,
         }
     }
 }
@@ -162,6 +166,10 @@ pub fn router_with(state: AppState, opts: ServeOptions) -> (Router, utoipa::open
         .routes(routes!(events::events))
         .routes(routes!(memory_tool::memory_tool))
         .routes(routes!(sessions::retrieve))
+        .routes(routes!(dreams::create, dreams::list))
+        .routes(routes!(dreams::retrieve))
+        .routes(routes!(dreams::cancel))
+        .routes(routes!(dreams::archive))
         .with_state(state)
         .split_for_parts();
     let doc = Arc::new(api.clone());

@@ -167,6 +167,10 @@ pub fn serve(config: &Config, args: &ServeArgs, ready: impl FnOnce(&str)) -> Res
         .user
         .unwrap_or_else(|| "operator".into());
     let console = Arc::new(crate::console::Console::new(&operator, tls.is_some()));
+    // Consolidation jobs run on threads of this process; jobs of a server
+    // that died are failed here.
+    let jobs = crate::jobs::Runner::start(ops.clone(), Arc::new(config.clone()))
+        .context("cannot start the consolidation job runner")?;
     let state = AppState {
         ops,
         shutdown: stop_rx,
@@ -183,6 +187,7 @@ pub fn serve(config: &Config, args: &ServeArgs, ready: impl FnOnce(&str)) -> Res
             allowed_hosts: config.server.mcp_allowed_hosts.clone(),
             max_body_bytes: config.server.max_body_bytes,
         },
+        jobs: Some(jobs.clone()),
     };
     let (app, _) = super::router_with(state, opts);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -192,7 +197,7 @@ pub fn serve(config: &Config, args: &ServeArgs, ready: impl FnOnce(&str)) -> Res
         .thread_name("memfs-serve")
         .build()
         .context("cannot start the server runtime")?;
-    rt.block_on(async move {
+    let served = rt.block_on(async move {
         use tokio::signal::unix::{signal, SignalKind};
         let mut sigterm = signal(SignalKind::terminate())?;
         let mut sigint = signal(SignalKind::interrupt())?;
@@ -263,7 +268,10 @@ pub fn serve(config: &Config, args: &ServeArgs, ready: impl FnOnce(&str)) -> Res
             } => tracing::warn!("requests still running 10 s after the drain began; exiting"),
         }
         Ok::<_, anyhow::Error>(())
-    })?;
+    });
+    // Running jobs end failed, their commands killed and mounts gone.
+    jobs.shutdown();
+    served?;
     tracing::info!("stopped");
     Ok(())
 }

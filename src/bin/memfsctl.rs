@@ -239,6 +239,30 @@ enum Cmd {
     /// Keys for the HTTP API (`memfs serve`).
     #[command(subcommand)]
     Apikey(ApikeyCmd),
+    /// Consolidation jobs (the API's dreams; `memfs serve` runs them).
+    #[command(subcommand)]
+    Jobs(JobsCmd),
+}
+
+#[derive(Subcommand)]
+enum JobsCmd {
+    /// Jobs, newest first.
+    List {
+        /// Only jobs with this status (pending, running, completed, failed,
+        /// canceled); repeatable.
+        #[arg(long = "status")]
+        statuses: Vec<String>,
+        /// Archived jobs too.
+        #[arg(long)]
+        all: bool,
+    },
+    /// One job: its status, draft or result store, error and times.
+    Show { id: String },
+    /// Cancel a pending or running job (the server running it kills its
+    /// command and unmounts its draft).
+    Cancel { id: String },
+    /// Archive a completed, failed or canceled job.
+    Archive { id: String },
 }
 
 #[derive(Subcommand)]
@@ -585,6 +609,10 @@ fn run(cli: Cli) -> Result<()> {
         ),
         Cmd::Apikey(ApikeyCmd::List) => ctl::apikey::list(&ctx),
         Cmd::Apikey(ApikeyCmd::Revoke { key }) => ctl::apikey::revoke(&ctx, &key),
+        Cmd::Jobs(JobsCmd::List { statuses, all }) => ctl::jobs::list(&ctx, &statuses, all),
+        Cmd::Jobs(JobsCmd::Show { id }) => ctl::jobs::show(&ctx, &id),
+        Cmd::Jobs(JobsCmd::Cancel { id }) => ctl::jobs::cancel(&ctx, &id),
+        Cmd::Jobs(JobsCmd::Archive { id }) => ctl::jobs::archive(&ctx, &id),
     }
 }
 

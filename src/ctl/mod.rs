@@ -14,6 +14,7 @@ pub mod fsck;
 pub mod gc;
 pub mod history;
 pub mod import;
+pub mod jobs;
 pub mod key;
 pub mod leases;
 pub mod log;

@@ -17,6 +17,7 @@ pub mod events;
 pub mod files;
 pub mod history;
 pub mod interchange;
+pub mod jobs;
 pub mod keys;
 pub mod leases;
 pub mod log;

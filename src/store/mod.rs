@@ -22,6 +22,7 @@ mod drafts;
 mod file_versions;
 mod gc;
 pub mod inspect;
+mod jobs;
 pub mod keyring;
 mod keys;
 mod leases;
@@ -46,6 +47,7 @@ pub use content::{
 pub use drafts::{draft_store_name, BaseEntry, BaseRow, DraftReason, DraftRow, NewDraft};
 pub use file_versions::{FileVersion, FileVersionFilter, FileVersionKind};
 pub use gc::{FileVersions, MaintenanceHolder, Space};
+pub use jobs::JobRow;
 pub use keys::KeyRow;
 pub use leases::{host_name, ttl_ns, HolderInfo, LeaseRow, LockRow, LockSpec};
 pub use namespace::{FileRow, InodeRow, ListedEntry, NewInode, NodeKind};

@@ -123,7 +123,7 @@ fn snapshot(
 }
 
 /// Makes a draft of `base` in one transaction.
-fn make_draft(
+pub(crate) fn make_draft(
     tx: &Txn<'_>,
     base: &StoreRow,
     name: &str,
