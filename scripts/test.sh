@@ -24,7 +24,7 @@ if [ "${PG:-1}" = 1 ]; then
   trap 'scripts/pg.sh stop "$pgdir" >/dev/null 2>&1 || true' EXIT
   PG_PORT=${PG_PORT:-54331} scripts/pg.sh start "$pgdir" >/dev/null
   export MEMFS_TEST_PG="host=$pgdir port=${PG_PORT:-54331} user=postgres dbname=postgres"
-  suites=${PG_SUITES:-"mount concurrency crash drafts encryption guards history interchange metrics migrate multihost operator policies purge reliability retention"}
+  suites=${PG_SUITES:-"mount concurrency crash drafts dreams encryption guards history interchange metrics migrate multihost operator policies purge reliability retention"}
   args=(--lib)
   for s in $suites; do args+=(--test "$s"); done
   echo "test.sh: the suites again on PostgreSQL (${suites// /, })" >&2
