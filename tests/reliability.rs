@@ -252,3 +252,21 @@ fn memfsctl_bad_input_gets_clear_errors() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("memfs init"), "{err}");
 }
+
+/// A mount its test leaked (here forgotten; in life a panic in the wrong place)
+/// is still detached when the test's environment goes, never left dead on the
+/// machine.
+#[test]
+fn a_leaked_mount_is_detached_with_its_environment() {
+    let env = Env::new();
+    let m = env.mount("leaker", "s", None, &["kb"]);
+    let mp = m.path().to_path_buf();
+    std::mem::forget(m);
+    assert!(is_mounted(&mp));
+    drop(env);
+    assert!(
+        !is_mounted(&mp),
+        "{} outlived its environment",
+        mp.display()
+    );
+}

@@ -974,5 +974,4 @@ impl Txn<'_> {
 }
 
 #[cfg(test)]
-#[path = "audit_tests.rs"]
 mod tests;

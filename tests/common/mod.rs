@@ -9,11 +9,11 @@
 
 use serde_json::Value;
 use std::cell::Cell;
-use std::ffi::CString;
+use std::ffi::{CString, OsString};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::marker::PhantomData;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -64,6 +64,36 @@ pub struct Env {
 struct PgScratch {
     server: String,
     name: String,
+}
+
+/// The last guard against a mount outliving its test: a daemon that died, or
+/// a `Mount` a test leaked, leaves its mountpoint under the temp dir, where
+/// removing the dir would fail on it and leave a dead mount on the machine.
+/// Every mount still under the root is detached (its daemon then exits).
+impl Drop for Env {
+    fn drop(&mut self) {
+        for mp in mounts_under(&self.root) {
+            eprintln!(
+                "{} still mounted after its test; detaching it",
+                mp.display()
+            );
+            while is_mounted(&mp) && lazy_unmount(&mp) {}
+        }
+    }
+}
+
+/// Mountpoints at or below `root` (canonical), deepest first.
+fn mounts_under(root: &Path) -> Vec<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut found: Vec<PathBuf> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|mp| PathBuf::from(OsString::from_vec(unescape_mountinfo(mp))))
+        .filter(|mp| mp.starts_with(root))
+        .collect();
+    found.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    found.dedup();
+    found
 }
 
 impl Drop for PgScratch {
