@@ -15,8 +15,8 @@
 //!   A job whose runner is gone is failed when a server starts.
 //! - `agent`, `session`, `user`, `key_id` say who asked for it.
 
-use super::Txn;
 use super::sql::{params, OptionalExtension, Row};
+use super::Txn;
 use crate::error::StoreResult;
 use crate::ids::StoreId;
 
