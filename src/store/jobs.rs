@@ -101,11 +101,10 @@ impl Txn<'_> {
 
     /// A job by id.
     pub fn job(&self, id: &str) -> StoreResult<Option<JobRow>> {
-        Ok(self
-            .conn
+        self.conn
             .prepare_cached(&format!("SELECT {COLS} FROM jobs WHERE id = ?1"))?
             .query_row(params![id], row)
-            .optional()?)
+            .optional()
     }
 
     /// Every job of `kind`, newest first.
@@ -114,7 +113,7 @@ impl Txn<'_> {
             "SELECT {COLS} FROM jobs WHERE kind = ?1 ORDER BY created_ns DESC, id DESC"
         ))?;
         let rows = st.query_map(params![kind], row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.collect::<Result<_, _>>()
     }
 
     /// The jobs that have not fully stopped: not final, or final with a
@@ -125,7 +124,7 @@ impl Txn<'_> {
              OR runner IS NOT NULL ORDER BY created_ns"
         ))?;
         let rows = st.query_map(params![], row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.collect::<Result<_, _>>()
     }
 
     /// Writes back a job's changing fields (status, draft, output, error,
