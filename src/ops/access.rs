@@ -149,9 +149,32 @@ impl Principal {
         self.in_scope(store)
             && match self.role {
                 Role::Admin => true,
-                Role::Writer => right(store, set, self.rights_identity()) == Right::Write,
+                Role::Writer => {
+                    right(store, set, self.rights_identity()) == Right::Write
+                        && !self.drafted(store, set)
+                }
                 Role::Reader => false,
             }
+    }
+
+    /// Whether the store's drafts rule names this (non-admin) principal's
+    /// agent or session: its writes belong in a draft, never in the store
+    /// itself. A mount attaches the session's draft in the store's place;
+    /// through the API and MCP over HTTP the draft is addressed by name.
+    fn drafted(&self, store: &StoreRow, set: &StoreSettings) -> bool {
+        !store.is_draft() && set.drafts.applies(&self.who.agent, &self.who.session)
+    }
+
+    /// Refuses making a draft of `store` unless `p` may write it, or could but
+    /// for the drafts rule (a draft is where its writes belong).
+    pub fn require_draft_maker(&self, store: &StoreRow, set: &StoreSettings) -> OpResult<()> {
+        let drafted_writer = self.in_scope(store)
+            && self.role == Role::Writer
+            && right(store, set, self.rights_identity()) == Right::Write;
+        if drafted_writer {
+            return Ok(());
+        }
+        self.require_write(store, set)
     }
 
     /// Refuses unless an admin: `what` says what was refused.
@@ -170,6 +193,18 @@ impl Principal {
     pub fn require_write(&self, store: &StoreRow, set: &StoreSettings) -> OpResult<()> {
         if self.may_write(store, set) {
             return Ok(());
+        }
+        if self.role == Role::Writer && self.drafted(store, set) {
+            return Err(OpError::Forbidden(format!(
+                "store '{}' sends the writes of agent '{}' (session '{}') to a draft by its \
+                 drafts rule: write to a draft of it, such as '{}@{}' (`memfsctl draft list {}`)",
+                store.name,
+                self.who.agent,
+                self.who.session,
+                store.name,
+                crate::ops::drafts::session_draft_name(&self.who.session),
+                store.name
+            )));
         }
         Err(OpError::Forbidden(match self.role {
             Role::Reader => format!(

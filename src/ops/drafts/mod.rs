@@ -260,7 +260,6 @@ impl Ops {
         store: &StoreRow,
         set: &StoreSettings,
     ) -> OpResult<()> {
-        p.require_write(store, set)?;
         if p.role != super::Role::Admin && set.drafts.applies(&p.who.agent, &p.who.session) {
             return Err(OpError::Forbidden(format!(
                 "agent '{}' writes to drafts of store '{}' by its drafts rule, so it may not \
@@ -268,7 +267,7 @@ impl Ops {
                 p.who.agent, store.name
             )));
         }
-        Ok(())
+        p.require_write(store, set)
     }
 
     /// Makes a draft of `store`, as it is or as it was at `req.at`.
@@ -286,7 +285,7 @@ impl Ops {
                 base.dir_name()
             )));
         }
-        p.require_write(&base, &set)?;
+        p.require_draft_maker(&base, &set)?;
         let at = super::time::parse_opt(req.at.as_deref())?;
         if at.is_some_and(|t| t < base.created_ns) {
             return Err(OpError::Invalid(format!(

@@ -500,3 +500,36 @@ fn a_file_replaced_at_its_path_is_the_same_file_changed() {
     assert!(again.draft_changes.is_empty(), "{:?}", again.draft_changes);
     clean(&ops);
 }
+
+/// What broke: the drafts rule was applied only where a mount (or `memfs
+/// mcp`) attaches stores, so an agent it names, holding a writer API key,
+/// wrote straight into the shared store through the API.
+#[test]
+fn an_api_writer_the_rule_names_writes_only_to_drafts() {
+    let ops = setup();
+    ops.assign_store_settings(&admin(), "kb", &["drafts.agents=untrusted-*".into()])
+        .unwrap();
+    let u = agent("untrusted-3", "s9");
+    let err = ops
+        .create_memory(&u, "kb", "/claim.md", "trust me\n", false)
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("drafts rule") && msg.contains("kb@s-s9"),
+        "{msg}"
+    );
+    assert_eq!(cat(&ops, "kb", "claim.md"), None);
+    // It may make a draft and write there; the store is unchanged.
+    let req = NewDraftRequest {
+        name: Some("s-s9".into()),
+        at: None,
+    };
+    let d = ops.create_draft(&u, "kb", &req).unwrap().name;
+    ops.create_memory(&u, &d, "/claim.md", "trust me\n", false)
+        .unwrap();
+    assert_eq!(cat(&ops, &d, "claim.md").as_deref(), Some("trust me\n"));
+    assert_eq!(cat(&ops, "kb", "claim.md"), None);
+    // An agent the rule does not name writes the store as before.
+    put(&ops, &agent("planner", "p"), "kb", "/fact.md", "ok\n");
+    assert_eq!(cat(&ops, "kb", "fact.md").as_deref(), Some("ok\n"));
+}
