@@ -284,23 +284,41 @@ pub(super) fn seal(
     *h.finalize().as_bytes()
 }
 
-/// 16 random bytes from the kernel (getrandom(2)).
+/// Salts drawn from the kernel in one getrandom(2) call (256 salts).
+const SALT_POOL: usize = 4096;
+
+/// Random bytes from the kernel, handed out 16 at a time: one getrandom(2) per
+/// 256 audit entries instead of one per entry. Each salt is wiped from the
+/// pool as it is taken, so the process's memory holds only salts not yet
+/// used, never one that a later redaction deletes from the database. A child
+/// made by fork(2) without exec would share the rest of the pool; memfs only
+/// forks to exec.
+struct SaltPool {
+    bytes: [u8; SALT_POOL],
+    /// Bytes from here on are unused.
+    next: usize,
+}
+
+static SALTS: std::sync::Mutex<SaltPool> = std::sync::Mutex::new(SaltPool {
+    bytes: [0; SALT_POOL],
+    next: SALT_POOL,
+});
+
+/// 16 random bytes from the kernel (getrandom(2), through [`SaltPool`]).
 fn new_salt() -> StoreResult<[u8; 16]> {
-    let mut salt = [0u8; 16];
-    let mut filled = 0;
-    while filled < salt.len() {
-        // SAFETY: writes at most the remaining length into `salt`.
-        let n =
-            unsafe { libc::getrandom(salt[filled..].as_mut_ptr().cast(), salt.len() - filled, 0) };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(StoreError::Io(e));
-        }
-        filled += n as usize;
+    let mut pool = SALTS.lock().unwrap_or_else(|p| p.into_inner());
+    if pool.next + 16 > SALT_POOL {
+        let mut fresh = [0u8; SALT_POOL];
+        getrandom::fill(&mut fresh)
+            .map_err(|e| StoreError::Io(std::io::Error::other(format!("no randomness: {e}"))))?;
+        pool.bytes = fresh;
+        pool.next = 0;
     }
+    let at = pool.next;
+    let mut salt = [0u8; 16];
+    salt.copy_from_slice(&pool.bytes[at..at + 16]);
+    pool.bytes[at..at + 16].fill(0);
+    pool.next = at + 16;
     Ok(salt)
 }
 

@@ -10,8 +10,8 @@
 //! Batching must never starve another writer on the same database (a second
 //! daemon, `memfsctl rollback`). A writer that finds the database locked takes a
 //! shared `flock` on the side file `DB-want` while it waits (in the busy handler);
-//! the batching daemon probes that lock after every change and commits at once,
-//! and stops batching, while anyone waits.
+//! the batching daemon probes that lock after its changes (at most every
+//! millisecond) and commits at once, and stops batching, while anyone waits.
 
 use rusqlite::Connection;
 use std::cell::RefCell;
@@ -62,6 +62,8 @@ pub(super) struct Inner {
     pub batch_no: u64,
     pub done_no: u64,
     pub failed: std::collections::VecDeque<u64>,
+    /// When `DB-want` was last probed, and whether someone waited then.
+    pub want_probe: Option<(Instant, bool)>,
 }
 
 impl Inner {
@@ -76,6 +78,7 @@ impl Inner {
             batch_no: 0,
             done_no: 0,
             failed: Default::default(),
+            want_probe: None,
         }
     }
 
@@ -203,6 +206,10 @@ struct Waiting {
 thread_local! {
     static WAITING: RefCell<Waiting> = RefCell::new(Waiting::default());
 }
+
+/// A batching daemon probes `DB-want` at most this often (a waiter is noticed
+/// this much later at worst; the batch interval is 5 ms by default).
+pub(super) const WANT_PROBE_EVERY: Duration = Duration::from_millis(1);
 
 /// How long a writer waits for the database's write lock before giving up.
 pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
