@@ -506,6 +506,13 @@ impl Txn<'_> {
             }
         }
         self.drawing(chain)?;
+        // Inside a batch (SQLite), the entries this batch wrote are known.
+        let known = self
+            .with_cache(|c| Some((c.next_audit_id?, c.chain_heads.get(&chain)?.clone())))
+            .flatten();
+        if let Some((id, head)) = known {
+            return Ok((id, Some(head)));
+        }
         let last: Option<(i64, Vec<u8>)> = self
             .conn
             .prepare_cached(NEWEST)?
@@ -574,6 +581,10 @@ impl Txn<'_> {
                 chain,
                 seq,
             ])?;
+        self.with_cache(|c| {
+            c.chain_heads.insert(chain, (seq, hash.as_bytes().to_vec()));
+            c.next_audit_id = Some(id + 1);
+        });
         let mut feed = self.conn.prepare_cached(
             "INSERT INTO changes (store_id, ino, parent, name, at_ns, origin) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -987,6 +998,7 @@ impl Txn<'_> {
     /// Raw access for tests that tamper with the database on purpose.
     #[doc(hidden)]
     pub fn execute_raw(&self, sql: &str) -> StoreResult<usize> {
+        self.with_cache(|c| c.clear());
         self.conn.execute(sql, ())
     }
 }

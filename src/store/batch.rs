@@ -44,9 +44,56 @@ impl Default for BatchPolicy {
     }
 }
 
+/// What a daemon's changes learn about the database while its batch is open,
+/// kept for the rest of that batch. Inside an open batch this connection holds
+/// the write lock, so nobody else can change what is cached; the cache is
+/// emptied when the batch ends (commit or rollback) and whenever one change
+/// rolls back to its savepoint, so it never outlives what it describes.
+#[derive(Default)]
+pub(super) struct BatchCache {
+    /// Store-relative paths of directories (a directory has one entry, so its
+    /// path is one value). Whenever a directory is cached, its ancestors are.
+    pub dir_paths: std::collections::HashMap<i64, String>,
+    /// Each audit chain's newest entry (seq, hash).
+    pub chain_heads: std::collections::HashMap<i64, (i64, Vec<u8>)>,
+    /// The next audit id (SQLite draws `max(id) + 1`).
+    pub next_audit_id: Option<i64>,
+    /// Whether each store is archived (asked by every change).
+    pub archived: std::collections::HashMap<i64, bool>,
+}
+
+impl BatchCache {
+    pub fn clear(&mut self) {
+        self.dir_paths.clear();
+        self.chain_heads.clear();
+        self.next_audit_id = None;
+        self.archived.clear();
+    }
+
+    /// The entry `parent/name` was removed or repointed: forget the path of
+    /// whatever directory it named, and of everything below it.
+    pub fn entry_changed(&mut self, parent: i64, name: &[u8]) {
+        // Nothing below an uncached directory is cached.
+        let Some(dir) = self.dir_paths.get(&parent) else {
+            return;
+        };
+        let name = String::from_utf8_lossy(name);
+        let gone = if dir.is_empty() {
+            name.into_owned()
+        } else {
+            format!("{dir}/{name}")
+        };
+        let below = format!("{gone}/");
+        self.dir_paths
+            .retain(|_, p| p.as_str() != gone && !p.starts_with(&below));
+    }
+}
+
 /// The connection and the state of the batch it may have open.
 pub(super) struct Inner {
     pub conn: Connection,
+    /// What the open batch's changes learned (see [`BatchCache`]).
+    pub cache: RefCell<BatchCache>,
     /// When the open batch transaction began; `None` when none is open.
     pub open_since: Option<Instant>,
     /// Content bytes and changes in the open batch.
@@ -79,6 +126,7 @@ impl Inner {
             done_no: 0,
             failed: Default::default(),
             want_probe: None,
+            cache: RefCell::new(BatchCache::default()),
         }
     }
 
@@ -97,6 +145,7 @@ impl Inner {
         if self.open_since.take().is_none() {
             return Ok(());
         }
+        self.cache.get_mut().clear();
         let changes = std::mem::take(&mut self.changes);
         self.bytes = 0;
         let start = Instant::now();

@@ -151,10 +151,11 @@ impl Lite {
                 .prepare_cached("SAVEPOINT change")
                 .and_then(|mut s| s.execute([]))
                 .map_err(StoreError::from)?;
-            let out = f(&Txn::new(Conn::Lite(&g.conn), crypto, true));
+            let out = f(&Txn::in_batch(Conn::Lite(&g.conn), crypto, true, &g.cache));
             let end = if out.is_ok() {
                 "RELEASE change"
             } else {
+                g.cache.borrow_mut().clear();
                 "ROLLBACK TO change; RELEASE change"
             };
             if let Err(e) = g.conn.execute_batch(end) {
@@ -253,7 +254,7 @@ impl Lite {
             .and_then(|mut s| s.execute([]))
             .map_err(StoreError::from)?;
         let (out, bytes) = {
-            let txn = Txn::new(Conn::Lite(&g.conn), crypto, true);
+            let txn = Txn::in_batch(Conn::Lite(&g.conn), crypto, true, &g.cache);
             (f(&txn), txn.bytes.get())
         };
         let out = match out {
@@ -267,6 +268,7 @@ impl Lite {
                 v
             }
             Err(e) => {
+                g.cache.get_mut().clear();
                 let undone = g
                     .conn
                     .execute_batch("ROLLBACK TO change; RELEASE change")
@@ -299,7 +301,7 @@ impl Lite {
         let _armed = self.arm();
         let mut g = self.lock();
         if g.open_since.is_some() {
-            return f(&Txn::new(Conn::Lite(&g.conn), crypto, false));
+            return f(&Txn::in_batch(Conn::Lite(&g.conn), crypto, false, &g.cache));
         }
         if let Some(policy) = self.batch.get() {
             // A daemon reuses one read snapshot for up to an interval: taking
