@@ -264,13 +264,13 @@ impl MemFs {
         )?;
         match made {
             Made::New(row, store, token) => {
-                let opened = self.attach_handle(row.ino, store, open, token)?;
+                let opened = self.attach_handle(row.ino, store, open, token, row.head)?;
                 Ok((Attr::from(&row), opened))
             }
             Made::Existing(row, store) => {
                 // The lease (waiting for another writer, then EBUSY) and O_TRUNC
                 // go exactly as for open(2) of the file.
-                let opened = self.attach_handle(row.ino, store, open, None)?;
+                let opened = self.attach_handle(row.ino, store, open, None, row.head)?;
                 match self.getattr(row.ino) {
                     Ok(attr) => Ok((attr, opened)),
                     Err(e) => {

@@ -189,16 +189,26 @@ impl MemFs {
             // look again.
             return Err(FsError::Stale(Box::new(FsError::NotFound)));
         }
-        self.attach_handle(ino, row.store.ok_or(FsError::NotFound)?, mode, None)
+        self.attach_handle(
+            ino,
+            row.store.ok_or(FsError::NotFound)?,
+            mode,
+            None,
+            row.head,
+        )
     }
 
     /// Registers a new handle on `ino`, loading its content on first open.
+    /// `seen_head` is the head the caller just read: a first open stages from
+    /// it, and the read under the file lock below moves the staging forward if
+    /// a commit came in between (one query less per open and create).
     pub(super) fn attach_handle(
         &self,
         ino: Ino,
         store: StoreId,
         mode: OpenMode,
         pre_lease: Option<i64>,
+        seen_head: Option<VersionId>,
     ) -> FsResult<Opened> {
         let file = {
             let mut t = self.lock_open();
@@ -207,12 +217,11 @@ impl MemFs {
                 f.clone()
             } else {
                 // Load outside the table lock would be nicer, but a first open must
-                // not race a second one into two stagings; loading is one query.
-                // Re-read: a descriptor closed since the caller looked may have
-                // committed a newer head and dropped the shared state.
-                let head = self
-                    .db
-                    .read(|tx| Ok::<_, FsError>(tx.inode(ino)?.and_then(|r| r.head)))?;
+                // not race a second one into two stagings; loading is one query
+                // (none when the extents are cached). A descriptor closed since the
+                // caller looked may have committed a newer head and dropped the
+                // shared state: the clean staging is moved to it below.
+                let head = seen_head;
                 let ext = self.extents_of(head)?;
                 let staging = Staging::new(
                     head,

@@ -496,7 +496,7 @@ impl MemFs {
 
     /// The store-relative path of `name` inside directory `parent`.
     fn child_path(&self, tx: &Txn<'_>, parent: Ino, name: &[u8]) -> FsResult<String> {
-        let dir = tx.path_of(parent)?.unwrap_or_default();
+        let dir = tx.dir_path_of(parent)?.unwrap_or_default();
         let name = String::from_utf8_lossy(name);
         Ok(if dir.is_empty() {
             name.into_owned()

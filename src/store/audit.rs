@@ -284,23 +284,41 @@ pub(super) fn seal(
     *h.finalize().as_bytes()
 }
 
-/// 16 random bytes from the kernel (getrandom(2)).
+/// Salts drawn from the kernel in one getrandom(2) call (256 salts).
+const SALT_POOL: usize = 4096;
+
+/// Random bytes from the kernel, handed out 16 at a time: one getrandom(2) per
+/// 256 audit entries instead of one per entry. Each salt is wiped from the
+/// pool as it is taken, so the process's memory holds only salts not yet
+/// used, never one that a later redaction deletes from the database. A child
+/// made by fork(2) without exec would share the rest of the pool; memfs only
+/// forks to exec.
+struct SaltPool {
+    bytes: [u8; SALT_POOL],
+    /// Bytes from here on are unused.
+    next: usize,
+}
+
+static SALTS: std::sync::Mutex<SaltPool> = std::sync::Mutex::new(SaltPool {
+    bytes: [0; SALT_POOL],
+    next: SALT_POOL,
+});
+
+/// 16 random bytes from the kernel (getrandom(2), through [`SaltPool`]).
 fn new_salt() -> StoreResult<[u8; 16]> {
-    let mut salt = [0u8; 16];
-    let mut filled = 0;
-    while filled < salt.len() {
-        // SAFETY: writes at most the remaining length into `salt`.
-        let n =
-            unsafe { libc::getrandom(salt[filled..].as_mut_ptr().cast(), salt.len() - filled, 0) };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(StoreError::Io(e));
-        }
-        filled += n as usize;
+    let mut pool = SALTS.lock().unwrap_or_else(|p| p.into_inner());
+    if pool.next + 16 > SALT_POOL {
+        let mut fresh = [0u8; SALT_POOL];
+        getrandom::fill(&mut fresh)
+            .map_err(|e| StoreError::Io(std::io::Error::other(format!("no randomness: {e}"))))?;
+        pool.bytes = fresh;
+        pool.next = 0;
     }
+    let at = pool.next;
+    let mut salt = [0u8; 16];
+    salt.copy_from_slice(&pool.bytes[at..at + 16]);
+    pool.bytes[at..at + 16].fill(0);
+    pool.next = at + 16;
     Ok(salt)
 }
 
@@ -488,6 +506,13 @@ impl Txn<'_> {
             }
         }
         self.drawing(chain)?;
+        // Inside a batch (SQLite), the entries this batch wrote are known.
+        let known = self
+            .with_cache(|c| Some((c.next_audit_id?, c.chain_heads.get(&chain)?.clone())))
+            .flatten();
+        if let Some((id, head)) = known {
+            return Ok((id, Some(head)));
+        }
         let last: Option<(i64, Vec<u8>)> = self
             .conn
             .prepare_cached(NEWEST)?
@@ -556,6 +581,10 @@ impl Txn<'_> {
                 chain,
                 seq,
             ])?;
+        self.with_cache(|c| {
+            c.chain_heads.insert(chain, (seq, hash.as_bytes().to_vec()));
+            c.next_audit_id = Some(id + 1);
+        });
         let mut feed = self.conn.prepare_cached(
             "INSERT INTO changes (store_id, ino, parent, name, at_ns, origin) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -969,6 +998,7 @@ impl Txn<'_> {
     /// Raw access for tests that tamper with the database on purpose.
     #[doc(hidden)]
     pub fn execute_raw(&self, sql: &str) -> StoreResult<usize> {
+        self.with_cache(|c| c.clear());
         self.conn.execute(sql, ())
     }
 }

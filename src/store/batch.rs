@@ -10,8 +10,8 @@
 //! Batching must never starve another writer on the same database (a second
 //! daemon, `memfsctl rollback`). A writer that finds the database locked takes a
 //! shared `flock` on the side file `DB-want` while it waits (in the busy handler);
-//! the batching daemon probes that lock after every change and commits at once,
-//! and stops batching, while anyone waits.
+//! the batching daemon probes that lock after its changes (at most every
+//! millisecond) and commits at once, and stops batching, while anyone waits.
 
 use rusqlite::Connection;
 use std::cell::RefCell;
@@ -44,9 +44,56 @@ impl Default for BatchPolicy {
     }
 }
 
+/// What a daemon's changes learn about the database while its batch is open,
+/// kept for the rest of that batch. Inside an open batch this connection holds
+/// the write lock, so nobody else can change what is cached; the cache is
+/// emptied when the batch ends (commit or rollback) and whenever one change
+/// rolls back to its savepoint, so it never outlives what it describes.
+#[derive(Default)]
+pub(super) struct BatchCache {
+    /// Store-relative paths of directories (a directory has one entry, so its
+    /// path is one value). Whenever a directory is cached, its ancestors are.
+    pub dir_paths: std::collections::HashMap<i64, String>,
+    /// Each audit chain's newest entry (seq, hash).
+    pub chain_heads: std::collections::HashMap<i64, (i64, Vec<u8>)>,
+    /// The next audit id (SQLite draws `max(id) + 1`).
+    pub next_audit_id: Option<i64>,
+    /// Whether each store is archived (asked by every change).
+    pub archived: std::collections::HashMap<i64, bool>,
+}
+
+impl BatchCache {
+    pub fn clear(&mut self) {
+        self.dir_paths.clear();
+        self.chain_heads.clear();
+        self.next_audit_id = None;
+        self.archived.clear();
+    }
+
+    /// The entry `parent/name` was removed or repointed: forget the path of
+    /// whatever directory it named, and of everything below it.
+    pub fn entry_changed(&mut self, parent: i64, name: &[u8]) {
+        // Nothing below an uncached directory is cached.
+        let Some(dir) = self.dir_paths.get(&parent) else {
+            return;
+        };
+        let name = String::from_utf8_lossy(name);
+        let gone = if dir.is_empty() {
+            name.into_owned()
+        } else {
+            format!("{dir}/{name}")
+        };
+        let below = format!("{gone}/");
+        self.dir_paths
+            .retain(|_, p| p.as_str() != gone && !p.starts_with(&below));
+    }
+}
+
 /// The connection and the state of the batch it may have open.
 pub(super) struct Inner {
     pub conn: Connection,
+    /// What the open batch's changes learned (see [`BatchCache`]).
+    pub cache: RefCell<BatchCache>,
     /// When the open batch transaction began; `None` when none is open.
     pub open_since: Option<Instant>,
     /// Content bytes and changes in the open batch.
@@ -62,6 +109,8 @@ pub(super) struct Inner {
     pub batch_no: u64,
     pub done_no: u64,
     pub failed: std::collections::VecDeque<u64>,
+    /// When `DB-want` was last probed, and whether someone waited then.
+    pub want_probe: Option<(Instant, bool)>,
 }
 
 impl Inner {
@@ -76,6 +125,8 @@ impl Inner {
             batch_no: 0,
             done_no: 0,
             failed: Default::default(),
+            want_probe: None,
+            cache: RefCell::new(BatchCache::default()),
         }
     }
 
@@ -94,6 +145,7 @@ impl Inner {
         if self.open_since.take().is_none() {
             return Ok(());
         }
+        self.cache.get_mut().clear();
         let changes = std::mem::take(&mut self.changes);
         self.bytes = 0;
         let start = Instant::now();
@@ -203,6 +255,10 @@ struct Waiting {
 thread_local! {
     static WAITING: RefCell<Waiting> = RefCell::new(Waiting::default());
 }
+
+/// A batching daemon probes `DB-want` at most this often (a waiter is noticed
+/// this much later at worst; the batch interval is 5 ms by default).
+pub(super) const WANT_PROBE_EVERY: Duration = Duration::from_millis(1);
 
 /// How long a writer waits for the database's write lock before giving up.
 pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

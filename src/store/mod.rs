@@ -97,6 +97,9 @@ pub struct Txn<'a> {
     /// The commit must be synchronous (lease grants and breaks: a token lost
     /// to a server crash could be issued twice).
     sync: Cell<bool>,
+    /// Inside an open SQLite batch: what its changes learned (see
+    /// [`batch::BatchCache`]); `None` elsewhere.
+    cache: Option<&'a RefCell<batch::BatchCache>>,
 }
 
 impl<'a> Txn<'a> {
@@ -109,7 +112,26 @@ impl<'a> Txn<'a> {
             locked: RefCell::new(Vec::new()),
             drawn: RefCell::new(Vec::new()),
             sync: Cell::new(false),
+            cache: None,
         }
+    }
+
+    /// A transaction inside an open batch, sharing the batch's cache.
+    fn in_batch(
+        conn: Conn<'a>,
+        crypto: &'a crypto::Crypto,
+        write: bool,
+        cache: &'a RefCell<batch::BatchCache>,
+    ) -> Txn<'a> {
+        Txn {
+            cache: Some(cache),
+            ..Txn::new(conn, crypto, write)
+        }
+    }
+
+    /// Runs `f` on the batch cache, if this transaction has one.
+    fn with_cache<T>(&self, f: impl FnOnce(&mut batch::BatchCache) -> T) -> Option<T> {
+        self.cache.map(|c| f(&mut c.borrow_mut()))
     }
 
     /// Records `n` bytes of new content written by this change.

@@ -323,6 +323,7 @@ impl Txn<'_> {
             .conn
             .prepare_cached("DELETE FROM dentries WHERE parent = ?1 AND name = ?2")?
             .execute(params![parent.0, name])?;
+        self.with_cache(|c| c.entry_changed(parent.0, name));
         Ok(n == 1)
     }
 
@@ -332,6 +333,7 @@ impl Txn<'_> {
         self.conn
             .prepare_cached("UPDATE dentries SET ino = ?3 WHERE parent = ?1 AND name = ?2")?
             .execute(params![parent.0, name, ino.0])?;
+        self.with_cache(|c| c.entry_changed(parent.0, name));
         Ok(())
     }
 
@@ -396,13 +398,38 @@ impl Txn<'_> {
     /// The store-relative path of `ino` ("" for a store root, "a/b.txt" below it).
     /// An unlinked inode has no path; `None` then.
     pub fn path_of(&self, ino: Ino) -> StoreResult<Option<String>> {
-        let mut parts: Vec<Vec<u8>> = Vec::new();
+        self.walk_path(ino, false)
+    }
+
+    /// [`path_of`](Self::path_of) a directory, which inside a batch is cached
+    /// with the directories above it (a create or remove in it needs no walk).
+    pub fn dir_path_of(&self, dir: Ino) -> StoreResult<Option<String>> {
+        self.walk_path(dir, true)
+    }
+
+    /// Walks up from `ino` to its store's root, or (inside a batch) to the
+    /// first directory whose path the batch cache knows, then caches the
+    /// directories walked through. Only directories are cached: `ino` itself
+    /// only when `is_dir` (a file may have several names).
+    fn walk_path(&self, ino: Ino, is_dir: bool) -> StoreResult<Option<String>> {
+        let cached = |i: Ino| {
+            self.with_cache(|c| c.dir_paths.get(&i.0).cloned())
+                .flatten()
+        };
+        let mut parts: Vec<(Ino, Vec<u8>)> = Vec::new();
         let mut cur = ino;
+        let mut base = None;
         // Bounded walk: a cycle in dentries would be corruption, not an endless loop.
         for _ in 0..4096 {
+            if is_dir || cur != ino {
+                if let Some(p) = cached(cur) {
+                    base = Some(p);
+                    break;
+                }
+            }
             match self.parent_entry(cur)? {
                 Some((parent, name)) => {
-                    parts.push(name);
+                    parts.push((cur, name));
                     cur = parent;
                 }
                 None => {
@@ -415,18 +442,30 @@ impl Txn<'_> {
                     if !is_root {
                         return Ok(None);
                     }
-                    parts.reverse();
-                    let joined: Vec<String> = parts
-                        .iter()
-                        .map(|p| String::from_utf8_lossy(p).into_owned())
-                        .collect();
-                    return Ok(Some(joined.join("/")));
+                    if is_dir || cur != ino {
+                        self.with_cache(|c| c.dir_paths.insert(cur.0, String::new()));
+                    }
+                    base = Some(String::new());
+                    break;
                 }
             }
         }
-        Err(StoreError::Corrupt(format!(
-            "directory cycle above inode {ino}"
-        )))
+        let Some(mut path) = base else {
+            return Err(StoreError::Corrupt(format!(
+                "directory cycle above inode {ino}"
+            )));
+        };
+        for (child, name) in parts.iter().rev() {
+            let name = String::from_utf8_lossy(name);
+            if !path.is_empty() {
+                path.push('/');
+            }
+            path.push_str(&name);
+            if is_dir || *child != ino {
+                self.with_cache(|c| c.dir_paths.insert(child.0, path.clone()));
+            }
+        }
+        Ok(Some(path))
     }
 
     /// The inode at a store-relative path ("" is the root), following no symlinks.

@@ -151,10 +151,11 @@ impl Lite {
                 .prepare_cached("SAVEPOINT change")
                 .and_then(|mut s| s.execute([]))
                 .map_err(StoreError::from)?;
-            let out = f(&Txn::new(Conn::Lite(&g.conn), crypto, true));
+            let out = f(&Txn::in_batch(Conn::Lite(&g.conn), crypto, true, &g.cache));
             let end = if out.is_ok() {
                 "RELEASE change"
             } else {
+                g.cache.borrow_mut().clear();
                 "ROLLBACK TO change; RELEASE change"
             };
             if let Err(e) = g.conn.execute_batch(end) {
@@ -232,7 +233,7 @@ impl Lite {
         let _armed = self.arm();
         let mut g = self.lock();
         g.end_read();
-        if g.open_since.is_none() && self.should_batch() {
+        if g.open_since.is_none() && self.should_batch(&mut g) {
             g.conn
                 .execute_batch("BEGIN IMMEDIATE")
                 .map_err(StoreError::from)?;
@@ -253,7 +254,7 @@ impl Lite {
             .and_then(|mut s| s.execute([]))
             .map_err(StoreError::from)?;
         let (out, bytes) = {
-            let txn = Txn::new(Conn::Lite(&g.conn), crypto, true);
+            let txn = Txn::in_batch(Conn::Lite(&g.conn), crypto, true, &g.cache);
             (f(&txn), txn.bytes.get())
         };
         let out = match out {
@@ -267,6 +268,7 @@ impl Lite {
                 v
             }
             Err(e) => {
+                g.cache.get_mut().clear();
                 let undone = g
                     .conn
                     .execute_batch("ROLLBACK TO change; RELEASE change")
@@ -280,7 +282,7 @@ impl Lite {
                 return Err(e);
             }
         };
-        if self.batch_due(&g) {
+        if self.batch_due(&mut g) {
             g.commit().map_err(StoreError::from)?;
         }
         Ok(out)
@@ -299,7 +301,7 @@ impl Lite {
         let _armed = self.arm();
         let mut g = self.lock();
         if g.open_since.is_some() {
-            return f(&Txn::new(Conn::Lite(&g.conn), crypto, false));
+            return f(&Txn::in_batch(Conn::Lite(&g.conn), crypto, false, &g.cache));
         }
         if let Some(policy) = self.batch.get() {
             // A daemon reuses one read snapshot for up to an interval: taking
@@ -431,13 +433,33 @@ impl Lite {
         autocheckpoint(1000);
     }
 
-    /// Whether a new change should open a batch rather than commit on its own.
-    fn should_batch(&self) -> bool {
-        let (Some(policy), Some(want), Some(path)) = (self.batch.get(), &self.want, &self.path)
-        else {
+    /// Whether another connection waits for the write lock, probing `DB-want`
+    /// at most every [`batch::WANT_PROBE_EVERY`]: a probe is two flock(2) calls,
+    /// and a daemon makes several changes per file. A waiter is therefore
+    /// noticed up to that much later, still well within the batch interval.
+    fn someone_waits(&self, g: &mut Inner) -> bool {
+        let Some(want) = &self.want else {
             return false;
         };
-        if want.someone_waits() {
+        if let Some((at, waits)) = g.want_probe {
+            if at.elapsed() < batch::WANT_PROBE_EVERY {
+                return waits;
+            }
+        }
+        let waits = want.someone_waits();
+        g.want_probe = Some((Instant::now(), waits));
+        waits
+    }
+
+    /// Whether a new change should open a batch rather than commit on its own.
+    fn should_batch(&self, g: &mut Inner) -> bool {
+        let (Some(policy), Some(path)) = (self.batch.get(), &self.path) else {
+            return false;
+        };
+        if self.want.is_none() {
+            return false;
+        }
+        if self.someone_waits(g) {
             // Let the waiter in between this process's transactions.
             std::thread::sleep(Duration::from_micros(200));
             return false;
@@ -446,13 +468,13 @@ impl Lite {
     }
 
     /// Whether the open batch must commit now.
-    fn batch_due(&self, g: &Inner) -> bool {
+    fn batch_due(&self, g: &mut Inner) -> bool {
         let Some(policy) = self.batch.get() else {
             return true;
         };
         g.open_since.is_some_and(|t| t.elapsed() >= policy.interval)
             || g.bytes >= policy.max_bytes
-            || self.want.as_ref().is_some_and(Want::someone_waits)
+            || self.someone_waits(g)
     }
 }
 

@@ -252,12 +252,17 @@ impl Txn<'_> {
 
     /// Whether a store is archived (read-only for everyone).
     pub fn store_archived(&self, id: StoreId) -> StoreResult<bool> {
-        Ok(self
+        if let Some(Some(a)) = self.with_cache(|c| c.archived.get(&id.0).copied()) {
+            return Ok(a);
+        }
+        let archived = self
             .conn
             .prepare_cached("SELECT archived FROM stores WHERE id = ?1")?
             .query_row([id.0], |r| r.get(0))
             .optional()?
-            .unwrap_or(false))
+            .unwrap_or(false);
+        self.with_cache(|c| c.archived.insert(id.0, archived));
+        Ok(archived)
     }
 
     /// Archives or unarchives a store, audited as `store-archive`/`store-unarchive`.
@@ -269,6 +274,7 @@ impl Txn<'_> {
         now_ns: i64,
     ) -> StoreResult<()> {
         self.enter_store(id)?;
+        self.with_cache(|c| c.clear());
         self.conn
             .prepare_cached(
                 "UPDATE stores SET archived = ?2, updated_ns = ?3, \
@@ -333,6 +339,7 @@ impl Txn<'_> {
     /// of its own), leases, and a draft's base rows.
     pub(super) fn remove_store_rows(&self, s: &StoreRow) -> StoreResult<()> {
         let id = s.id.0;
+        self.with_cache(|c| c.clear());
         for sql in [
             "DELETE FROM locks WHERE ino IN (SELECT ino FROM inodes WHERE store_id = ?1)",
             "DELETE FROM leases WHERE ino IN (SELECT ino FROM inodes WHERE store_id = ?1)",
@@ -365,6 +372,7 @@ impl Txn<'_> {
                 s.name
             )));
         }
+        self.with_cache(|c| c.clear());
         self.conn
             .prepare_cached("UPDATE stores SET archived = 1 WHERE id = ?1")?
             .execute([s.id.0])?;

@@ -1056,3 +1056,74 @@ fn read_only_truncating_opens_are_refused_and_change_nothing() {
 }
 
 mod put;
+
+/// Inside a group-committed batch the store caches directory paths and audit
+/// chain heads (store/batch.rs `BatchCache`). A rename or removal of a
+/// directory in the same batch must not leave a stale path behind: the next
+/// change below it would be audited and versioned under the old name. The
+/// core tests run on in-memory databases, which never batch; this one uses a
+/// database file with an hour-long batch, so everything shares one batch.
+#[test]
+fn a_batch_never_audits_a_change_under_a_stale_directory_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("memfs.db")).unwrap();
+    let op = Identity::new("op", "op", None);
+    let kb = db
+        .write(|tx| tx.create_store("kb", Scope::Org, None, "", &op, 1))
+        .unwrap();
+    let root = kb.root;
+    assert!(db.enable_batching(crate::store::BatchPolicy {
+        interval: std::time::Duration::from_secs(3600),
+        min_free_bytes: 0,
+        ..Default::default()
+    }));
+    let fs = MemFs::new(
+        Arc::new(db),
+        Identity::new("agent-1", "sess-1", None),
+        vec![Attached::plain(kb, false)],
+        FsOptions::default(),
+    );
+    fs.register().unwrap();
+    let a = fs.mkdir(root, b"a", 0o755, 0, ME).unwrap().ino;
+    let b = fs.mkdir(a, b"b", 0o755, 0, ME).unwrap().ino;
+    put(&fs, b, "one", b"1");
+    let nr = RenameMode::default();
+    fs.rename(root, b"a", root, b"c", nr, ME).unwrap();
+    put(&fs, b, "two", b"2");
+    // The same name again, now a different directory.
+    let a2 = fs.mkdir(root, b"a", 0o755, 0, ME).unwrap().ino;
+    put(&fs, a2, "three", b"3");
+    fs.unlink(b, b"one", ME).unwrap();
+    fs.rmdir(b, b"nothing", ME).unwrap_err();
+    fs.rename(a, b"b", a2, b"b", nr, ME).unwrap();
+    put(&fs, b, "four", b"4");
+    let entries = fs
+        .db
+        .read(|tx| tx.audit_entries(&crate::store::AuditFilter::default()))
+        .unwrap();
+    let paths: Vec<(String, String)> = entries
+        .iter()
+        .rev()
+        .filter(|e| ["create", "write", "unlink"].contains(&e.op.as_str()))
+        .map(|e| (e.op.clone(), e.path.clone().unwrap_or_default()))
+        .collect();
+    let want = [
+        ("create", "a/b/one"),
+        ("write", "a/b/one"),
+        ("create", "c/b/two"),
+        ("write", "c/b/two"),
+        ("create", "a/three"),
+        ("write", "a/three"),
+        ("unlink", "c/b/one"),
+        ("create", "a/b/four"),
+        ("write", "a/b/four"),
+    ];
+    let want: Vec<(String, String)> = want
+        .iter()
+        .map(|(o, p)| (o.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(paths, want);
+    fs.db.sync().unwrap();
+    let n = fs.db.read(|tx| tx.verify_audit()).unwrap().unwrap();
+    assert!(n >= 10, "{n}");
+}
