@@ -630,8 +630,20 @@ pub fn umount(path: &Path) -> Result<()> {
         bail!("{} is not mounted", path.display());
     }
     let dead = is_dead_mount(path);
-    unmount_path(path, dead)
+    let abs = std::path::absolute(path).context("cannot resolve the mountpoint")?;
+    let daemons = crate::mount_pids::daemons_of(&abs);
+    unmount_path(path, dead)?;
+    // The daemon finishes after its mount goes (it releases its leases and
+    // locks and leaves the list of live mounts): wait for it, so what runs
+    // next (a migration, a backup) finds the mount fully stopped.
+    if !crate::mount_pids::wait_gone(&daemons, UMOUNT_WAIT) {
+        tracing::warn!(pids = ?daemons, "unmounted, but its daemon has not exited yet");
+    }
+    Ok(())
 }
+
+/// How long `memfs umount` waits for the daemon to finish.
+const UMOUNT_WAIT: Duration = Duration::from_secs(10);
 
 #[cfg(test)]
 mod tests {

@@ -24,6 +24,7 @@ pub mod keys;
 pub mod mcp;
 pub mod metrics;
 pub mod mount_helper;
+pub mod mount_pids;
 pub mod notify;
 pub mod ops;
 pub mod retention;

@@ -87,9 +87,11 @@ fn mount_background_returns_once_the_mount_serves() {
     sh(&mp, "echo hello > kb/hi && cat kb/hi");
     assert_eq!(guard.pids().len(), 1, "one daemon runs");
     assert_success("memfs umount", &env.umount(&mp));
+    // `memfs umount` returns once the daemon has finished (so a migration or
+    // backup right after finds no live mount): no waiting here either.
     assert!(
-        guard.wait_gone(),
-        "the daemon did not exit after the unmount"
+        guard.pids().is_empty(),
+        "memfs umount returned before its daemon exited"
     );
     // Attributed to the mount's agent (init's own entries come first).
     assert!(env
