@@ -210,6 +210,7 @@ fn database(config: &Config, out: &mut Vec<Check>) -> Option<crate::store::inspe
         return match crate::store::postgres::inspect(url) {
             Ok(info) => {
                 out.push(ok(C, format!("PostgreSQL at {url} answers")));
+                schema_and_stores(config, &info, out);
                 Some(info)
             }
             Err(e) => {
@@ -291,6 +292,34 @@ fn database(config: &Config, out: &mut Vec<Check>) -> Option<crate::store::inspe
              (`memfsctl restore BACKUP --db NEWPATH`); `memfsctl fsck` says more",
         )
     });
+    schema_and_stores(config, &info, out);
+    if info.auto_vacuum != "incremental" {
+        out.push(bad(
+            "auto_vacuum",
+            Status::Warn,
+            format!(
+                "{}: gc frees pages but the file cannot shrink",
+                info.auto_vacuum
+            ),
+            "once, with the mounts stopped: `memfsctl gc --vacuum` (a full VACUUM that switches \
+             the database to incremental auto-vacuum)",
+        ));
+    }
+    Some(info)
+}
+
+/// The schema version against this memfs's, and the stores memfs.toml
+/// declares that the database lacks (both engines).
+fn schema_and_stores(config: &Config, info: &crate::store::inspect::DbInfo, out: &mut Vec<Check>) {
+    if info.schema == 0 {
+        out.push(bad(
+            "schema",
+            Status::Fail,
+            "no memfs tables: the database is empty".to_string(),
+            "run `memfs init` (it creates memfs's tables and the stores memfs.toml declares)",
+        ));
+        return;
+    }
     out.push(if info.schema > info.known_schema {
         bad(
             "schema",
@@ -315,18 +344,6 @@ fn database(config: &Config, out: &mut Vec<Check>) -> Option<crate::store::inspe
     } else {
         ok("schema", format!("version {}", info.schema))
     });
-    if info.auto_vacuum != "incremental" {
-        out.push(bad(
-            "auto_vacuum",
-            Status::Warn,
-            format!(
-                "{}: gc frees pages but the file cannot shrink",
-                info.auto_vacuum
-            ),
-            "once, with the mounts stopped: `memfsctl gc --vacuum` (a full VACUUM that switches \
-             the database to incremental auto-vacuum)",
-        ));
-    }
     let missing: Vec<&str> = config
         .stores
         .iter()
@@ -344,7 +361,6 @@ fn database(config: &Config, out: &mut Vec<Check>) -> Option<crate::store::inspe
             "run `memfs init` to create them",
         ));
     }
-    Some(info)
 }
 
 fn keys(config: &Config, info: Option<&crate::store::inspect::DbInfo>, out: &mut Vec<Check>) {
@@ -570,6 +586,40 @@ fn dead_mounts() -> Check {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What broke: on PostgreSQL doctor said only that the server answers, so
+    /// an empty database (before `memfs init`) and missing stores passed.
+    #[test]
+    fn an_empty_database_and_missing_stores_are_named_on_either_engine() {
+        let mut info = crate::store::inspect::DbInfo {
+            schema: 0,
+            known_schema: 3,
+            quick_check: "ok".into(),
+            journal_mode: String::new(),
+            auto_vacuum: String::new(),
+            stores: vec!["kb".into()],
+            keyed_stores: Vec::new(),
+        };
+        let config: Config =
+            toml::from_str("[[stores]]\nname = \"kb\"\n[[stores]]\nname = \"other\"\n")
+                .expect("config");
+        let mut out = Vec::new();
+        schema_and_stores(&config, &info, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].status, Status::Fail);
+        assert!(out[0].fix.contains("memfs init"), "{:?}", out[0]);
+        info.schema = 3;
+        let mut out = Vec::new();
+        schema_and_stores(&config, &info, &mut out);
+        let stores = out
+            .iter()
+            .find(|c| c.check == "stores")
+            .expect("a stores check");
+        assert!(stores.detail.contains("other"), "{stores:?}");
+        assert!(out
+            .iter()
+            .any(|c| c.check == "schema" && c.status == Status::Ok));
+    }
 
     #[test]
     fn a_missing_database_fails_with_the_fix() {
