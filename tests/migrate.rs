@@ -1,6 +1,7 @@
 //! `memfsctl migrate-db`: a SQLite database with history moves to PostgreSQL
 //! and back; ids, history and the audit chains survive, `audit verify` and
-//! `fsck` pass on every side, and a mount on the copy sees the files. Runs
+//! `fsck` pass on every side, a mount on the copy sees the files, and a
+//! draft moves with its changes and merges on the other side. Runs
 //! when `MEMFS_TEST_PG` names a server (scripts/test.sh starts one).
 
 mod common;
@@ -23,6 +24,18 @@ fn a_sqlite_database_moves_to_postgres_and_back_with_its_history() {
             std::fs::write(&f, format!("fact {i}\n")).expect("write");
         }
     }
+    // A draft with a change of its own moves too, still mergeable.
+    assert_success(
+        "draft create",
+        &env.run(
+            env.memfsctl()
+                .args(["draft", "create", "kb", "--name", "review"]),
+        ),
+    );
+    {
+        let m = env.mount("agent-1", "s1", None, &["kb@review"]);
+        std::fs::write(m.path().join("kb/draft-only.md"), "from the draft\n").expect("write");
+    }
     let before = env.ctl(&["history", "kb/facts.md"]);
     let (url, name) = memfs::store::postgres::Pg::create_scratch(&server).expect("scratch db");
     struct DropDb(String, String);
@@ -41,6 +54,13 @@ fn a_sqlite_database_moves_to_postgres_and_back_with_its_history() {
     };
     on_pg(&["audit", "verify"]);
     on_pg(&["fsck"]);
+    let diff = on_pg(&["draft", "diff", "kb@review"]);
+    assert!(
+        String::from_utf8_lossy(&diff.stdout).contains("draft-only.md"),
+        "{}",
+        String::from_utf8_lossy(&diff.stdout)
+    );
+    on_pg(&["draft", "merge", "kb@review"]);
     let after: serde_json::Value =
         serde_json::from_slice(&on_pg(&["--json", "history", "kb/facts.md"]).stdout).expect("json");
     assert_eq!(
@@ -71,4 +91,13 @@ fn a_sqlite_database_moves_to_postgres_and_back_with_its_history() {
     assert_success("fsck on the way back", &out);
     let out = env.run(env.memfs_ctl_on(&back_s).args(["cat", "kb/facts.md"]));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "fact 3\n");
+    // The draft's change, merged on PostgreSQL, is in the store.
+    let out = env.run(env.memfs_ctl_on(&back_s).args(["cat", "kb/draft-only.md"]));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "from the draft\n");
+    let out = env.run(env.memfs_ctl_on(&back_s).args(["draft", "list", "kb"]));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("review"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
