@@ -128,12 +128,26 @@ class World:
 
 
 @pytest.fixture
-def world():
-    w = World()
+def world(request):
+    """A fresh World with the test module's `CONFIG` if it has one."""
+    w = World(getattr(request.module, "CONFIG", CONFIG))
     try:
         yield w
     finally:
         w.close()
+
+
+def wait_for(what, check, timeout=20.0):
+    """Polls `check` until it returns something truthy and returns that; fails
+    with `what` at the deadline."""
+    deadline = time.time() + timeout
+    while True:
+        v = check()
+        if v:
+            return v
+        if time.time() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, wait_for
 
 pw = pytest.importorskip("playwright.sync_api")
 
@@ -21,18 +21,6 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 SHOTS = os.environ.get("MEMFS_SHOTS_DIR", os.path.join(ROOT, "target", "console-shots"))
 SCRIPT = "<script>alert('memfs')</script>"
 IMG = '"><img src=x onerror=alert(1)>'
-
-
-def wait_for(what, check, seconds=20):
-    """Polls `check` until it returns something truthy, against a deadline."""
-    deadline = time.time() + seconds
-    while True:
-        v = check()
-        if v:
-            return v
-        if time.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def read(path):

@@ -9,16 +9,7 @@ import time
 import anthropic
 import pytest
 
-from conftest import client
-
-
-def wait_for(pred, timeout=5.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return True
-        time.sleep(0.01)
-    return False
+from conftest import client, wait_for
 
 
 def read(path):
@@ -38,19 +29,19 @@ def test_api_and_mount_see_each_other_attributed(served):
     assert read(os.path.join(mp, "kb", "facts", "limits.md")) is None
     mem = ms.memories.create(kb.id, path="/facts/limits.md", content="api: 100/s\n")
     t0 = time.time()
-    assert wait_for(lambda: read(os.path.join(mp, "kb", "facts", "limits.md")) == "api: 100/s\n")
+    wait_for("the change to show", lambda: read(os.path.join(mp, "kb", "facts", "limits.md")) == "api: 100/s\n")
     print(f"API change seen by the mount after {(time.time() - t0) * 1000:.0f} ms")
     # The mount edits it; the API sees it as soon as the daemon's batch
     # commits (within its commit_interval_ms), by the same id.
     with open(os.path.join(mp, "kb", "facts", "limits.md"), "a") as f:
         f.write("db: 10/s\n")
     t0 = time.time()
-    assert wait_for(lambda: ms.memories.retrieve(mem.id, memory_store_id=kb.id).content
+    wait_for("the change to show", lambda: ms.memories.retrieve(mem.id, memory_store_id=kb.id).content
                     == "api: 100/s\ndb: 10/s\n")
     print(f"mount change seen by the API after {(time.time() - t0) * 1000:.0f} ms")
     # A rename in the mount keeps the memory's id.
     os.rename(os.path.join(mp, "kb", "facts", "limits.md"), os.path.join(mp, "kb", "facts", "rates.md"))
-    assert wait_for(lambda: ms.memories.retrieve(mem.id, memory_store_id=kb.id).path
+    wait_for("the change to show", lambda: ms.memories.retrieve(mem.id, memory_store_id=kb.id).path
                     == "/facts/rates.md")
     versions = list(ms.memory_versions.list(kb.id, memory_id=mem.id))
     actors = [v.created_by.type for v in versions]
@@ -73,7 +64,7 @@ def test_a_file_open_for_writing_in_a_mount_is_409(served):
     with open(path, "w") as f:
         f.write("agent draft")
         f.flush()
-        assert wait_for(lambda: any(m.path == "/draft.md" for m in ms.memories.list(kb.id)))
+        wait_for("the change to show", lambda: any(m.path == "/draft.md" for m in ms.memories.list(kb.id)))
         mem = next(m for m in ms.memories.list(kb.id) if m.path == "/draft.md")
         with pytest.raises(anthropic.ConflictError) as e:
             ms.memories.update(mem.id, memory_store_id=kb.id, content="api overwrite")
@@ -81,7 +72,7 @@ def test_a_file_open_for_writing_in_a_mount_is_409(served):
         assert e.value.body["error"]["type"] == "conflict_error"
     assert read(path) == "agent draft"
     ms.memories.update(mem.id, memory_store_id=kb.id, content="api overwrite")
-    assert wait_for(lambda: read(path) == "api overwrite")
+    wait_for("the change to show", lambda: read(path) == "api overwrite")
 
 
 def test_store_settings_bind_the_api_and_running_mounts(served):
@@ -104,4 +95,4 @@ def test_store_settings_bind_the_api_and_running_mounts(served):
             return False
         except PermissionError:
             return True
-    assert wait_for(refused)
+    wait_for("the change to show", refused)

@@ -18,7 +18,7 @@ import anthropic
 import httpx2 as httpx  # the HTTP client the anthropic SDK itself uses
 import pytest
 
-from conftest import CONFIG, MEMFS, World, client
+from conftest import CONFIG, MEMFS, World, client, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.join(HERE, "dream_consolidate.py")
@@ -54,16 +54,6 @@ def dreams():
         w.close()
 
 
-def wait_for(what, check, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = check()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def raw(url, key, method, path, **kw):
     r = httpx.request(method, url + path, headers={"authorization": f"Bearer {key}"},
                       timeout=30, **kw)
@@ -76,7 +66,7 @@ def final(url, key, dream_id):
         _, d = raw(url, key, "GET", f"/v1/dreams/{dream_id}")
         return d if d["status"] in ("completed", "failed", "canceled") and d["memfs"]["stopped"] \
             else None
-    return wait_for(f"dream {dream_id} to end", done)
+    return wait_for(f"dream {dream_id} to end", done, timeout=60)
 
 
 def job_mounts(world):

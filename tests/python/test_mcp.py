@@ -18,7 +18,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
-from conftest import MEMFS
+from conftest import MEMFS, wait_for
 
 CONFIG = """
 [daemon]
@@ -39,25 +39,6 @@ name = "alice"
 scope = "user"
 owner = "alice"
 """
-
-
-@pytest.fixture
-def world():
-    from conftest import World
-    w = World(CONFIG)
-    try:
-        yield w
-    finally:
-        w.close()
-
-
-def wait_for(pred, timeout=10.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def stdio(world, agent, *stores, session=None, user=None):
@@ -349,7 +330,7 @@ def test_an_mcp_write_is_seen_through_a_mount_and_in_the_log(served):
                 await ok(c, "memory", {"command": "str_replace", "path": "/memories/shared/finding.md",
                                        "old_str": "50", "new_str": "60", "store": "kb"})
         anyio.run(main)
-        assert wait_for(lambda: read(in_mount) == "rate limit: 60/s\n")
+        wait_for("the change to show", lambda: read(in_mount) == "rate limit: 60/s\n")
         seen = ""
         deadline = time.time() + 10
         while time.time() < deadline and "session=chat-1" not in seen:
@@ -496,7 +477,7 @@ def test_memfs_mcp_exits_0_on_sigterm(world):
                              stdout=subprocess.DEVNULL, stderr=err_out, start_new_session=True)
     world.procs.append(p)
     try:
-        assert wait_for(lambda: "serving MCP on stdio" in open(log).read()), open(log).read()
+        wait_for("memfs mcp to serve", lambda: "serving MCP on stdio" in open(log).read())
         p.send_signal(signal.SIGTERM)
         assert p.wait(timeout=15) == 0, open(log).read()
     finally:

@@ -17,7 +17,7 @@ import httpx2
 import pytest
 from mcp import Client, StdioServerParameters
 
-from conftest import MEMFS, World
+from conftest import MEMFS
 from memory_tool_reference import EXPECTED, run_reference, script
 
 CONFIG = """
@@ -27,15 +27,6 @@ name = "over-mcp"
 [[stores]]
 name = "over-http"
 """
-
-
-@pytest.fixture
-def world():
-    w = World(CONFIG)
-    try:
-        yield w
-    finally:
-        w.close()
 
 
 def compare(name, commands, got, want):

@@ -15,7 +15,7 @@ import time
 import anyio
 import pytest
 
-from conftest import World
+from conftest import wait_for
 
 CONFIG = """
 [daemon]
@@ -34,24 +34,6 @@ writers = ["curator"]
 [[stores]]
 name = "other"
 """
-
-
-@pytest.fixture
-def world():
-    w = World(CONFIG)
-    try:
-        yield w
-    finally:
-        w.close()
-
-
-def wait_for(pred, timeout=10.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def read(path):
@@ -148,8 +130,8 @@ def test_the_sdks_session_memory_sync_round_trip(world):
         stores._last_sync = time.monotonic() - 60
         await stores.sync_if_due()
         # Pushed (an update with a precondition, a create): the mount sees them.
-        assert wait_for(lambda: read(os.path.join(kb, "a.md")) == "a.md edited in the sandbox\n")
-        assert wait_for(lambda: read(os.path.join(kb, "new-local.md")) == "made in the sandbox\n")
+        wait_for("the change to show", lambda: read(os.path.join(kb, "a.md")) == "a.md edited in the sandbox\n")
+        wait_for("the change to show", lambda: read(os.path.join(kb, "new-local.md")) == "made in the sandbox\n")
         # Pulled: the remote edit, the remote create, the remote delete.
         assert read(os.path.join(local, "c.md")) == "c.md edited by the curator\n"
         assert read(os.path.join(local, "remote-new.md")) == "made by the curator\n"
@@ -174,14 +156,14 @@ def test_the_sdks_session_memory_sync_round_trip(world):
 
         # The session's last sync sends the corroborated delete at once.
         await stores.finish()
-        assert wait_for(lambda: not os.path.exists(os.path.join(kb, "b.md")))
+        wait_for("the change to show", lambda: not os.path.exists(os.path.join(kb, "b.md")))
         assert read(os.path.join(local, "f.md")) == "f.md edited by the curator\n"
         assert read(os.path.join(kb, "f.md")) == "f.md edited by the curator\n"
 
         # Teardown: a last file is flushed, then the folders are removed.
         write(os.path.join(local, "last-words.md"), "flushed at teardown\n")
         await stores.flush_writes()
-        assert wait_for(lambda: read(os.path.join(kb, "last-words.md")) == "flushed at teardown\n")
+        wait_for("the change to show", lambda: read(os.path.join(kb, "last-words.md")) == "flushed at teardown\n")
         await stores.dispose()
         assert not os.path.exists(local) and not os.path.exists(local_team)
         await http.aclose()
