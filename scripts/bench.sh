@@ -61,49 +61,16 @@ mountpoint -q "$work/memfs" || { cat "$work/memfs.log"; exit 1; }
 
 targets=("tmpfs=$work/tmpfs/plain" "bindfs=$work/bindfs" "memfs=$work/memfs/bench" "$@")
 
-ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
-drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
 # Bytes the database holds in live pages (checkpointed, free pages excluded).
 db_bytes() { python3 "$helper" dbsize "$db"; }
-line="append line of a 100 byte record ................................................................"
+. scripts/bench_workloads.sh
 
-# One run of every workload in DIR ($2 = target name); prints "workload ms" lines.
+# One run of every workload in DIR ($2 = target name); prints "workload ms"
+# lines, and memfs's database growth for the appends on fd 3.
 run_all() {
-  local d=$1/w name=$2 s before
-  rm -rf "$d"; mkdir -p "$d"
-  s=$(date +%s%N); python3 "$helper" create "$d/files" "$N"; echo "create_files $(ms "$s")"
-  drop_caches
-  s=$(date +%s%N); find "$d/files" -type f -exec cat {} + >/dev/null; echo "cat_cold $(ms "$s")"
-  s=$(date +%s%N); find "$d/files" -type f -exec cat {} + >/dev/null; echo "cat_warm $(ms "$s")"
-  drop_caches
-  s=$(date +%s%N); grep -r "fox 7" "$d/files" >/dev/null; echo "grep_r_cold $(ms "$s")"
-  s=$(date +%s%N); find "$d/files" -type f -printf '%s\n' >/dev/null; echo "stat_warm $(ms "$s")"
-  drop_caches
-  s=$(date +%s%N); ls -lR "$d/files" >/dev/null; echo "ls_l_cold $(ms "$s")"
-  s=$(date +%s%N); rm -rf "$d/files"; echo "rm_rf $(ms "$s")"
-
-  s=$(date +%s%N); dd if="$work/tmpfs/src256" of="$d/big" bs=1M conv=fsync status=none
-  echo "write_256M_fsync $(ms "$s")"
-  drop_caches
-  s=$(date +%s%N); cat "$d/big" >/dev/null; echo "read_256M_cold $(ms "$s")"
-  rm -f "$d/big"
-
-  python3 "$helper" create "$d/repo" 2000
-  git -C "$d/repo" init -q && git -C "$d/repo" config user.email b@b && git -C "$d/repo" config user.name b
-  s=$(date +%s%N); (cd "$d/repo" && git add -A && git commit -qm bench); echo "git_add_commit_2000 $(ms "$s")"
-
-  head -c 1048576 /dev/urandom > "$d/log"
-  [ "$name" = memfs ] && before=$(db_bytes)
-  s=$(date +%s%N); for _ in $(seq 1000); do echo "$line" >> "$d/log"; done; echo "append_1000 $(ms "$s")"
-  [ "$name" = memfs ] && echo "db_growth_append_1000 $(( $(db_bytes) - before ))" >&3
-
-  : > "$d/shared"
-  s=$(date +%s%N)
-  for p in $(seq 8); do (for i in $(seq 250); do echo "p$p $i $line" >> "$d/shared"; done) & done; wait
-  echo "append_8_procs $(ms "$s")"
-  local n; n=$(wc -l < "$d/shared")
-  [ "$n" -eq 2000 ] || echo "bench: $name: 8 appenders wrote $n lines, not 2000" >&2
-  rm -rf "$d"
+  local growth=
+  [ "$2" = memfs ] && growth=db_bytes
+  run_workloads "$1" "$N" 256 2000 "$2" "$growth"
 }
 
 # The 256 MiB written comes from memory (random, so it neither compresses nor

@@ -67,42 +67,10 @@ mount_memfs() {
   cat "$work/$1.log"; exit 1
 }
 
-ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
-drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
-line="append line of a 100 byte record ................................................................"
+. scripts/bench_workloads.sh
 head -c 67108864 /dev/urandom > "$work/tmpfs/src64"
 
-run_all() {
-  local d=$1/w s
-  rm -rf "$d"; mkdir -p "$d"
-  s=$(date +%s%N); python3 "$helper" create "$d/files" "$N"; echo "create_files $(ms "$s")"
-  drop_caches
-  s=$(date +%s%N); find "$d/files" -type f -exec cat {} + >/dev/null; echo "cat_cold $(ms "$s")"
-  s=$(date +%s%N); find "$d/files" -type f -exec cat {} + >/dev/null; echo "cat_warm $(ms "$s")"
-  drop_caches
-  s=$(date +%s%N); grep -r "fox 7" "$d/files" >/dev/null; echo "grep_r_cold $(ms "$s")"
-  s=$(date +%s%N); find "$d/files" -type f -printf '%s\n' >/dev/null; echo "stat_warm $(ms "$s")"
-  drop_caches
-  s=$(date +%s%N); ls -lR "$d/files" >/dev/null; echo "ls_l_cold $(ms "$s")"
-  s=$(date +%s%N); rm -rf "$d/files"; echo "rm_rf $(ms "$s")"
-  s=$(date +%s%N); dd if="$work/tmpfs/src64" of="$d/big" bs=1M conv=fsync status=none
-  echo "write_64M_fsync $(ms "$s")"
-  drop_caches
-  s=$(date +%s%N); cat "$d/big" >/dev/null; echo "read_64M_cold $(ms "$s")"
-  rm -f "$d/big"
-  python3 "$helper" create "$d/repo" 500
-  git -C "$d/repo" init -q && git -C "$d/repo" config user.email b@b && git -C "$d/repo" config user.name b
-  s=$(date +%s%N); (cd "$d/repo" && git add -A && git commit -qm bench); echo "git_add_commit_500 $(ms "$s")"
-  head -c 1048576 /dev/urandom > "$d/log"
-  s=$(date +%s%N); for _ in $(seq 1000); do echo "$line" >> "$d/log"; done; echo "append_1000 $(ms "$s")"
-  : > "$d/shared"
-  s=$(date +%s%N)
-  for p in $(seq 8); do (for i in $(seq 250); do echo "p$p $i $line" >> "$d/shared"; done) & done; wait
-  echo "append_8_procs $(ms "$s")"
-  local n; n=$(wc -l < "$d/shared")
-  [ "$n" -eq 2000 ] || echo "bench: 8 appenders wrote $n lines, not 2000" >&2
-  rm -rf "$d"
-}
+run_all() { run_workloads "$1" "$N" 64 500 "$1"; }
 
 declare -A times
 for engine in sqlite pg; do
