@@ -314,6 +314,7 @@ pub fn mount_with(config: &Config, req: MountRequest, run: &RunOptions) -> Resul
         m.stop();
     }
     tracing::info!(mountpoint = %mp.display(), "unmounted");
+    crate::store::sql_profile::report();
     Ok(())
 }
 

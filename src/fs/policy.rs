@@ -78,6 +78,12 @@ impl StorePolicy {
         Ok(())
     }
 
+    /// Whether [`check`](Self::check) can depend on the path (some path is
+    /// read-only or append-only); when not, callers need not work paths out.
+    pub fn has_path_rules(&self) -> bool {
+        !self.read_only.is_empty() || !self.append_only.is_empty()
+    }
+
     /// The format a file at `path` must parse as, if any.
     pub fn validator(&self, path: &str) -> Option<Format> {
         self.validate

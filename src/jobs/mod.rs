@@ -48,7 +48,7 @@ pub struct JobsConfig {
     pub consolidate: Option<String>,
     /// A job whose command runs longer fails with `timeout`, in seconds.
     pub timeout_secs: f64,
-    /// Where jobs' directories go (default: `jobs/` beside the database).
+    /// Where jobs' directories go (default: see [`default_dir`]).
     pub dir: Option<PathBuf>,
     /// Jobs running at once; more wait as `pending`.
     pub max_running: usize,
@@ -146,19 +146,29 @@ fn secs(s: f64) -> Duration {
     Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::from_secs(1))
 }
 
+/// Where jobs' directories go unless configured: `jobs/` beside an SQLite
+/// database; for a PostgreSQL URL (no directory of its own) a directory of
+/// this host's temporary space, per user.
+fn default_dir(database: &Path) -> PathBuf {
+    if database.to_str().is_some_and(crate::store::is_url) {
+        // SAFETY: getuid cannot fail.
+        let uid = unsafe { libc::getuid() };
+        return std::env::temp_dir().join(format!("memfs-jobs-{uid}"));
+    }
+    database.parent().unwrap_or(Path::new(".")).join("jobs")
+}
+
 impl Runner {
     /// The runner of this server. Fails the jobs of runners that are gone
     /// (a server that crashed or was killed), cleaning up their directories.
     pub fn start(ops: Ops, config: Arc<Config>) -> anyhow::Result<Arc<Runner>> {
         let nonce = crate::store::new_api_id("")?;
         let token = format!("{}:{}:{}", host_name(), std::process::id(), &nonce[..8]);
-        let dir = config.jobs.dir.clone().unwrap_or_else(|| {
-            config
-                .database
-                .parent()
-                .unwrap_or(Path::new("."))
-                .join("jobs")
-        });
+        let dir = config
+            .jobs
+            .dir
+            .clone()
+            .unwrap_or_else(|| default_dir(&config.database));
         let runner = Arc::new(Runner {
             ops,
             config,
@@ -520,5 +530,22 @@ pub fn file_name_of(session: &str) -> String {
         format!("_{s}")
     } else {
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_dir;
+    use std::path::Path;
+
+    #[test]
+    fn jobs_go_beside_an_sqlite_database_and_never_under_a_url() {
+        assert_eq!(
+            default_dir(Path::new("/var/lib/memfs/memfs.db")),
+            Path::new("/var/lib/memfs/jobs")
+        );
+        let pg = default_dir(Path::new("postgres://memfs@db.internal/memfs"));
+        assert!(pg.starts_with(std::env::temp_dir()), "{}", pg.display());
+        assert!(!pg.to_string_lossy().contains("postgres:"));
     }
 }

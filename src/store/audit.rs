@@ -506,10 +506,12 @@ impl Txn<'_> {
             }
         }
         self.drawing(chain)?;
-        // Inside a batch (SQLite), the entries this batch wrote are known.
+        // On SQLite (one writer), the entries this batch or transaction
+        // wrote are known. (PostgreSQL draws ids from a sequence, above.)
         let known = self
             .with_cache(|c| Some((c.next_audit_id?, c.chain_heads.get(&chain)?.clone())))
-            .flatten();
+            .flatten()
+            .filter(|_| self.dialect() == super::sql::Dialect::Sqlite);
         if let Some((id, head)) = known {
             return Ok((id, Some(head)));
         }

@@ -60,6 +60,15 @@ pub(super) struct BatchCache {
     pub next_audit_id: Option<i64>,
     /// Whether each store is archived (asked by every change).
     pub archived: std::collections::HashMap<i64, bool>,
+    /// The store whose chunks each store's content lives in (its base, for a
+    /// draft), and that store's sealing key (`None`: not encrypted); asked
+    /// for every chunk stored.
+    pub chunk_domains: std::collections::HashMap<i64, i64>,
+    pub sealing: std::collections::HashMap<i64, Option<std::sync::Arc<super::crypto::StoreKey>>>,
+    /// Inode rows read or written in this batch (a file's row is read several
+    /// times by one create, write and close). Every write of an inode row
+    /// updates or drops its entry here.
+    pub inodes: std::collections::HashMap<i64, super::InodeRow>,
 }
 
 impl BatchCache {
@@ -68,6 +77,9 @@ impl BatchCache {
         self.chain_heads.clear();
         self.next_audit_id = None;
         self.archived.clear();
+        self.chunk_domains.clear();
+        self.sealing.clear();
+        self.inodes.clear();
     }
 
     /// The entry `parent/name` was removed or repointed: forget the path of

@@ -367,6 +367,15 @@ impl Db {
 impl Txn<'_> {
     /// The key state of a store: `None` when its content is plaintext.
     pub(crate) fn store_sealing(&self, store: StoreId) -> StoreResult<Option<Arc<StoreKey>>> {
+        if let Some(Some(k)) = self.with_cache(|c| c.sealing.get(&store.0).cloned()) {
+            return Ok(k);
+        }
+        let key = self.read_store_sealing(store)?;
+        self.with_cache(|c| c.sealing.insert(store.0, key.clone()));
+        Ok(key)
+    }
+
+    fn read_store_sealing(&self, store: StoreId) -> StoreResult<Option<Arc<StoreKey>>> {
         let row = self
             .conn
             .prepare_cached(
@@ -384,6 +393,7 @@ impl Txn<'_> {
 
     /// Gives a new store its keys when encryption is configured.
     pub(crate) fn init_store_key(&self, store: StoreId, now_ns: i64) -> StoreResult<bool> {
+        self.with_cache(|c| c.sealing.clear());
         let Some(k) = self.crypto.new_store_key(store)? else {
             return Ok(false);
         };
@@ -403,6 +413,7 @@ impl Txn<'_> {
     /// after that still leaves the store unreadable), then its sealed DEK leaves
     /// the database. Returns false if the store was not encrypted.
     pub(crate) fn destroy_store_key(&self, store: StoreId) -> StoreResult<bool> {
+        self.with_cache(|c| c.sealing.clear());
         let row: Option<(bool, Option<Vec<u8>>)> = self
             .conn
             .prepare_cached(

@@ -150,12 +150,25 @@ fn draft_raw(r: &Row<'_>) -> StoreResult<DraftRaw> {
 impl Txn<'_> {
     /// The store whose chunks `store`'s content lives in (its base, for a draft).
     pub(crate) fn chunk_domain(&self, store: StoreId) -> StoreResult<StoreId> {
+        // A store's draft_of never changes: PostgreSQL sessions keep it.
+        if let Some(d) = self.conn.cached_draft_of(store.0) {
+            return Ok(d.map_or(store, StoreId));
+        }
+        if let Some(Some(d)) = self.with_cache(|c| c.chunk_domains.get(&store.0).copied()) {
+            return Ok(StoreId(d));
+        }
         let d: Option<Option<i64>> = self
             .conn
             .prepare_cached("SELECT draft_of FROM stores WHERE id = ?1")?
             .query_row([store.0], |r| r.get(0))
             .optional()?;
-        Ok(d.flatten().map_or(store, StoreId))
+        // A store being made has no row yet: asked again next time.
+        let domain = d.flatten().map_or(store, StoreId);
+        if let Some(base) = d {
+            self.conn.cache_draft_of(store.0, base);
+            self.with_cache(|c| c.chunk_domains.insert(store.0, domain.0));
+        }
+        Ok(domain)
     }
 
     /// The newest audit entry of `store` at or before `at_ns` (0: none).
@@ -527,6 +540,7 @@ impl Txn<'_> {
     /// merge drops that row, its head becomes its own newest version (none,
     /// if it never wrote one), so every file's head stays one of its versions.
     fn settle_unbased(&self, ino: Ino) -> StoreResult<()> {
+        self.with_cache(|c| c.inodes.remove(&ino.0));
         self.conn
             .prepare_cached(
                 "UPDATE inodes SET \
@@ -569,6 +583,7 @@ impl Txn<'_> {
             Some(v) => self.version(v)?.size,
             None => 0,
         };
+        self.with_cache(|c| c.inodes.remove(&ino.0));
         self.conn
             .prepare_cached("UPDATE inodes SET head = ?2, size = ?3, ctime_ns = ?4 WHERE ino = ?1")?
             .execute(params![ino.0, head.map(|v| v.0), to_i64(size)?, now_ns])?;

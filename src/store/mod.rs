@@ -34,6 +34,7 @@ mod schema;
 mod scrub;
 mod search;
 pub(crate) mod sql;
+pub mod sql_profile;
 mod sqlite;
 mod stores;
 mod tls;
@@ -98,8 +99,12 @@ pub struct Txn<'a> {
     /// to a server crash could be issued twice).
     sync: Cell<bool>,
     /// Inside an open SQLite batch: what its changes learned (see
-    /// [`batch::BatchCache`]); `None` elsewhere.
+    /// [`batch::BatchCache`]); `None` elsewhere, where `own_cache` holds what
+    /// this transaction alone learned (on PostgreSQL each avoided statement
+    /// is a round trip saved; the store locks a write transaction takes keep
+    /// what it cached unchanged by others).
     cache: Option<&'a RefCell<batch::BatchCache>>,
+    own_cache: RefCell<batch::BatchCache>,
 }
 
 impl<'a> Txn<'a> {
@@ -113,6 +118,7 @@ impl<'a> Txn<'a> {
             drawn: RefCell::new(Vec::new()),
             sync: Cell::new(false),
             cache: None,
+            own_cache: RefCell::default(),
         }
     }
 
@@ -129,9 +135,9 @@ impl<'a> Txn<'a> {
         }
     }
 
-    /// Runs `f` on the batch cache, if this transaction has one.
+    /// Runs `f` on the batch's cache, or this transaction's own.
     fn with_cache<T>(&self, f: impl FnOnce(&mut batch::BatchCache) -> T) -> Option<T> {
-        self.cache.map(|c| f(&mut c.borrow_mut()))
+        Some(f(&mut self.cache.unwrap_or(&self.own_cache).borrow_mut()))
     }
 
     /// Records `n` bytes of new content written by this change.

@@ -201,13 +201,20 @@ impl Txn<'_> {
     /// One inode, or `None` if no such inode exists.
     pub fn inode(&self, ino: Ino) -> StoreResult<Option<InodeRow>> {
         self.enter_ino(ino)?;
+        if let Some(Some(row)) = self.with_cache(|c| c.inodes.get(&ino.0).cloned()) {
+            return Ok(Some(row));
+        }
         let sql = format!("SELECT {INODE_COLS} FROM inodes WHERE ino = ?1");
         let raw = self
             .conn
             .prepare_cached(&sql)?
             .query_row([ino.0], inode_from_row)
             .optional()?;
-        raw.map(|(r, kind)| r.check(kind)).transpose()
+        let row = raw.map(|(r, kind)| r.check(kind)).transpose()?;
+        if let Some(r) = &row {
+            self.with_cache(|c| c.inodes.insert(ino.0, r.clone()));
+        }
+        Ok(row)
     }
 
     /// The inode `name` in directory `parent` names, if any.
@@ -290,8 +297,10 @@ impl Txn<'_> {
                 i.head.map(|v| v.0),
             ])?;
         if n == 1 {
+            self.with_cache(|c| c.inodes.insert(i.ino.0, i.clone()));
             Ok(())
         } else {
+            self.with_cache(|c| c.inodes.remove(&i.ino.0));
             Err(StoreError::NotFound(format!("inode {}", i.ino)))
         }
     }
@@ -433,15 +442,17 @@ impl Txn<'_> {
                     cur = parent;
                 }
                 None => {
-                    let is_root = self
-                        .conn
-                        .prepare_cached("SELECT 1 FROM stores WHERE root_ino = ?1")?
-                        .query_row([cur.0], |_| Ok(()))
-                        .optional()?
-                        .is_some();
+                    let is_root = self.conn.is_cached_root(cur.0)
+                        || self
+                            .conn
+                            .prepare_cached("SELECT 1 FROM stores WHERE root_ino = ?1")?
+                            .query_row([cur.0], |_| Ok(()))
+                            .optional()?
+                            .is_some();
                     if !is_root {
                         return Ok(None);
                     }
+                    self.conn.cache_root(cur.0);
                     if is_dir || cur != ino {
                         self.with_cache(|c| c.dir_paths.insert(cur.0, String::new()));
                     }

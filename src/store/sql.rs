@@ -392,6 +392,21 @@ impl<'a> Conn<'a> {
         }
     }
 
+    /// Whether this connection learned before that `ino` is a store's root
+    /// (PostgreSQL; on SQLite a batch caches paths instead).
+    pub fn is_cached_root(&self, ino: i64) -> bool {
+        match self {
+            Conn::Lite(_) => false,
+            Conn::Pg(s) => s.is_cached_root(ino),
+        }
+    }
+
+    pub fn cache_root(&self, ino: i64) {
+        if let Conn::Pg(s) = self {
+            s.cache_root(ino);
+        }
+    }
+
     /// Remembers the transaction's id (see [`super::postgres`]).
     pub fn note_xid(&self, xid: &str) {
         if let Conn::Pg(s) = self {

@@ -71,6 +71,12 @@ impl Lite {
         conn.pragma_update(None, "cache_size", -32768)?;
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.set_prepared_statement_cache_capacity(256);
+        if super::sql_profile::enabled() {
+            conn.trace_v2(
+                rusqlite::trace::TraceEventCodes::SQLITE_TRACE_PROFILE,
+                Some(super::sql_profile::record),
+            );
+        }
         // Liveness (leases, holders, locks) is judged by the database's clock
         // on every engine; for SQLite that is this host's.
         conn.create_scalar_function(

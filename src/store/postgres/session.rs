@@ -6,6 +6,7 @@
 
 use crate::error::{DbError, DbErrorKind, StoreError, StoreResult};
 use crate::store::sql::{to_dollar, Val, Value};
+use crate::store::sql_profile;
 use postgres::types::{FromSql, IsNull, ToSql, Type};
 use postgres::{Client, Statement};
 use std::cell::{Cell, RefCell};
@@ -26,10 +27,15 @@ pub struct Session {
     stores_of: RefCell<HashMap<i64, i64>>,
     /// The store each store is a draft of (`None`: not a draft), as learned.
     drafts_of: RefCell<HashMap<i64, Option<i64>>>,
+    /// Inodes learned to be store roots (a root stays one while it exists).
+    roots: RefCell<std::collections::HashSet<i64>>,
     /// The connection failed: the engine replaces it before the next use.
     pub(super) broken: Cell<bool>,
     /// How the current transaction began.
     begun: RefCell<String>,
+    /// `MEMFS_SQL_PROFILE`: the SQL of the statement last prepared (the one
+    /// the next execute or query runs), for [`sql_profile`].
+    profiled: Option<RefCell<String>>,
 }
 
 impl Session {
@@ -42,8 +48,10 @@ impl Session {
             xid: RefCell::new(None),
             stores_of: RefCell::new(HashMap::new()),
             drafts_of: RefCell::new(HashMap::new()),
+            roots: RefCell::default(),
             broken: Cell::new(false),
             begun: RefCell::new(String::new()),
+            profiled: sql_profile::enabled().then(|| RefCell::new(String::new())),
         }
     }
 
@@ -108,6 +116,18 @@ impl Session {
         m.insert(store, base);
     }
 
+    pub fn is_cached_root(&self, ino: i64) -> bool {
+        self.roots.borrow().contains(&ino)
+    }
+
+    pub fn cache_root(&self, ino: i64) {
+        let mut m = self.roots.borrow_mut();
+        if m.len() > 100_000 {
+            m.clear();
+        }
+        m.insert(ino);
+    }
+
     pub fn cache_store_of(&self, ino: i64, store: i64) {
         let mut m = self.stores_of.borrow_mut();
         if m.len() > 200_000 {
@@ -133,8 +153,19 @@ impl Session {
     }
 
     fn raw_batch(&self, sql: &str) -> StoreResult<()> {
+        let start = std::time::Instant::now();
         let r = self.io(|c| c.batch_execute(sql));
+        if self.profiled.is_some() {
+            sql_profile::record_sql(sql, start.elapsed());
+        }
         r.map_err(|e| self.fail(e))
+    }
+
+    /// Counts one round trip of the statement last prepared.
+    fn profile(&self, start: std::time::Instant) {
+        if let Some(sql) = &self.profiled {
+            sql_profile::record_sql(&sql.borrow(), start.elapsed());
+        }
     }
 
     /// Runs `;`-separated statements (in the transaction, if one is pending).
@@ -145,6 +176,9 @@ impl Session {
 
     pub fn prepare(&self, sql: &str) -> StoreResult<Statement> {
         self.flush_begin()?;
+        if let Some(p) = &self.profiled {
+            sql.clone_into(&mut p.borrow_mut());
+        }
         if let Some(s) = self.stmts.borrow().get(sql) {
             return Ok(s.clone());
         }
@@ -161,13 +195,17 @@ impl Session {
 
     pub fn execute(&self, stmt: &Statement, vals: &[Value<'_>]) -> StoreResult<usize> {
         let params: Vec<&(dyn ToSql + Sync)> = vals.iter().map(|v| v as _).collect();
+        let start = std::time::Instant::now();
         let r = self.io(|c| c.execute(stmt, &params));
+        self.profile(start);
         r.map(|n| n as usize).map_err(|e| self.fail(e))
     }
 
     pub fn query(&self, stmt: &Statement, vals: &[Value<'_>]) -> StoreResult<Vec<postgres::Row>> {
         let params: Vec<&(dyn ToSql + Sync)> = vals.iter().map(|v| v as _).collect();
+        let start = std::time::Instant::now();
         let r = self.io(|c| c.query(stmt, &params));
+        self.profile(start);
         r.map_err(|e| self.fail(e))
     }
 
