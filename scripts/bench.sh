@@ -80,9 +80,13 @@ head -c 268435456 /dev/urandom > "$work/tmpfs/src256"
 declare -A times
 names=()
 exec 3>"$work/growth"
-for t in "${targets[@]}"; do
-  name=${t%%=*}; dir=${t#*=}; names+=("$name")
-  for _ in $(seq "$RUNS"); do
+for t in "${targets[@]}"; do names+=("${t%%=*}"); done
+# Runs interleave the targets (tmpfs, bindfs, memfs, tmpfs, ...), so that a
+# machine that slows down mid-bench slows every target alike: the ratios are
+# what the bench is for.
+for _ in $(seq "$RUNS"); do
+  for t in "${targets[@]}"; do
+    name=${t%%=*}; dir=${t#*=}
     while read -r w v; do times[$name,$w]+="$v "; done < <(run_all "$dir" "$name")
   done
 done
