@@ -95,13 +95,26 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[i
 order="create_files cat_cold cat_warm grep_r_cold stat_warm ls_l_cold rm_rf write_256M_fsync read_256M_cold git_add_commit_2000 append_1000 append_8_procs"
 echo "memfs bench: N=$N files, medians of $RUNS runs, times in ms"
 printf '%-20s' "workload"; for n in "${names[@]}"; do printf '%9s' "$n"; done
-printf '%14s%13s\n' "memfs/bindfs" "memfs/tmpfs"
+printf '%14s%13s%16s\n' "memfs/bindfs" "memfs/tmpfs" "run by run"
 for w in $order; do
   printf '%-20s' "$w"
   declare -A med=()
   for n in "${names[@]}"; do med[$n]=$(echo "${times[$n,$w]:-}" | median); printf '%9s' "${med[$n]}"; done
+  # The spread: memfs/bindfs of each run (run i of each target ran back to
+  # back), lowest to highest; a goal inside it is within this machine's noise.
   awk -v m="${med[memfs]}" -v b="${med[bindfs]}" -v t="${med[tmpfs]}" \
-    'BEGIN { printf "%14.2f%13.2f\n", m / (b > 0 ? b : 1), m / (t > 0 ? t : 1) }'
+    -v ms="${times[memfs,$w]:-}" -v bs="${times[bindfs,$w]:-}" \
+    'BEGIN {
+      printf "%14.2f%13.2f", m / (b > 0 ? b : 1), m / (t > 0 ? t : 1)
+      n = split(ms, x, " "); split(bs, y, " "); lo = ""; hi = ""
+      for (i = 1; i <= n; i++) {
+        r = x[i] / (y[i] > 0 ? y[i] : 1)
+        if (lo == "" || r < lo) lo = r
+        if (hi == "" || r > hi) hi = r
+      }
+      if (n > 0) printf "%10.2f-%.2f", lo, hi
+      printf "\n"
+    }'
 done
 growth=$(awk '{print $2}' "$work/growth" | median)
 echo "memfs database growth for 1000 appends of 100 B to a 1 MiB file: $growth bytes (median)"
