@@ -510,7 +510,6 @@ impl Txn<'_> {
         // wrote are known. (PostgreSQL draws ids from a sequence, above.)
         let known = self
             .with_cache(|c| Some((c.next_audit_id?, c.chain_heads.get(&chain)?.clone())))
-            .flatten()
             .filter(|_| self.dialect() == super::sql::Dialect::Sqlite);
         if let Some((id, head)) = known {
             return Ok((id, Some(head)));

@@ -367,7 +367,7 @@ impl Db {
 impl Txn<'_> {
     /// The key state of a store: `None` when its content is plaintext.
     pub(crate) fn store_sealing(&self, store: StoreId) -> StoreResult<Option<Arc<StoreKey>>> {
-        if let Some(Some(k)) = self.with_cache(|c| c.sealing.get(&store.0).cloned()) {
+        if let Some(k) = self.with_cache(|c| c.sealing.get(&store.0).cloned()) {
             return Ok(k);
         }
         let key = self.read_store_sealing(store)?;

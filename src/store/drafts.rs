@@ -154,7 +154,7 @@ impl Txn<'_> {
         if let Some(d) = self.conn.cached_draft_of(store.0) {
             return Ok(d.map_or(store, StoreId));
         }
-        if let Some(Some(d)) = self.with_cache(|c| c.chunk_domains.get(&store.0).copied()) {
+        if let Some(d) = self.with_cache(|c| c.chunk_domains.get(&store.0).copied()) {
             return Ok(StoreId(d));
         }
         let d: Option<Option<i64>> = self

@@ -136,8 +136,8 @@ impl<'a> Txn<'a> {
     }
 
     /// Runs `f` on the batch's cache, or this transaction's own.
-    fn with_cache<T>(&self, f: impl FnOnce(&mut batch::BatchCache) -> T) -> Option<T> {
-        Some(f(&mut self.cache.unwrap_or(&self.own_cache).borrow_mut()))
+    fn with_cache<T>(&self, f: impl FnOnce(&mut batch::BatchCache) -> T) -> T {
+        f(&mut self.cache.unwrap_or(&self.own_cache).borrow_mut())
     }
 
     /// Records `n` bytes of new content written by this change.

@@ -201,7 +201,7 @@ impl Txn<'_> {
     /// One inode, or `None` if no such inode exists.
     pub fn inode(&self, ino: Ino) -> StoreResult<Option<InodeRow>> {
         self.enter_ino(ino)?;
-        if let Some(Some(row)) = self.with_cache(|c| c.inodes.get(&ino.0).cloned()) {
+        if let Some(row) = self.with_cache(|c| c.inodes.get(&ino.0).cloned()) {
             return Ok(Some(row));
         }
         let sql = format!("SELECT {INODE_COLS} FROM inodes WHERE ino = ?1");
@@ -421,10 +421,7 @@ impl Txn<'_> {
     /// directories walked through. Only directories are cached: `ino` itself
     /// only when `is_dir` (a file may have several names).
     fn walk_path(&self, ino: Ino, is_dir: bool) -> StoreResult<Option<String>> {
-        let cached = |i: Ino| {
-            self.with_cache(|c| c.dir_paths.get(&i.0).cloned())
-                .flatten()
-        };
+        let cached = |i: Ino| self.with_cache(|c| c.dir_paths.get(&i.0).cloned());
         let mut parts: Vec<(Ino, Vec<u8>)> = Vec::new();
         let mut cur = ino;
         let mut base = None;

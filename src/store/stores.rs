@@ -252,7 +252,7 @@ impl Txn<'_> {
 
     /// Whether a store is archived (read-only for everyone).
     pub fn store_archived(&self, id: StoreId) -> StoreResult<bool> {
-        if let Some(Some(a)) = self.with_cache(|c| c.archived.get(&id.0).copied()) {
+        if let Some(a) = self.with_cache(|c| c.archived.get(&id.0).copied()) {
             return Ok(a);
         }
         let archived = self
