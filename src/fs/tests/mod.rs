@@ -529,11 +529,7 @@ fn every_change_is_audited_and_the_chain_verifies() {
         ("unlink", "dir/b.txt"),
         ("rmdir", "dir"),
     ];
-    let expect: Vec<(String, String)> = expect
-        .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect();
-    assert_eq!(mine, expect);
+    assert_eq!(mine, owned_pairs(&expect));
     assert!(entries
         .iter()
         .filter(|e| e.agent == "agent-1")
@@ -1118,12 +1114,16 @@ fn a_batch_never_audits_a_change_under_a_stale_directory_path() {
         ("create", "a/b/four"),
         ("write", "a/b/four"),
     ];
-    let want: Vec<(String, String)> = want
-        .iter()
-        .map(|(o, p)| (o.to_string(), p.to_string()))
-        .collect();
-    assert_eq!(paths, want);
+    assert_eq!(paths, owned_pairs(&want));
     fs.db.sync().unwrap();
     let n = fs.db.read(|tx| tx.verify_audit()).unwrap().unwrap();
     assert!(n >= 10, "{n}");
+}
+
+/// Expected (op, path) audit pairs as the owned strings entries hold.
+fn owned_pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(op, path)| (op.to_string(), path.to_string()))
+        .collect()
 }
