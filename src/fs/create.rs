@@ -7,7 +7,7 @@
 //! since (agents racing on `flock FILE`, `echo >> log`).
 
 use super::access;
-use super::io::{OpenMode, Opened};
+use super::io::{OpenMode, Opened, Seen};
 use super::policy::{check_new_name, check_path_len, Access};
 use super::{check_name, touch_dir, Attr, Caller, MemFs};
 use crate::error::{FsError, FsResult};
@@ -264,13 +264,21 @@ impl MemFs {
         )?;
         match made {
             Made::New(row, store, token) => {
-                let opened = self.attach_handle(row.ino, store, open, token, row.head)?;
+                let seen = Seen {
+                    head: row.head,
+                    mark: None,
+                };
+                let opened = self.attach_handle(row.ino, store, open, token, seen)?;
                 Ok((Attr::from(&row), opened))
             }
             Made::Existing(row, store) => {
                 // The lease (waiting for another writer, then EBUSY) and O_TRUNC
                 // go exactly as for open(2) of the file.
-                let opened = self.attach_handle(row.ino, store, open, None, row.head)?;
+                let seen = Seen {
+                    head: row.head,
+                    mark: None,
+                };
+                let opened = self.attach_handle(row.ino, store, open, None, seen)?;
                 match self.getattr(row.ino) {
                     Ok(attr) => Ok((attr, opened)),
                     Err(e) => {

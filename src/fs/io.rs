@@ -65,6 +65,15 @@ pub struct Opened {
     pub direct_io: bool,
 }
 
+/// What the opener read of a file before attaching a handle to it.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Seen {
+    /// The file's head.
+    pub head: Option<VersionId>,
+    /// [`Db::write_mark`](crate::store::Db::write_mark) taken before the read.
+    pub mark: Option<u64>,
+}
+
 /// A file open in this mount, shared by all its handles: descriptors in one mount
 /// see each other's staged writes, as on a local disk.
 pub(super) struct OpenFile {
@@ -167,6 +176,7 @@ impl MemFs {
                 direct_io: live,
             });
         }
+        let mark = self.db.write_mark();
         let row = self.db.read(|tx| {
             let (row, att) = self.inode(tx, ino)?;
             match row.kind {
@@ -194,12 +204,15 @@ impl MemFs {
             row.store.ok_or(FsError::NotFound)?,
             mode,
             None,
-            row.head,
+            Seen {
+                head: row.head,
+                mark,
+            },
         )
     }
 
     /// Registers a new handle on `ino`, loading its content on first open.
-    /// `seen_head` is the head the caller just read: a first open stages from
+    /// `seen.head` is the head the caller just read: a first open stages from
     /// it, and the read under the file lock below moves the staging forward if
     /// a commit came in between (one query less per open and create).
     pub(super) fn attach_handle(
@@ -208,14 +221,23 @@ impl MemFs {
         store: StoreId,
         mode: OpenMode,
         pre_lease: Option<i64>,
-        seen_head: Option<VersionId>,
+        seen: Seen,
     ) -> FsResult<Opened> {
-        let file = {
+        let seen_head = seen.head;
+        let (file, current) = {
             let mut t = self.lock_open();
             if let Some((refs, f)) = t.files.get_mut(&ino) {
                 *refs += 1;
-                f.clone()
+                (f.clone(), false)
             } else {
+                // A first open staged from `seen.head` needs no second read of
+                // the head when that head was read in the transaction that took
+                // the lease, or when this mount has written nothing since it was
+                // read (a descriptor that closed in between may have committed).
+                // A change by another mount since then ran concurrently with
+                // this open, which may take effect before it.
+                let current =
+                    pre_lease.is_some() || seen.mark.is_some_and(|m| self.db.unwritten_since(m));
                 // Load outside the table lock would be nicer, but a first open must
                 // not race a second one into two stagings; loading is one query
                 // (none when the extents are cached). A descriptor closed since the
@@ -237,7 +259,7 @@ impl MemFs {
                     lease_users: 0,
                 }));
                 t.files.insert(ino, (1, f.clone()));
-                f
+                (f, current)
             }
         };
         let leased = (mode.write && !mode.append) || mode.truncate;
@@ -255,9 +277,14 @@ impl MemFs {
             // The head read by the caller may be stale: another descriptor may have
             // committed since. Under the file lock no commit of this mount can run,
             // so this read is current, and a clean staging only ever moves forward.
-            let head = self
-                .db
-                .read(|tx| Ok::<_, FsError>(tx.inode(ino)?.and_then(|r| r.head)))?;
+            // A lease taken just now also needs it: the previous holder committed
+            // before letting go.
+            let head = if current && !(leased && pre_lease.is_none()) {
+                seen_head
+            } else {
+                self.db
+                    .read(|tx| Ok::<_, FsError>(tx.inode(ino)?.and_then(|r| r.head)))?
+            };
             if !of.staging.dirty && of.staging.base != head {
                 let ext = self.extents_of(head)?;
                 of.staging.rebase(head, ext);

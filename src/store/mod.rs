@@ -65,13 +65,17 @@ use crate::error::{StoreError, StoreResult};
 use sql::{Conn, Dialect};
 use std::cell::{Cell, RefCell};
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// A handle on the database. Cheap to share behind an `Arc`.
 pub struct Db {
     engine: Engine,
     /// The master key, keyring and unlocked store keys (see [`crypto`]).
     crypto: crypto::Crypto,
+    /// Write transactions started and finished through this handle (see
+    /// [`Db::write_mark`]).
+    writes_started: AtomicU64,
+    writes_finished: AtomicU64,
 }
 
 /// The engine under a [`Db`].
@@ -169,6 +173,8 @@ impl Db {
         Ok(Db {
             engine,
             crypto: crypto::Crypto::default(),
+            writes_started: AtomicU64::new(0),
+            writes_finished: AtomicU64::new(0),
         })
     }
 
@@ -196,6 +202,8 @@ impl Db {
         Ok(Db {
             engine,
             crypto: crypto::Crypto::default(),
+            writes_started: AtomicU64::new(0),
+            writes_finished: AtomicU64::new(0),
         })
     }
 
@@ -270,10 +278,28 @@ impl Db {
     where
         E: From<StoreError>,
     {
-        match &self.engine {
+        self.writes_started.fetch_add(1, Ordering::SeqCst);
+        let r = match &self.engine {
             Engine::Lite(l) => l.write(&self.crypto, f),
             Engine::Pg(p) => p.write(&self.crypto, f),
-        }
+        };
+        self.writes_finished.fetch_add(1, Ordering::SeqCst);
+        r
+    }
+
+    /// A mark to take before a read, when no write through this handle is
+    /// under way (`None` while one is). [`Db::unwritten_since`] then tells
+    /// whether any write through this handle has started since: if none has,
+    /// nothing this handle wrote changed what the read saw.
+    pub fn write_mark(&self) -> Option<u64> {
+        let started = self.writes_started.load(Ordering::SeqCst);
+        (self.writes_finished.load(Ordering::SeqCst) == started).then_some(started)
+    }
+
+    /// Whether no write through this handle has started since `mark` (from
+    /// [`Db::write_mark`]).
+    pub fn unwritten_since(&self, mark: u64) -> bool {
+        self.writes_started.load(Ordering::SeqCst) == mark
     }
 
     /// Runs `f` in a read transaction (one consistent snapshot). A daemon

@@ -1,9 +1,14 @@
 //! Inodes and directory entries: the namespace of every store.
 
-use super::sql::{params, OptionalExtension, Row};
+use super::sql::{params, Dialect, OptionalExtension, Row};
 use super::{to_i64, to_u64, Txn};
 use crate::error::{StoreError, StoreResult};
 use crate::ids::{Ino, StoreId, VersionId};
+use std::collections::HashMap;
+
+/// How many levels a path walk climbs before it calls the tree corrupt (a
+/// cycle in dentries).
+const WALK_LIMIT: usize = 4096;
 
 /// What an inode is. Stored as a small integer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -248,10 +253,13 @@ impl Txn<'_> {
         raw.map(|(r, kind)| r.check(kind)).transpose()
     }
 
-    /// Creates an inode. Returns its number.
+    /// Creates an inode. Returns its number. The row is cached for the rest
+    /// of the transaction (or batch), as every write of an inode row is.
     pub fn insert_inode(&self, n: &NewInode) -> StoreResult<Ino> {
         self.enter_store(n.store)?;
-        self.conn
+        let size = n.target.as_ref().map_or(0, |t| t.len() as u64);
+        let ino = self
+            .conn
             .prepare_cached(
                 "INSERT INTO inodes (store_id, kind, perm, uid, gid, nlink, size, rdev, \
                  atime_ns, mtime_ns, ctime_ns, crtime_ns, head, target) \
@@ -264,7 +272,7 @@ impl Txn<'_> {
                     n.perm,
                     n.uid,
                     n.gid,
-                    n.target.as_ref().map_or(0, |t| t.len() as i64),
+                    to_i64(size)?,
                     n.rdev,
                     n.now_ns,
                     n.target,
@@ -272,7 +280,27 @@ impl Txn<'_> {
                 ],
                 |r| r.get(0),
             )
-            .map(Ino)
+            .map(Ino)?;
+        self.conn.cache_store_of(ino.0, n.store.0);
+        let row = InodeRow {
+            ino,
+            store: Some(n.store),
+            kind: n.kind,
+            perm: n.perm,
+            uid: n.uid,
+            gid: n.gid,
+            nlink: n.nlink,
+            size,
+            rdev: n.rdev,
+            atime_ns: n.now_ns,
+            mtime_ns: n.now_ns,
+            ctime_ns: n.now_ns,
+            crtime_ns: n.now_ns,
+            head: None,
+            target: n.target.clone(),
+        };
+        self.with_cache(|c| c.inodes.insert(ino.0, row));
+        Ok(ino)
     }
 
     /// Writes back every mutable field of an inode.
@@ -390,6 +418,29 @@ impl Txn<'_> {
             .optional()
     }
 
+    /// The first entry naming `ino` (as [`parent_entry`](Self::parent_entry)
+    /// picks it) and the first entry of each directory above, up to the
+    /// first inode no entry names (a store's root), in one query: keyed by
+    /// the inode each entry names.
+    fn ancestry(&self, ino: Ino) -> StoreResult<HashMap<i64, (Ino, Vec<u8>)>> {
+        self.enter_ino(ino)?;
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "WITH RECURSIVE up(n, ino, parent, name) AS ( \
+               SELECT 0, d.ino, d.parent, d.name FROM (SELECT ino, parent, name FROM dentries \
+                 WHERE ino = ?1 ORDER BY parent, name LIMIT 1) AS d \
+               UNION ALL \
+               SELECT up.n + 1, d.ino, d.parent, d.name FROM up CROSS JOIN LATERAL \
+                 (SELECT ino, parent, name FROM dentries WHERE ino = up.parent \
+                  ORDER BY parent, name LIMIT 1) AS d \
+               WHERE up.n < {WALK_LIMIT}) \
+             SELECT ino, parent, name FROM up"
+        ))?;
+        let rows = stmt.query_map([ino.0], |r| {
+            Ok((r.get::<_, i64>(0)?, (Ino(r.get(1)?), r.get(2)?)))
+        })?;
+        rows.collect()
+    }
+
     /// Every entry naming `ino` (hard links have several).
     pub fn entries_of(&self, ino: Ino) -> StoreResult<Vec<(Ino, Vec<u8>)>> {
         self.enter_ino(ino)?;
@@ -425,15 +476,26 @@ impl Txn<'_> {
         let mut parts: Vec<(Ino, Vec<u8>)> = Vec::new();
         let mut cur = ino;
         let mut base = None;
+        // PostgreSQL: the entries up to the root in one round trip (fetched
+        // when the walk needs its first one), not one query per level.
+        let mut ancestry: Option<HashMap<i64, (Ino, Vec<u8>)>> = None;
         // Bounded walk: a cycle in dentries would be corruption, not an endless loop.
-        for _ in 0..4096 {
+        for _ in 0..WALK_LIMIT {
             if is_dir || cur != ino {
                 if let Some(p) = cached(cur) {
                     base = Some(p);
                     break;
                 }
             }
-            match self.parent_entry(cur)? {
+            let entry = if self.dialect() == Dialect::Postgres {
+                if ancestry.is_none() {
+                    ancestry = Some(self.ancestry(cur)?);
+                }
+                ancestry.as_ref().and_then(|a| a.get(&cur.0).cloned())
+            } else {
+                self.parent_entry(cur)?
+            };
+            match entry {
                 Some((parent, name)) => {
                     parts.push((cur, name));
                     cur = parent;

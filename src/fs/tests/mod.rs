@@ -1127,3 +1127,69 @@ fn owned_pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         .map(|(op, path)| (op.to_string(), path.to_string()))
         .collect()
 }
+
+/// A change is audited under the file's path from the store root, however
+/// deep: PostgreSQL walks up in one query, SQLite one level at a time. A file
+/// with several names is audited under its first entry (by parent, then
+/// name), and a renamed directory moves the paths below it.
+#[test]
+fn changes_deep_in_the_tree_are_audited_under_their_whole_path() {
+    let (fs, root) = setup();
+    let mut dir = root;
+    for name in ["a", "b", "c", "d", "e"] {
+        dir = fs.mkdir(dir, name.as_bytes(), 0o755, 0, ME).unwrap().ino;
+    }
+    let f = put(&fs, dir, "f.md", b"1");
+    let h = fs.open(f, W, ME).unwrap();
+    fs.write(h.fh, 0, b"2").unwrap();
+    fs.release(h.fh).unwrap();
+    // A second name in a directory made later (a higher inode) sorts after.
+    let z = fs.mkdir(root, b"z", 0o755, 0, ME).unwrap().ino;
+    fs.link(f, z, b"g.md", ME).unwrap();
+    let h = fs.open(f, W, ME).unwrap();
+    fs.write(h.fh, 0, b"3").unwrap();
+    fs.release(h.fh).unwrap();
+    let a = fs.lookup(root, b"a", ME).unwrap().ino;
+    let nr = RenameMode::default();
+    fs.rename(a, b"b", root, b"b2", nr, ME).unwrap();
+    let h = fs.open(f, W, ME).unwrap();
+    fs.write(h.fh, 0, b"4").unwrap();
+    fs.release(h.fh).unwrap();
+    let entries = fs
+        .db
+        .read(|tx| tx.audit_entries(&crate::store::AuditFilter::default()))
+        .unwrap();
+    let paths: Vec<(String, String)> = entries
+        .iter()
+        .rev()
+        .filter(|e| e.op == "write")
+        .map(|e| (e.op.clone(), e.path.clone().unwrap_or_default()))
+        .collect();
+    let want = [
+        ("write", "a/b/c/d/e/f.md"),
+        ("write", "a/b/c/d/e/f.md"),
+        ("write", "a/b/c/d/e/f.md"),
+        ("write", "b2/c/d/e/f.md"),
+    ];
+    assert_eq!(paths, owned_pairs(&want));
+    assert_eq!(read_all(&fs, f), b"4");
+}
+
+/// An open that read a file's head while this mount wrote nothing stages from
+/// that head without reading it again; a write in between (a descriptor that
+/// closed and committed) makes it read again.
+#[test]
+fn a_write_mark_tells_whether_this_handle_wrote_since() {
+    let (fs, root) = setup();
+    let f = put(&fs, root, "f", b"one");
+    let mark = fs.db.write_mark().unwrap();
+    assert!(fs.db.unwritten_since(mark));
+    let h = fs.open(f, R, ME).unwrap();
+    fs.release(h.fh).unwrap();
+    assert!(fs.db.unwritten_since(mark), "a read-only open wrote");
+    put(&fs, root, "f", b"two");
+    assert!(!fs.db.unwritten_since(mark));
+    let h = fs.open(f, R, ME).unwrap();
+    assert_eq!(fs.read(h.fh, 0, 10).unwrap(), b"two");
+    fs.release(h.fh).unwrap();
+}
