@@ -55,13 +55,25 @@ impl Txn<'_> {
             self.enter_chain(base)?;
         }
         // The transaction id comes back with the first lock: if the connection
-        // is lost during COMMIT, the engine asks the server how it ended.
-        let xid: String = self.conn.query_row(
+        // is lost during COMMIT, the engine asks the server how it ended. The
+        // first lock of a transaction usually is its first statement: it goes
+        // with the BEGIN, in one round trip (the keys are integers).
+        let first = self.conn.begin_with(&format!(
             "SELECT pg_current_xact_id()::text FROM \
-             (SELECT pg_advisory_xact_lock(?1::int4, ?2::int4)) AS l",
-            (CHAIN_NS, chain_key(chain)),
-            |r| r.get(0),
-        )?;
+             (SELECT pg_advisory_xact_lock({CHAIN_NS}, {})) AS l",
+            chain_key(chain)
+        ))?;
+        let xid: String = match first {
+            Some(row) => row.into_iter().next().flatten().ok_or_else(|| {
+                crate::error::StoreError::Invalid("no transaction id".into())
+            })?,
+            None => self.conn.query_row(
+                "SELECT pg_current_xact_id()::text FROM \
+                 (SELECT pg_advisory_xact_lock(?1::int4, ?2::int4)) AS l",
+                (CHAIN_NS, chain_key(chain)),
+                |r| r.get(0),
+            )?,
+        };
         self.conn.note_xid(&xid);
         self.locked.borrow_mut().push(chain);
         Ok(())

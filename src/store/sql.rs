@@ -407,6 +407,16 @@ impl<'a> Conn<'a> {
         }
     }
 
+    /// PostgreSQL, before the transaction's first statement: its `BEGIN` and
+    /// `select` (parameterless, one row) in one round trip; the row's columns
+    /// as text. `None` on SQLite or once the transaction has begun.
+    pub fn begin_with(&self, select: &str) -> StoreResult<Option<Vec<Option<String>>>> {
+        match self {
+            Conn::Lite(_) => Ok(None),
+            Conn::Pg(s) => s.begin_with(select),
+        }
+    }
+
     /// Remembers the transaction's id (see [`super::postgres`]).
     pub fn note_xid(&self, xid: &str) {
         if let Conn::Pg(s) = self {

@@ -168,6 +168,34 @@ impl Session {
         }
     }
 
+    /// When the transaction's `BEGIN` has not been sent yet: sends it with
+    /// `select` (parameterless SQL returning one row) in one round trip, and
+    /// returns that row's columns as text. `None` when the transaction had
+    /// begun already (the caller runs its statement the usual way).
+    pub fn begin_with(&self, select: &str) -> StoreResult<Option<Vec<Option<String>>>> {
+        let Some(begin) = self.pending.borrow_mut().take() else {
+            return Ok(None);
+        };
+        // The BEGIN runs even when the select fails: the transaction is then
+        // open (aborted), and the caller's ROLLBACK ends it.
+        self.open.set(true);
+        let sql = format!("{begin}; {select}");
+        let start = std::time::Instant::now();
+        let r = self.io(|c| c.simple_query(&sql));
+        if self.profiled.is_some() {
+            sql_profile::record_sql(&sql, start.elapsed());
+        }
+        let msgs = r.map_err(|e| self.fail(e))?;
+        let row = msgs.iter().find_map(|m| match m {
+            postgres::SimpleQueryMessage::Row(r) => {
+                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+            }
+            _ => None,
+        });
+        row.map(Some)
+            .ok_or_else(|| StoreError::Invalid(format!("no row from {select}")))
+    }
+
     /// Runs `;`-separated statements (in the transaction, if one is pending).
     pub fn batch(&self, sql: &str) -> StoreResult<()> {
         self.flush_begin()?;
