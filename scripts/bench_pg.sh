@@ -7,6 +7,8 @@
 #     against 4 daemons writing one store (each daemon one writer process).
 #
 #   N=2000 RUNS=1 PAR=1000    files per workload, runs, files per daemon in (2)
+#   BIN_DIR=DIR               run the binaries in DIR (say, an older build, to
+#                             compare two builds on the same machine state)
 #
 # Prints medians in ms and the PostgreSQL/SQLite ratio per workload, then the
 # parallel table. Goals (not tests): PostgreSQL within 2x of SQLite on the
@@ -18,8 +20,12 @@ RUNS=${RUNS:-1}
 PAR=${PAR:-1000}
 
 scripts/setup.sh
-cargo build --release --bins -q
-bin=$PWD/target/release
+if [ -n "${BIN_DIR:-}" ]; then
+  bin=$(cd "$BIN_DIR" && pwd)
+else
+  cargo build --release --bins -q
+  bin=$PWD/target/release
+fi
 helper=$PWD/scripts/bench_helper.py
 work=$(mktemp -d /tmp/memfs-benchpg.XXXXXX)
 pids=()

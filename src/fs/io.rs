@@ -278,13 +278,15 @@ impl MemFs {
             // committed since. Under the file lock no commit of this mount can run,
             // so this read is current, and a clean staging only ever moves forward.
             // A lease taken just now also needs it: the previous holder committed
-            // before letting go.
-            let head = if current && !(leased && pre_lease.is_none()) {
-                seen_head
-            } else {
-                self.db
-                    .read(|tx| Ok::<_, FsError>(tx.inode(ino)?.and_then(|r| r.head)))?
-            };
+            // before letting go. So does a staging that another handle, joining
+            // since, moved.
+            let head =
+                if current && !(leased && pre_lease.is_none()) && of.staging.base == seen_head {
+                    seen_head
+                } else {
+                    self.db
+                        .read(|tx| Ok::<_, FsError>(tx.inode(ino)?.and_then(|r| r.head)))?
+                };
             if !of.staging.dirty && of.staging.base != head {
                 let ext = self.extents_of(head)?;
                 of.staging.rebase(head, ext);

@@ -64,9 +64,11 @@ impl Txn<'_> {
             chain_key(chain)
         ))?;
         let xid: String = match first {
-            Some(row) => row.into_iter().next().flatten().ok_or_else(|| {
-                crate::error::StoreError::Invalid("no transaction id".into())
-            })?,
+            Some(row) => row
+                .into_iter()
+                .next()
+                .flatten()
+                .ok_or_else(|| crate::error::StoreError::Invalid("no transaction id".into()))?,
             None => self.conn.query_row(
                 "SELECT pg_current_xact_id()::text FROM \
                  (SELECT pg_advisory_xact_lock(?1::int4, ?2::int4)) AS l",
