@@ -440,17 +440,16 @@ impl Filesystem for FuseFs {
     fn open(&self, req: &Request, i: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         let _timer = crate::metrics::fuse_op("open");
         let mode = open_mode(flags.0);
-        match self.fs.open(ino(i), mode, caller(req)) {
-            Ok(o)
-                if self
-                    .fs
-                    .open_waits_for_feed(ino(i), mode, self.barrier.seen()) =>
-            {
+        match self
+            .fs
+            .open_seen(ino(i), mode, caller(req), self.barrier.seen())
+        {
+            Ok((o, true)) => {
                 let (fh, flags) = (FileHandle(o.fh), fopen_flags(&o));
                 self.barrier
                     .after_catch_up(Box::new(move || reply.opened(fh, flags)));
             }
-            Ok(o) => reply.opened(FileHandle(o.fh), fopen_flags(&o)),
+            Ok((o, false)) => reply.opened(FileHandle(o.fh), fopen_flags(&o)),
             Err(e) => reply.error(errno("open", e)),
         }
     }

@@ -151,10 +151,16 @@ impl MemFs {
     /// mount rewrote longer would read cut short. A truncating open and an
     /// append-only one read nothing cached (appends bypass the page cache).
     pub fn open_waits_for_feed(&self, ino: Ino, mode: OpenMode, seen: i64) -> bool {
-        if Self::is_virtual(ino) || mode.truncate || (mode.append && !mode.reads()) {
+        if Self::is_virtual(ino) || !Self::reads_cached_pages(mode) {
             return false;
         }
         self.changed_elsewhere(seen, Some(ino))
+    }
+
+    /// Whether a handle opened as `mode` may read what the kernel cached of
+    /// the file: not after a truncating open, nor on an append-only one.
+    pub(super) fn reads_cached_pages(mode: OpenMode) -> bool {
+        !(mode.truncate || (mode.append && !mode.reads()))
     }
 
     /// The newest change-feed position (where a new mount starts following).

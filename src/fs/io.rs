@@ -84,6 +84,10 @@ pub(super) struct OpenFile {
     pub lease: Option<i64>,
     /// Open handles that needed the lease (writers without O_APPEND).
     pub lease_users: usize,
+    /// The lease's only user gave it up in the commit of a close (FLUSH): a
+    /// later write through that handle (a descriptor dup'ed before the close
+    /// and still open) takes it again.
+    pub lease_parked: bool,
 }
 
 pub(super) struct Handle {
@@ -147,14 +151,37 @@ pub(super) fn lock_file(f: &Mutex<OpenFile>) -> MutexGuard<'_, OpenFile> {
 impl MemFs {
     /// Opens a regular file.
     pub fn open(&self, ino: Ino, mode: OpenMode, caller: Caller) -> FsResult<Opened> {
-        let r = self.open_in(ino, mode, self.stale.retrying(caller));
+        let r = self.open_in(ino, mode, self.stale.retrying(caller), None);
+        self.stale.settle(caller, true, r).map(|(o, _)| o)
+    }
+
+    /// [`open`](Self::open) for a front end that follows the change feed and
+    /// has told its kernel of changes up to position `seen`: also whether the
+    /// reply must wait until the kernel hears of other mounts' changes to the
+    /// file (see [`open_waits_for_feed`](Self::open_waits_for_feed)), asked
+    /// in the same query as the file's inode.
+    pub fn open_seen(
+        &self,
+        ino: Ino,
+        mode: OpenMode,
+        caller: Caller,
+        seen: i64,
+    ) -> FsResult<(Opened, bool)> {
+        let r = self.open_in(ino, mode, self.stale.retrying(caller), Some(seen));
         self.stale.settle(caller, true, r)
     }
 
     /// [`open`](Self::open); `orphan_ok` when the kernel reached `ino` by a fresh
     /// walk (its retry), so that a removal since then is a race a local disk
-    /// would run the same way: the inode found is opened.
-    fn open_in(&self, ino: Ino, mode: OpenMode, orphan_ok: bool) -> FsResult<Opened> {
+    /// would run the same way: the inode found is opened. With `seen`, also
+    /// whether the reply waits for the feed ([`open_seen`](Self::open_seen)).
+    fn open_in(
+        &self,
+        ino: Ino,
+        mode: OpenMode,
+        orphan_ok: bool,
+        seen: Option<i64>,
+    ) -> FsResult<(Opened, bool)> {
         if ino == Ino::ROOT {
             return Err(FsError::IsDir);
         }
@@ -170,15 +197,22 @@ impl MemFs {
             // History never changes: the kernel may keep what it cached. A
             // change feed grows: every read must reach it.
             let live = self.virt_is_live(ino);
-            return Ok(Opened {
+            let opened = Opened {
                 fh,
                 keep_cache: !live,
                 direct_io: live,
-            });
+            };
+            return Ok((opened, false));
         }
+        let seen = seen.filter(|_| Self::reads_cached_pages(mode));
         let mark = self.db.write_mark();
-        let row = self.db.read(|tx| {
-            let (row, att) = self.inode(tx, ino)?;
+        let (row, news) = self.db.read(|tx| {
+            let (row, news) = match seen {
+                Some(seq) => tx.inode_and_news(ino, seq, &self.holder)?,
+                None => (tx.inode(ino)?, false),
+            };
+            let row = row.ok_or(FsError::NotFound)?;
+            let att = self.attached_by_id(row.store.ok_or(FsError::NotFound)?)?;
             match row.kind {
                 NodeKind::File => {}
                 NodeKind::Dir => return Err(FsError::IsDir),
@@ -188,7 +222,7 @@ impl MemFs {
             if let Some(access) = mode.changes() {
                 self.check_inode_change(tx, att, ino, access)?;
             }
-            Ok::<_, FsError>(row)
+            Ok::<_, FsError>((row, news))
         })?;
         // (Checked outside the read: the open table is locked before the database.)
         if row.nlink == 0 && !orphan_ok && self.open_file(ino).is_none() {
@@ -199,7 +233,7 @@ impl MemFs {
             // look again.
             return Err(FsError::Stale(Box::new(FsError::NotFound)));
         }
-        self.attach_handle(
+        let opened = self.attach_handle(
             ino,
             row.store.ok_or(FsError::NotFound)?,
             mode,
@@ -208,7 +242,8 @@ impl MemFs {
                 head: row.head,
                 mark,
             },
-        )
+        )?;
+        Ok((opened, news))
     }
 
     /// Registers a new handle on `ino`, loading its content on first open.
@@ -257,6 +292,7 @@ impl MemFs {
                     staging,
                     lease: None,
                     lease_users: 0,
+                    lease_parked: false,
                 }));
                 t.files.insert(ino, (1, f.clone()));
                 (f, current)
@@ -273,6 +309,7 @@ impl MemFs {
                     Some(t) => Some(t),
                     None => Some(self.acquire_lease(ino, store)?),
                 };
+                of.lease_parked = false;
             }
             // The head read by the caller may be stale: another descriptor may have
             // committed since. Under the file lock no commit of this mount can run,
@@ -349,13 +386,20 @@ impl MemFs {
     /// Stages a write. `O_APPEND` handles always write at the current end.
     pub fn write(&self, fh: u64, offset: u64, data: &[u8]) -> FsResult<u32> {
         let (file, write, append) = self.handle_file(fh)?;
-        let last_end = self.lock_open().handles.get(&fh).and_then(|h| h.last_end);
+        let (last_end, leased) = self
+            .lock_open()
+            .handles
+            .get(&fh)
+            .map_or((None, false), |h| (h.last_end, h.leased));
         if !write {
             return Err(FsError::BadHandle);
         }
         let len = u32::try_from(data.len()).map_err(|_| FsError::Invalid("write too large"))?;
         {
             let mut of = lock_file(&file);
+            if leased && of.lease_parked {
+                self.unpark_lease(&mut of)?;
+            }
             let off = if append { of.staging.size } else { offset };
             let policy = self.attached_by_id(of.store)?.policy();
             let end = off.saturating_add(data.len() as u64);
@@ -399,15 +443,31 @@ impl MemFs {
         if self.virt_has_handle(fh) {
             return Ok(());
         }
-        let (file, dirty) = {
+        let (file, dirty, leased) = {
             let t = self.lock_open();
             let h = t.handles.get(&fh).ok_or(FsError::BadHandle)?;
-            (h.file.clone(), h.dirty)
+            (h.file.clone(), h.dirty, h.leased)
         };
         if !dirty {
             return Ok(());
         }
-        self.commit_file(&file)?;
+        {
+            let mut of = lock_file(&file);
+            if leased && of.lease_users == 1 && of.lease.is_some() {
+                // The lease's only user, and a close is most often its last: the
+                // lease goes in the commit's transaction, not in one of its own
+                // at RELEASE. (After a failed commit it stays, and RELEASE
+                // gives it up as before.)
+                let committed = self.commit_and_release(&mut of, "write", true);
+                if matches!(committed, Ok(Some(_))) {
+                    of.lease = None;
+                    of.lease_parked = true;
+                }
+                committed?;
+            } else {
+                self.commit(&mut of, "write")?;
+            }
+        }
         if let Some(h) = self.lock_open().handles.get_mut(&fh) {
             h.dirty = false;
             h.truncated = false;
@@ -454,6 +514,9 @@ impl MemFs {
         if handle.leased {
             let mut of = lock_file(&handle.file);
             of.lease_users = of.lease_users.saturating_sub(1);
+            if of.lease_users == 0 {
+                of.lease_parked = false;
+            }
             if of.lease_users == 0 && of.lease.is_some() {
                 // The last writer's close: commit everything staged (other append
                 // handles' bytes too, so the next holder builds on them) and give
@@ -485,6 +548,24 @@ impl MemFs {
                 t.files.remove(&ino);
             }
         }
+    }
+
+    /// Takes back the lease a close gave up (see [`OpenFile::lease_parked`])
+    /// before the handle writes again, and builds on the head as the lease
+    /// finds it (another writer may have committed in between).
+    fn unpark_lease(&self, of: &mut OpenFile) -> FsResult<()> {
+        let token = self.acquire_lease(of.ino, of.store)?;
+        of.lease = Some(token);
+        of.lease_parked = false;
+        let ino = of.ino;
+        let head = self
+            .db
+            .read(|tx| Ok::<_, FsError>(tx.inode(ino)?.and_then(|r| r.head)))?;
+        if !of.staging.dirty && of.staging.base != head {
+            let ext = self.extents_of(head)?;
+            of.staging.rebase(head, ext);
+        }
+        Ok(())
     }
 
     fn commit_file(&self, file: &Mutex<OpenFile>) -> FsResult<()> {

@@ -236,6 +236,7 @@ impl MemFs {
                     staging,
                     lease: None,
                     lease_users: 0,
+                    lease_parked: false,
                 });
                 &temp
             }

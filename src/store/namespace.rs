@@ -222,6 +222,38 @@ impl Txn<'_> {
         Ok(row)
     }
 
+    /// [`inode`](Self::inode), and whether a change-feed row after `seq` not
+    /// made by `origin` names it (as [`changed_elsewhere`](Self::changed_elsewhere)),
+    /// in one query: an open that follows the feed asks both.
+    pub fn inode_and_news(
+        &self,
+        ino: Ino,
+        seq: i64,
+        origin: &str,
+    ) -> StoreResult<(Option<InodeRow>, bool)> {
+        self.enter_ino(ino)?;
+        if let Some(row) = self.with_cache(|c| c.inodes.get(&ino.0).cloned()) {
+            return Ok((Some(row), self.changed_elsewhere(seq, origin, Some(ino))?));
+        }
+        let sql = format!(
+            "SELECT {INODE_COLS}, EXISTS (SELECT 1 FROM changes WHERE seq > ?2 \
+             AND origin IS DISTINCT FROM ?3 AND ino = ?1) FROM inodes WHERE ino = ?1"
+        );
+        let raw = self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row(params![ino.0, seq, origin], |r| {
+                Ok((inode_from_row(r)?, r.get::<_, bool>(15)?))
+            })
+            .optional()?;
+        let Some(((raw, kind), news)) = raw else {
+            return Ok((None, self.changed_elsewhere(seq, origin, Some(ino))?));
+        };
+        let row = raw.check(kind)?;
+        self.with_cache(|c| c.inodes.insert(ino.0, row.clone()));
+        Ok((Some(row), news))
+    }
+
     /// The inode `name` in directory `parent` names, if any.
     pub fn lookup(&self, parent: Ino, name: &[u8]) -> StoreResult<Option<Ino>> {
         self.enter_ino(parent)?;

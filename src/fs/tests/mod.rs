@@ -509,16 +509,8 @@ fn every_change_is_audited_and_the_chain_verifies() {
     fs.symlink(root, b"s", b"dir/b.txt", ME).unwrap();
     fs.unlink(d.ino, b"b.txt", ME).unwrap();
     fs.rmdir(root, b"dir", ME).unwrap();
-    let entries = fs
-        .db
-        .read(|tx| tx.audit_entries(&crate::store::AuditFilter::default()))
-        .unwrap();
-    let mine: Vec<(String, String)> = entries
-        .iter()
-        .rev()
-        .filter(|e| e.agent == "agent-1")
-        .map(|e| (e.op.clone(), e.path.clone().unwrap_or_default()))
-        .collect();
+    let entries = audit_all(&fs);
+    let mine = op_paths(&entries, |e| e.agent == "agent-1");
     let expect = [
         ("mkdir", "dir"),
         ("create", "dir/a.txt"),
@@ -633,6 +625,40 @@ fn appends_from_two_mounts_both_land() {
         head.hash,
         blake3::hash(b"start\nfrom b\nfrom a\n").to_hex().as_str()
     );
+}
+
+/// A close (FLUSH) that commits gives up the lease of its only user in the
+/// same transaction, so another mount may write at once; a later write
+/// through the still open handle (a descriptor dup'ed before the close) takes
+/// the lease back and builds on what the other mount committed.
+#[test]
+fn a_committing_close_gives_up_the_lease_and_a_later_write_takes_it_back() {
+    let (a, b, root) = two_mounts_with(quick_leases(30_000));
+    let ino = put(&a, root, "facts", b"v1\n");
+    let ha = a.open(ino, W, ME).unwrap();
+    a.write(ha.fh, 0, b"v2\n").unwrap();
+    a.flush(ha.fh).unwrap();
+    let live = |fs: &MemFs| fs.db.read(|tx| tx.live_lease(ino)).unwrap();
+    assert!(
+        live(&a).is_none(),
+        "the lease outlived the committing close"
+    );
+    let hb = b.open(ino, W, ME).unwrap();
+    b.write(hb.fh, 3, b"b\n").unwrap();
+    // While b holds the lease, a write through a's handle waits, then fails.
+    assert_eq!(a.write(ha.fh, 0, b"x").unwrap_err().to_errno(), libc::EBUSY);
+    b.release(hb.fh).unwrap();
+    a.write(ha.fh, 0, b"v3\n").unwrap();
+    assert_eq!(live(&a).unwrap().holder, a.holder);
+    a.release(ha.fh).unwrap();
+    assert!(live(&a).is_none());
+    assert_eq!(read_all(&a, ino), b"v3\nb\n");
+    // A close that committed nothing keeps the lease to RELEASE, as before.
+    let h = a.open(ino, W, ME).unwrap();
+    a.flush(h.fh).unwrap();
+    assert_eq!(live(&a).unwrap().holder, a.holder);
+    a.release(h.fh).unwrap();
+    assert!(live(&a).is_none());
 }
 
 #[test]
@@ -1093,16 +1119,9 @@ fn a_batch_never_audits_a_change_under_a_stale_directory_path() {
     fs.rmdir(b, b"nothing", ME).unwrap_err();
     fs.rename(a, b"b", a2, b"b", nr, ME).unwrap();
     put(&fs, b, "four", b"4");
-    let entries = fs
-        .db
-        .read(|tx| tx.audit_entries(&crate::store::AuditFilter::default()))
-        .unwrap();
-    let paths: Vec<(String, String)> = entries
-        .iter()
-        .rev()
-        .filter(|e| ["create", "write", "unlink"].contains(&e.op.as_str()))
-        .map(|e| (e.op.clone(), e.path.clone().unwrap_or_default()))
-        .collect();
+    let paths = op_paths(&audit_all(&fs), |e| {
+        ["create", "write", "unlink"].contains(&e.op.as_str())
+    });
     let want = [
         ("create", "a/b/one"),
         ("write", "a/b/one"),
@@ -1128,6 +1147,26 @@ fn owned_pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Every audit entry, newest first.
+fn audit_all(fs: &MemFs) -> Vec<crate::store::AuditEntry> {
+    fs.db
+        .read(|tx| tx.audit_entries(&crate::store::AuditFilter::default()))
+        .unwrap()
+}
+
+/// The (op, path) pairs of the entries `keep` selects, oldest first.
+fn op_paths(
+    entries: &[crate::store::AuditEntry],
+    keep: impl Fn(&crate::store::AuditEntry) -> bool,
+) -> Vec<(String, String)> {
+    entries
+        .iter()
+        .rev()
+        .filter(|e| keep(e))
+        .map(|e| (e.op.clone(), e.path.clone().unwrap_or_default()))
+        .collect()
+}
+
 /// A change is audited under the file's path from the store root, however
 /// deep: PostgreSQL walks up in one query, SQLite one level at a time. A file
 /// with several names is audited under its first entry (by parent, then
@@ -1140,31 +1179,21 @@ fn changes_deep_in_the_tree_are_audited_under_their_whole_path() {
         dir = fs.mkdir(dir, name.as_bytes(), 0o755, 0, ME).unwrap().ino;
     }
     let f = put(&fs, dir, "f.md", b"1");
-    let h = fs.open(f, W, ME).unwrap();
-    fs.write(h.fh, 0, b"2").unwrap();
-    fs.release(h.fh).unwrap();
+    let overwrite = |data: &[u8]| {
+        let h = fs.open(f, W, ME).unwrap();
+        fs.write(h.fh, 0, data).unwrap();
+        fs.release(h.fh).unwrap();
+    };
+    overwrite(b"2");
     // A second name in a directory made later (a higher inode) sorts after.
     let z = fs.mkdir(root, b"z", 0o755, 0, ME).unwrap().ino;
     fs.link(f, z, b"g.md", ME).unwrap();
-    let h = fs.open(f, W, ME).unwrap();
-    fs.write(h.fh, 0, b"3").unwrap();
-    fs.release(h.fh).unwrap();
+    overwrite(b"3");
     let a = fs.lookup(root, b"a", ME).unwrap().ino;
-    let nr = RenameMode::default();
-    fs.rename(a, b"b", root, b"b2", nr, ME).unwrap();
-    let h = fs.open(f, W, ME).unwrap();
-    fs.write(h.fh, 0, b"4").unwrap();
-    fs.release(h.fh).unwrap();
-    let entries = fs
-        .db
-        .read(|tx| tx.audit_entries(&crate::store::AuditFilter::default()))
+    fs.rename(a, b"b", root, b"b2", RenameMode::default(), ME)
         .unwrap();
-    let paths: Vec<(String, String)> = entries
-        .iter()
-        .rev()
-        .filter(|e| e.op == "write")
-        .map(|e| (e.op.clone(), e.path.clone().unwrap_or_default()))
-        .collect();
+    overwrite(b"4");
+    let paths = op_paths(&audit_all(&fs), |e| e.op == "write");
     let want = [
         ("write", "a/b/c/d/e/f.md"),
         ("write", "a/b/c/d/e/f.md"),

@@ -367,9 +367,19 @@ fn a_mount_knows_when_its_kernel_may_be_behind_another_mount() {
     // A truncating or append-only open reads nothing the kernel cached.
     assert!(!b.open_waits_for_feed(ino, mode(false, true, false, true, false), seen));
     assert!(!b.open_waits_for_feed(ino, A, seen));
+    // An open that follows the feed learns the same with the inode, in one query.
+    for (m, waits) in [(R, true), (A, false)] {
+        let (o, wait) = b.open_seen(ino, m, ME, seen).unwrap();
+        assert_eq!(wait, waits);
+        b.release(o.fh).unwrap();
+    }
     let mut since = seen;
     b.poll_changes(&mut since).unwrap();
     assert!(!b.open_waits_for_feed(ino, R, since));
+    let (o, wait) = b.open_seen(ino, R, ME, since).unwrap();
+    assert!(!wait);
+    assert_eq!(b.read(o.fh, 0, 64).unwrap(), b"longer now");
+    b.release(o.fh).unwrap();
 }
 
 #[test]
