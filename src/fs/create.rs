@@ -264,20 +264,14 @@ impl MemFs {
         )?;
         match made {
             Made::New(row, store, token) => {
-                let seen = Seen {
-                    head: row.head,
-                    mark: None,
-                };
+                let seen = Seen::unmarked(row.head);
                 let opened = self.attach_handle(row.ino, store, open, token, seen)?;
                 Ok((Attr::from(&row), opened))
             }
             Made::Existing(row, store) => {
                 // The lease (waiting for another writer, then EBUSY) and O_TRUNC
                 // go exactly as for open(2) of the file.
-                let seen = Seen {
-                    head: row.head,
-                    mark: None,
-                };
+                let seen = Seen::unmarked(row.head);
                 let opened = self.attach_handle(row.ino, store, open, None, seen)?;
                 match self.getattr(row.ino) {
                     Ok(attr) => Ok((attr, opened)),

@@ -3,7 +3,7 @@
 //! wait until those invalidations reached the kernel.
 
 use super::{MemFs, OpenMode};
-use crate::error::{FsError, FsResult};
+use crate::error::FsResult;
 use crate::ids::Ino;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
@@ -227,16 +227,7 @@ impl MemFs {
         if of.staging.dirty {
             return Ok(());
         }
-        let head = self
-            .db
-            .read(|tx| Ok::<_, FsError>(tx.inode(ino)?.and_then(|r| r.head)))?;
-        if head != of.staging.base {
-            let ext = match head {
-                Some(v) => self.db.read(|tx| tx.extents(v))?,
-                None => Default::default(),
-            };
-            of.staging.rebase(head, ext);
-        }
-        Ok(())
+        let head = self.head_of(ino)?;
+        self.follow_head(&mut of, head)
     }
 }

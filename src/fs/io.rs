@@ -74,6 +74,13 @@ pub(super) struct Seen {
     pub mark: Option<u64>,
 }
 
+impl Seen {
+    /// A head read without a write mark (in a write transaction).
+    pub fn unmarked(head: Option<VersionId>) -> Seen {
+        Seen { head, mark: None }
+    }
+}
+
 /// A file open in this mount, shared by all its handles: descriptors in one mount
 /// see each other's staged writes, as on a local disk.
 pub(super) struct OpenFile {
@@ -321,13 +328,9 @@ impl MemFs {
                 if current && !(leased && pre_lease.is_none()) && of.staging.base == seen_head {
                     seen_head
                 } else {
-                    self.db
-                        .read(|tx| Ok::<_, FsError>(tx.inode(ino)?.and_then(|r| r.head)))?
+                    self.head_of(ino)?
                 };
-            if !of.staging.dirty && of.staging.base != head {
-                let ext = self.extents_of(head)?;
-                of.staging.rebase(head, ext);
-            }
+            self.follow_head(&mut of, head)?;
             if mode.truncate && mode.write {
                 truncated = of.staging.truncate(0, now_ns())?;
             }
@@ -557,10 +560,20 @@ impl MemFs {
         let token = self.acquire_lease(of.ino, of.store)?;
         of.lease = Some(token);
         of.lease_parked = false;
-        let ino = of.ino;
-        let head = self
+        let head = self.head_of(of.ino)?;
+        self.follow_head(of, head)
+    }
+
+    /// The file's head as the database has it now.
+    pub(super) fn head_of(&self, ino: Ino) -> FsResult<Option<VersionId>> {
+        Ok(self
             .db
-            .read(|tx| Ok::<_, FsError>(tx.inode(ino)?.and_then(|r| r.head)))?;
+            .read(|tx| Ok::<_, FsError>(tx.inode(ino)?.and_then(|r| r.head)))?)
+    }
+
+    /// Moves a clean staging (nothing staged) to `head`; a clean staging only
+    /// ever moves forward, and a dirty one keeps its base (its commit decides).
+    pub(super) fn follow_head(&self, of: &mut OpenFile, head: Option<VersionId>) -> FsResult<()> {
         if !of.staging.dirty && of.staging.base != head {
             let ext = self.extents_of(head)?;
             of.staging.rebase(head, ext);

@@ -242,10 +242,7 @@ impl MemFs {
             }
         };
         let mut of = lock_file(file);
-        if !of.staging.dirty && of.staging.base != head {
-            let ext = self.extents_of(head)?;
-            of.staging.rebase(head, ext);
-        }
+        self.follow_head(&mut of, head)?;
         of.lease = Some(token);
         let done = match of.staging.truncate(size, now) {
             Ok(true) => self.commit(&mut of, "truncate").map(drop),
