@@ -566,9 +566,8 @@ impl MemFs {
 
     /// The file's head as the database has it now.
     pub(super) fn head_of(&self, ino: Ino) -> FsResult<Option<VersionId>> {
-        Ok(self
-            .db
-            .read(|tx| Ok::<_, FsError>(tx.inode(ino)?.and_then(|r| r.head)))?)
+        self.db
+            .read(|tx| Ok::<_, FsError>(tx.inode(ino)?.and_then(|r| r.head)))
     }
 
     /// Moves a clean staging (nothing staged) to `head`; a clean staging only
