@@ -8,7 +8,7 @@ use super::{Attr, Caller, MemFs};
 use crate::digest::ContentHasher;
 use crate::error::{FsError, FsResult};
 use crate::ids::{now_ns, Ino, StoreId, VersionId};
-use crate::store::{chunk_reader, Change, Extent, Extents, NewVersion, NodeKind, Txn};
+use crate::store::{chunk_parts, chunk_reader, Change, Extent, Extents, NewVersion, NodeKind, Txn};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -676,13 +676,17 @@ impl MemFs {
                 (&prefix[..0], base_len)
             };
             let mut unhashed = prefix.len();
-            chunk_reader(std::io::Read::chain(prefix, st_ref.tail_reader()), |c| {
+            let each = |c: &[u8]| {
                 let skip = unhashed.min(c.len());
                 unhashed -= skip;
                 h.update(&c[skip..]);
                 tail.push(tx.put_chunk(store, c)?);
                 Ok(())
-            })?;
+            };
+            match st_ref.tail_in_memory() {
+                Some(bytes) => chunk_parts(prefix, bytes, each)?,
+                None => chunk_reader(std::io::Read::chain(prefix, st_ref.tail_reader()), each)?,
+            }
             let base_len = chunk_from;
             let zeros = st_ref.size - st_ref.dirty_from - st_ref.tail_len();
             if zeros > 0 {
@@ -706,12 +710,13 @@ impl MemFs {
             if !att.writable() || tx.store_archived(store)? {
                 return Err(FsError::ReadOnly("store is read-only or archived"));
             }
-            let (vid, size) = tx.insert_version(&NewVersion {
+            let (vid, size, flat) = tx.insert_version_as_stored(&NewVersion {
                 ino,
                 store,
                 base,
                 base_len,
                 tail: tail.clone(),
+                base_full: Some(base_ext.as_ref().unwrap_or(&st_ref.base_ext)),
                 hash,
                 sha256: Some(digests.sha256),
                 op: vop,
@@ -770,11 +775,18 @@ impl MemFs {
                     head_ext,
                 });
             }
-            let mut ext = base_ext.unwrap_or_else(|| st_ref.base_ext.clone());
-            ext.truncate(base_len);
-            for e in tail {
-                ext.push(e);
-            }
+            let ext = match flat {
+                // Stored flat: cache what was stored, not what was composed.
+                Some(stored) => Extents::from_items(stored),
+                None => {
+                    let mut ext = base_ext.unwrap_or_else(|| st_ref.base_ext.clone());
+                    ext.truncate(base_len);
+                    for e in tail {
+                        ext.push(e);
+                    }
+                    ext
+                }
+            };
             Ok(Outcome::Committed(vid, ext, Box::new(h), kernel_may_differ))
         })?;
         match outcome {

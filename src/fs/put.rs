@@ -486,6 +486,7 @@ impl MemFs {
             base: None,
             base_len: 0,
             tail,
+            base_full: None,
             hash: digests.blake3,
             sha256: Some(digests.sha256),
             op,

@@ -55,6 +55,7 @@ impl MemFs {
                 base: None,
                 base_len: 0,
                 tail: ext.items().to_vec(),
+                base_full: None,
                 hash,
                 sha256,
                 op: "rollback",

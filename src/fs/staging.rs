@@ -113,6 +113,14 @@ impl Staging {
         }
     }
 
+    /// The staged bytes after `dirty_from`, when they are held in memory.
+    pub fn tail_in_memory(&self) -> Option<&[u8]> {
+        match &self.tail {
+            Tail::Mem(v) => Some(v),
+            Tail::File { .. } => None,
+        }
+    }
+
     pub fn tail_len(&self) -> u64 {
         self.tail.len()
     }

@@ -59,6 +59,7 @@ fn commit(
         base,
         base_len: base_len as u64,
         tail,
+        base_full: None,
         hash: blake3::hash(content),
         sha256: None,
         op: "write",

@@ -473,6 +473,7 @@ fn build(
                 base: None,
                 base_len: 0,
                 tail: c.extents.clone(),
+                base_full: None,
                 hash: blake3::Hash::from_hex(&v.hash).map_err(|_| bad_hash(&v.hash))?,
                 // Computed once on first use (`Txn::version_sha256`).
                 sha256: None,
@@ -498,6 +499,7 @@ fn build(
                 base: None,
                 base_len: 0,
                 tail: c.extents.clone(),
+                base_full: None,
                 hash: blake3::Hash::from_hex(hash).map_err(|_| bad_hash(hash))?,
                 sha256: None,
                 op: &h.op,

@@ -40,6 +40,15 @@ impl Extents {
         Self::default()
     }
 
+    /// The extents `items`, in order.
+    pub fn from_items(items: impl IntoIterator<Item = Extent>) -> Self {
+        let mut out = Self::new();
+        for e in items {
+            out.push(e);
+        }
+        out
+    }
+
     pub fn size(&self) -> u64 {
         self.size
     }
@@ -126,6 +135,9 @@ pub struct NewVersion<'a> {
     pub base: Option<VersionId>,
     pub base_len: u64,
     pub tail: Vec<Extent>,
+    /// `base`'s whole extent list, when the writer holds it: a version at the
+    /// depth limit is stored flat, and this saves walking `base`'s chain for it.
+    pub base_full: Option<&'a Extents>,
     pub hash: blake3::Hash,
     /// SHA-256 of the whole content, when the writer computed it.
     pub sha256: Option<[u8; 32]>,
@@ -149,6 +161,32 @@ pub fn chunk_reader(
     for chunk in fastcdc::v2020::StreamCDC::new(source, MIN_CHUNK, AVG_CHUNK, MAX_CHUNK) {
         let chunk = chunk.map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?;
         each(&chunk.data)?;
+    }
+    Ok(())
+}
+
+/// Cuts `prefix` followed by `tail` into content-defined chunks, like
+/// [`chunk_reader`] on the two chained, calling `each` on every chunk in order.
+/// Small inputs (a commit of a few appended lines) are cut in memory: the
+/// streaming cutter allocates and zeroes a buffer of [`MAX_CHUNK`] for each call,
+/// which cost more than cutting and storing a 100-byte append. Both cutters
+/// place boundaries alike, so the chunks and their dedupe do not change.
+pub fn chunk_parts(
+    prefix: &[u8],
+    tail: &[u8],
+    mut each: impl FnMut(&[u8]) -> StoreResult<()>,
+) -> StoreResult<()> {
+    if prefix.is_empty() {
+        for c in chunk_bytes(tail) {
+            each(c)?;
+        }
+        return Ok(());
+    }
+    let mut joined = Vec::with_capacity(prefix.len() + tail.len());
+    joined.extend_from_slice(prefix);
+    joined.extend_from_slice(tail);
+    for c in chunk_bytes(&joined) {
+        each(c)?;
     }
     Ok(())
 }
@@ -331,10 +369,10 @@ impl Txn<'_> {
 
     /// One version's metadata.
     pub fn version(&self, id: VersionId) -> StoreResult<VersionRow> {
-        let sql = format!("SELECT {VERSION_COLS} FROM versions WHERE id = ?1");
+        let sql = sql_once!("SELECT {VERSION_COLS} FROM versions WHERE id = ?1");
         let raw = self
             .conn
-            .prepare_cached(&sql)?
+            .prepare_cached(sql)?
             .query_row([id.0], version_from_row)
             .optional()?
             .ok_or_else(|| StoreError::NotFound(format!("version {id}")))?;
@@ -374,8 +412,8 @@ impl Txn<'_> {
     /// The versions one inode made itself, oldest first.
     pub fn own_versions_of(&self, ino: Ino) -> StoreResult<Vec<VersionRow>> {
         self.enter_ino(ino)?;
-        let sql = format!("SELECT {VERSION_COLS} FROM versions WHERE ino = ?1 ORDER BY id");
-        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let sql = sql_once!("SELECT {VERSION_COLS} FROM versions WHERE ino = ?1 ORDER BY id");
+        let mut stmt = self.conn.prepare_cached(sql)?;
         let rows = stmt.query_map([ino.0], version_from_row)?;
         let mut out = Vec::new();
         for r in rows {
@@ -651,6 +689,20 @@ impl Txn<'_> {
     /// Inserts a new version row (the caller points the inode's head at it).
     /// Returns its id and size.
     pub fn insert_version(&self, nv: &NewVersion<'_>) -> StoreResult<(VersionId, u64)> {
+        self.insert_version_as_stored(nv)
+            .map(|(id, size, _)| (id, size))
+    }
+
+    /// [`insert_version`](Self::insert_version), and the version's whole
+    /// extent list when it was stored flat at the depth limit: its small
+    /// extents were then re-chunked, so the list differs from `base`'s with
+    /// `tail` appended. A caller that caches extents must cache these: the
+    /// chunks of the list it composed itself may be used by no version, and
+    /// garbage collection may delete them.
+    pub fn insert_version_as_stored(
+        &self,
+        nv: &NewVersion<'_>,
+    ) -> StoreResult<(VersionId, u64, Option<Vec<Extent>>)> {
         self.enter_store(nv.store)?;
         let (mut base, mut base_len, mut own, depth) = match nv.base {
             Some(b) if nv.base_len > 0 => {
@@ -669,7 +721,16 @@ impl Txn<'_> {
             _ => (None, 0, nv.tail.clone(), 0),
         };
         if let (true, Some(b)) = (depth > MAX_DEPTH, base) {
-            let mut full = self.extents(b)?;
+            let mut full = match nv.base_full {
+                Some(f) => {
+                    debug_assert!(
+                        f.items() == self.extents(b)?.items(),
+                        "base_full is not {b}'s extents"
+                    );
+                    f.clone()
+                }
+                None => self.extents(b)?,
+            };
             full.truncate(base_len);
             for e in own {
                 full.push(e);
@@ -679,6 +740,7 @@ impl Txn<'_> {
             base_len = 0;
         }
         let size = base_len + own.iter().map(|e| e.len).sum::<u64>();
+        let flat = (base.is_none() && nv.base.is_some() && nv.base_len > 0).then(|| own.clone());
         let depth = if base.is_some() { depth } else { 0 };
         let id: i64 = self
             .conn
@@ -708,7 +770,7 @@ impl Txn<'_> {
                 ],
                 |r| r.get(0),
             )?;
-        Ok((VersionId(id), size))
+        Ok((VersionId(id), size, flat))
     }
 
     /// Re-chunks runs of small extents (left by many tiny appends) into normal chunks.
@@ -768,6 +830,43 @@ mod tests {
             },
         ];
         assert_eq!(decode_extents(&encode_extents(&items)).unwrap(), items);
+    }
+
+    #[test]
+    fn cutting_in_memory_places_the_streaming_boundaries() {
+        // Pseudo-random bytes, so content-defined boundaries fall inside.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let data: Vec<u8> = (0..300_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        for (split, end) in [
+            (0, 0),
+            (0, 100),
+            (0, 300_000),
+            (5_000, 5_100),
+            (70_000, 300_000),
+        ] {
+            let (prefix, tail) = (&data[..split], &data[split..end]);
+            let mut streamed = Vec::new();
+            chunk_reader(std::io::Read::chain(prefix, tail), |c| {
+                streamed.push(c.to_vec());
+                Ok(())
+            })
+            .unwrap();
+            let mut cut = Vec::new();
+            chunk_parts(prefix, tail, |c| {
+                cut.push(c.to_vec());
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(cut, streamed, "prefix {split}, end {end}");
+            assert_eq!(cut.concat(), &data[..end]);
+        }
     }
 
     #[test]

@@ -167,10 +167,11 @@ impl Txn<'_> {
     /// The live lease on `ino`, if any.
     pub fn live_lease(&self, ino: Ino) -> StoreResult<Option<LeaseRow>> {
         self.enter_ino(ino)?;
-        let sql =
-            format!("SELECT {LEASE_COLS} FROM leases WHERE ino = ?1 AND expires_ns > memfs_now()");
+        let sql = sql_once!(
+            "SELECT {LEASE_COLS} FROM leases WHERE ino = ?1 AND expires_ns > memfs_now()"
+        );
         self.conn
-            .prepare_cached(&sql)?
+            .prepare_cached(sql)?
             .query_row([ino.0], lease_from_row)
             .optional()
     }

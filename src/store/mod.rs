@@ -12,6 +12,16 @@
 //! engines accept ([`sql`]); the engines differ in how a closure becomes a
 //! transaction ([`sqlite`], [`postgres`]).
 
+/// A statement's text, formatted once per process: hot statements are built
+/// from column lists, and formatting them on every call (a lookup, an open)
+/// cost more than the statement cache's lookup of the finished text.
+macro_rules! sql_once {
+    ($($fmt:tt)*) => {{
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| format!($($fmt)*));
+        SQL.as_str()
+    }};
+}
+
 mod audit;
 pub mod backup;
 pub mod batch;
@@ -42,8 +52,8 @@ pub mod transfer;
 
 pub use audit::{AuditEntry, AuditFilter, ChainBreak, Change, FeedRow};
 pub use content::{
-    chunk_bytes, chunk_reader, Extent, Extents, NewVersion, VersionRow, AVG_CHUNK, MAX_CHUNK,
-    MIN_CHUNK,
+    chunk_bytes, chunk_parts, chunk_reader, Extent, Extents, NewVersion, VersionRow, AVG_CHUNK,
+    MAX_CHUNK, MIN_CHUNK,
 };
 pub use drafts::{draft_store_name, BaseEntry, BaseRow, DraftReason, DraftRow, NewDraft};
 pub use file_versions::{FileVersion, FileVersionFilter, FileVersionKind};

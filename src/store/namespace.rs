@@ -87,6 +87,15 @@ pub struct NewInode {
 const INODE_COLS: &str = "ino, store_id, kind, perm, uid, gid, nlink, size, rdev, \
      atime_ns, mtime_ns, ctime_ns, crtime_ns, head, target";
 
+/// [`INODE_COLS`], each qualified by `table`.
+fn inode_cols_of(table: &str) -> String {
+    INODE_COLS
+        .split(", ")
+        .map(|c| format!("{table}.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn inode_from_row(r: &Row<'_>) -> StoreResult<(InodeRowRaw, i64)> {
     inode_from_row_at(r, 0)
 }
@@ -174,17 +183,13 @@ impl Txn<'_> {
     /// head: one query per directory for listings.
     pub fn dir_listing(&self, dir: Ino) -> StoreResult<Vec<ListedEntry>> {
         self.enter_ino(dir)?;
-        let sql = format!(
+        let sql = sql_once!(
             "SELECT d.name, v.sha256, {} FROM dentries d JOIN inodes i ON i.ino = d.ino \
              LEFT JOIN versions v ON v.id = i.head \
              WHERE d.parent = ?1 AND i.kind IN (1, 2) ORDER BY d.name",
-            INODE_COLS
-                .split(", ")
-                .map(|c| format!("i.{c}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            inode_cols_of("i")
         );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let mut stmt = self.conn.prepare_cached(sql)?;
         let rows = stmt.query_map([dir.0], |r| {
             let name: Vec<u8> = r.get(0)?;
             let sha: Option<Vec<u8>> = r.get(1)?;
@@ -209,10 +214,10 @@ impl Txn<'_> {
         if let Some(row) = self.with_cache(|c| c.inodes.get(&ino.0).cloned()) {
             return Ok(Some(row));
         }
-        let sql = format!("SELECT {INODE_COLS} FROM inodes WHERE ino = ?1");
+        let sql = sql_once!("SELECT {INODE_COLS} FROM inodes WHERE ino = ?1");
         let raw = self
             .conn
-            .prepare_cached(&sql)?
+            .prepare_cached(sql)?
             .query_row([ino.0], inode_from_row)
             .optional()?;
         let row = raw.map(|(r, kind)| r.check(kind)).transpose()?;
@@ -235,13 +240,13 @@ impl Txn<'_> {
         if let Some(row) = self.with_cache(|c| c.inodes.get(&ino.0).cloned()) {
             return Ok((Some(row), self.changed_elsewhere(seq, origin, Some(ino))?));
         }
-        let sql = format!(
+        let sql = sql_once!(
             "SELECT {INODE_COLS}, EXISTS (SELECT 1 FROM changes WHERE seq > ?2 \
              AND origin IS DISTINCT FROM ?3 AND ino = ?1) FROM inodes WHERE ino = ?1"
         );
         let raw = self
             .conn
-            .prepare_cached(&sql)?
+            .prepare_cached(sql)?
             .query_row(params![ino.0, seq, origin], |r| {
                 Ok((inode_from_row(r)?, r.get::<_, bool>(15)?))
             })
@@ -268,18 +273,14 @@ impl Txn<'_> {
     /// The inode `name` in `parent` names, with its metadata, in one query.
     pub fn lookup_inode(&self, parent: Ino, name: &[u8]) -> StoreResult<Option<InodeRow>> {
         self.enter_ino(parent)?;
-        let sql = format!(
+        let sql = sql_once!(
             "SELECT {} FROM dentries d JOIN inodes i ON i.ino = d.ino \
              WHERE d.parent = ?1 AND d.name = ?2",
-            INODE_COLS
-                .split(", ")
-                .map(|c| format!("i.{c}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            inode_cols_of("i")
         );
         let raw = self
             .conn
-            .prepare_cached(&sql)?
+            .prepare_cached(sql)?
             .query_row(params![parent.0, name], inode_from_row)
             .optional()?;
         raw.map(|(r, kind)| r.check(kind)).transpose()
@@ -456,7 +457,7 @@ impl Txn<'_> {
     /// the inode each entry names.
     fn ancestry(&self, ino: Ino) -> StoreResult<HashMap<i64, (Ino, Vec<u8>)>> {
         self.enter_ino(ino)?;
-        let mut stmt = self.conn.prepare_cached(&format!(
+        let mut stmt = self.conn.prepare_cached(sql_once!(
             "WITH RECURSIVE up(n, ino, parent, name) AS ( \
                SELECT 0, d.ino, d.parent, d.name FROM (SELECT ino, parent, name FROM dentries \
                  WHERE ino = ?1 ORDER BY parent, name LIMIT 1) AS d \

@@ -606,6 +606,7 @@ mod tests {
                         base,
                         base_len,
                         tail,
+                        base_full: None,
                         hash: blake3::hash(&full),
                         sha256: None,
                         op: "write",

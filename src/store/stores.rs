@@ -493,30 +493,30 @@ impl Txn<'_> {
     }
 
     pub fn store_by_id(&self, id: StoreId) -> StoreResult<Option<StoreRow>> {
-        let sql = format!("SELECT {STORE_COLS} FROM stores WHERE id = ?1");
+        let sql = sql_once!("SELECT {STORE_COLS} FROM stores WHERE id = ?1");
         let raw = self
             .conn
-            .prepare_cached(&sql)?
+            .prepare_cached(sql)?
             .query_row([id.0], store_from_row)
             .optional()?;
         raw.map(finish).transpose()
     }
 
     pub fn store_by_api_id(&self, api_id: &str) -> StoreResult<Option<StoreRow>> {
-        let sql = format!("SELECT {STORE_COLS} FROM stores WHERE api_id = ?1");
+        let sql = sql_once!("SELECT {STORE_COLS} FROM stores WHERE api_id = ?1");
         let raw = self
             .conn
-            .prepare_cached(&sql)?
+            .prepare_cached(sql)?
             .query_row([api_id], store_from_row)
             .optional()?;
         raw.map(finish).transpose()
     }
 
     pub fn store_by_name(&self, name: &str) -> StoreResult<Option<StoreRow>> {
-        let sql = format!("SELECT {STORE_COLS} FROM stores WHERE name = ?1");
+        let sql = sql_once!("SELECT {STORE_COLS} FROM stores WHERE name = ?1");
         let raw = self
             .conn
-            .prepare_cached(&sql)?
+            .prepare_cached(sql)?
             .query_row([name], store_from_row)
             .optional()?;
         raw.map(finish).transpose()

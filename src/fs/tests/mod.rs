@@ -200,6 +200,52 @@ fn long_append_chains_are_flattened_and_still_read_right() {
 }
 
 #[test]
+fn a_flattened_append_reads_from_what_was_stored_once_unused_chunks_are_gone() {
+    // At the depth limit a version is stored flat and its small appended
+    // extents are re-chunked, so the chunk the last append wrote may be used by
+    // no version. The mount must serve the file from the stored list: after
+    // retention deletes the unused chunks, the composed list would name a
+    // chunk that no longer exists.
+    let (fs, root) = setup();
+    let store = fs.attached()[0].store.id;
+    let ino = put(&fs, root, "f", b"start\n");
+    let mut expect = b"start\n".to_vec();
+    for i in 0..70 {
+        let o = fs.open(ino, A, ME).unwrap();
+        let line = format!("line {i}\n");
+        fs.write(o.fh, 0, line.as_bytes()).unwrap();
+        fs.release(o.fh).unwrap();
+        expect.extend_from_slice(line.as_bytes());
+    }
+    let vs = versions(&fs, ino);
+    assert!(
+        vs.iter().skip(1).any(|v| v.base.is_none()),
+        "no version was stored flat"
+    );
+    let who = fs.who.clone();
+    let removal = fs
+        .db
+        .write(|tx| {
+            tx.expire_versions(
+                store,
+                &[vs[1].id],
+                &crate::retention::Retention::default(),
+                &who,
+                now_ns(),
+            )
+        })
+        .unwrap();
+    assert!(removal.chunks_deleted > 0, "no unused chunk was deleted");
+    assert_eq!(read_all(&fs, ino), expect);
+    // And the next append builds on the stored list.
+    let o = fs.open(ino, A, ME).unwrap();
+    fs.write(o.fh, 0, b"after\n").unwrap();
+    fs.release(o.fh).unwrap();
+    expect.extend_from_slice(b"after\n");
+    assert_eq!(read_all(&fs, ino), expect);
+}
+
+#[test]
 fn random_offsets_read_back_and_middle_edits_dedup() {
     let (fs, root) = setup();
     let store = fs.attached()[0].store.id;

@@ -241,6 +241,7 @@ fn trimming_a_chunk_of_an_encrypted_store_keeps_it_sealed() {
                 base,
                 base_len,
                 tail,
+                base_full: None,
                 hash,
                 sha256: None,
                 op: "write",
