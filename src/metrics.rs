@@ -41,6 +41,8 @@ static GC_PASSES: Counter = Counter::new();
 static GC_VERSIONS: Counter = Counter::new();
 static GC_BYTES: Counter = Counter::new();
 static READY: AtomicBool = AtomicBool::new(false);
+static COMMIT_PHASES: LazyLock<Family<Histogram>> =
+    LazyLock::new(|| Family::new(&["phase"], || Histogram::new(LATENCY)));
 static HTTP_REQUESTS: LazyLock<Family<Counter>> =
     LazyLock::new(|| Family::new(&["route", "status"], Counter::new));
 static HTTP_LATENCY: LazyLock<Family<Histogram>> =
@@ -66,6 +68,65 @@ pub fn fuse_op(op: &'static str) -> FuseTimer {
     FuseTimer {
         op,
         start: Instant::now(),
+    }
+}
+
+/// The phases of committing a file's staged bytes (at close, fsync or
+/// unmount), in the order they run.
+#[derive(Clone, Copy, Debug)]
+pub enum CommitPhase {
+    /// Content rules, the hash of the unchanged prefix, the bytes to re-cut.
+    Prepare,
+    /// From asking for the transaction to cutting chunks: the connection,
+    /// the inode row and path, the lease and fence checks.
+    Begin,
+    /// Cutting the new bytes into chunks, hashing and storing them.
+    Chunks,
+    /// The version row (and the store's byte quota).
+    Version,
+    /// The inode row, the audit entry and the change-feed row.
+    Audit,
+    /// Ending the change's transaction (on SQLite, its savepoint in the open
+    /// batch, whose COMMIT runs on the committer's thread).
+    End,
+    /// After the transaction: the caches and the staging moved to the new head.
+    Finish,
+}
+
+impl CommitPhase {
+    fn label(self) -> &'static str {
+        match self {
+            CommitPhase::Prepare => "prepare",
+            CommitPhase::Begin => "begin",
+            CommitPhase::Chunks => "chunks",
+            CommitPhase::Version => "version",
+            CommitPhase::Audit => "audit",
+            CommitPhase::End => "end",
+            CommitPhase::Finish => "finish",
+        }
+    }
+}
+
+/// Times one commit phase by phase: each [`lap`](Self::lap) ends the phase
+/// that began at the previous lap (or at [`commit_phases`]).
+pub struct CommitTimer {
+    last: std::cell::Cell<Instant>,
+}
+
+impl CommitTimer {
+    pub fn lap(&self, phase: CommitPhase) {
+        let now = Instant::now();
+        COMMIT_PHASES
+            .with(&[phase.label()])
+            .observe(now.duration_since(self.last.get()).as_secs_f64());
+        self.last.set(now);
+    }
+}
+
+/// Starts timing a commit's phases.
+pub fn commit_phases() -> CommitTimer {
+    CommitTimer {
+        last: std::cell::Cell::new(Instant::now()),
     }
 }
 
@@ -266,6 +327,12 @@ pub fn render() -> String {
         "memfs_http_request_duration_seconds",
         "Time from an HTTP request to its answer, by route.",
         &HTTP_LATENCY,
+    );
+    e.histograms(
+        "memfs_commit_phase_duration_seconds",
+        "Time committed file writes spent in each phase (prepare, begin, chunks, version, \
+         audit, end, finish).",
+        &COMMIT_PHASES,
     );
     e.counter(
         "memfs_batch_commits_total",

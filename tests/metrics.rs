@@ -200,6 +200,14 @@ fn metrics_move_as_the_workload_says() {
         delta("memfs_fuse_errors_total{op=\"open\",errno=\"EBUSY\"}"),
         1.0
     );
+    for phase in [
+        "prepare", "begin", "chunks", "version", "audit", "end", "finish",
+    ] {
+        let key = format!("memfs_commit_phase_duration_seconds_count{{phase=\"{phase}\"}}");
+        assert_eq!(delta(&key), 20.0, "one commit of each new file: {key}");
+        let sum = format!("memfs_commit_phase_duration_seconds_sum{{phase=\"{phase}\"}}");
+        assert!(delta(&sum) > 0.0, "{sum}");
+    }
     assert!(delta("memfs_batch_commits_total") >= 1.0);
     assert!(
         delta("memfs_batch_changes_total") >= 40.0,

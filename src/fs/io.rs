@@ -8,6 +8,7 @@ use super::{Attr, Caller, MemFs};
 use crate::digest::ContentHasher;
 use crate::error::{FsError, FsResult};
 use crate::ids::{now_ns, Ino, StoreId, VersionId};
+use crate::metrics::CommitPhase;
 use crate::store::{chunk_parts, chunk_reader, Change, Extent, Extents, NewVersion, NodeKind, Txn};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -620,6 +621,7 @@ impl MemFs {
                 FsError::Quota("store byte quota")
             });
         }
+        let timer = crate::metrics::commit_phases();
         let (guard_detail, replaced) = self.guard(of)?;
         let (ino, store, lease) = (of.ino, of.store, of.lease);
         let mut lease_lost = false;
@@ -629,6 +631,7 @@ impl MemFs {
             None => st.hash_base_prefix(&self.db, st.dirty_from)?,
         };
         let (aligned, prefix) = st.commit_start(&self.db)?;
+        timer.lap(CommitPhase::Prepare);
         let now = now_ns();
         let st_ref: &Staging = st;
         let outcome = self.db.write(|tx| {
@@ -666,6 +669,7 @@ impl MemFs {
                 } else {
                     (st_ref.base, st_ref.dirty_from, hasher, None, true)
                 };
+            timer.lap(CommitPhase::Begin);
             let mut tail: Vec<Extent> = Vec::new();
             // The re-chunked bytes start at `aligned` (a base chunk boundary) unless
             // re-basing an append; the hash already covers everything before
@@ -702,6 +706,7 @@ impl MemFs {
                     len: zeros,
                 });
             }
+            timer.lap(CommitPhase::Chunks);
             let digests = h.finalize();
             let hash = digests.blake3;
             let kernel_may_differ = base != st_ref.base || st_ref.appends_only;
@@ -731,6 +736,7 @@ impl MemFs {
                     return Err(FsError::Quota("store byte quota"));
                 }
             }
+            timer.lap(CommitPhase::Version);
             let mut detail = serde_json::json!({"size": size, "hash": hash.to_hex().as_str()});
             if let Some(serde_json::Value::Object(extra)) = &guard_detail {
                 for (k, v) in extra {
@@ -764,6 +770,7 @@ impl MemFs {
                     ..Default::default()
                 },
             )?;
+            timer.lap(CommitPhase::Audit);
             if conflict {
                 let head_ext = match row.head {
                     Some(v) => tx.extents(v)?,
@@ -789,6 +796,7 @@ impl MemFs {
             };
             Ok(Outcome::Committed(vid, ext, Box::new(h), kernel_may_differ))
         })?;
+        timer.lap(CommitPhase::End);
         match outcome {
             Outcome::Committed(vid, ext, h, kernel_may_differ) => {
                 let size = ext.size();
@@ -810,6 +818,7 @@ impl MemFs {
                     // The kernel cached the bytes as written, not as stored.
                     self.forget_kernel_view(store, ino);
                 }
+                timer.lap(CommitPhase::Finish);
                 Ok(Some(vid))
             }
             Outcome::Conflict {
