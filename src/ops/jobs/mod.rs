@@ -227,6 +227,13 @@ pub struct StartedJob {
     pub who: Identity,
 }
 
+/// What a job produced, between making its result and recording its status.
+struct Ending {
+    j: JobRow,
+    draft: Option<StoreRow>,
+    result: Result<crate::ids::StoreId, JobError>,
+}
+
 /// How a job's command ended, as the runner saw it.
 #[derive(Clone, Debug)]
 pub enum Outcome {
@@ -806,10 +813,25 @@ impl Ops {
         config: &Config,
         tmp: &Path,
     ) -> OpResult<()> {
+        match self.job_result(id, outcome, config, tmp)? {
+            Some(ending) => self.end_job(id, ending),
+            None => Ok(()),
+        }
+    }
+
+    /// The first half of [`finish_job`](Self::finish_job): what job `id`
+    /// produced (a `create_new` job's new store is made here), before its
+    /// status changes. `None` if the job is gone.
+    fn job_result(
+        &self,
+        id: &str,
+        outcome: &Outcome,
+        config: &Config,
+        tmp: &Path,
+    ) -> OpResult<Option<Ending>> {
         let Some(j) = self.job_row(id)? else {
-            return Ok(());
+            return Ok(None);
         };
-        let who = job_identity(&j);
         let s = stored(&j)?;
         let canceled = status_of(&j)? == JobStatus::Canceled;
         let draft = match j.draft {
@@ -827,6 +849,19 @@ impl Ops {
             (Outcome::Failed(e), _, _) => Err(e.clone()),
             _ => Err(JobError::internal("canceled")),
         };
+        Ok(Some(Ending { j, draft, result }))
+    }
+
+    /// The second half of [`finish_job`](Self::finish_job): job `id`'s
+    /// status, and its draft discarded unless it is the result.
+    fn end_job(&self, id: &str, ending: Ending) -> OpResult<()> {
+        let Ending { j, draft, result } = ending;
+        let who = job_identity(&j);
+        // A store made for the job that is not its draft: a create_new result.
+        let made = match &result {
+            Ok(out) if Some(*out) != j.draft => Some(*out),
+            _ => None,
+        };
         // The status changes in one transaction with the check for a cancel
         // that came meanwhile (canceled stays: a final state never changes).
         let ended_as = self.write_tx(|tx| {
@@ -836,6 +871,11 @@ impl Ops {
             if j.status == JobStatus::Canceled.as_str() {
                 j.draft = None;
                 tx.update_job(&j)?;
+                // Canceled while its new store was made: nobody was given
+                // that store, and the cancel takes it back with it.
+                if let Some(row) = made.map(|out| tx.store_by_id(out)).transpose()?.flatten() {
+                    tx.delete_store(&row, &who, now_ns())?;
+                }
                 return Ok(Some(JobStatus::Canceled));
             }
             let status = match &result {
@@ -871,14 +911,12 @@ impl Ops {
                 tracing::error!(job = id, error = %e, "cannot discard a dream's draft");
             }
         }
-        if let (Some(JobStatus::Canceled), Ok(out)) = (ended_as, &result) {
-            if Some(*out) != j.draft {
-                tracing::warn!(
-                    job = id,
-                    store = out.0,
-                    "a dream was canceled as its new store was made; that store stays"
-                );
-            }
+        if let (Some(JobStatus::Canceled), Some(out)) = (ended_as, made) {
+            tracing::info!(
+                job = id,
+                store = out.0,
+                "a dream was canceled as its new store was made; that store was deleted"
+            );
         }
         Ok(())
     }

@@ -369,6 +369,41 @@ fn a_create_new_job_ends_in_a_new_store_with_the_drafts_content() {
 }
 
 #[test]
+fn a_create_new_job_canceled_while_its_store_is_made_leaves_no_store() {
+    let ops = setup();
+    let j = ops
+        .create_job(&admin(), &req(OutputBehavior::CreateNew), "t")
+        .unwrap();
+    let s = ops.start_job(&j.id, "t").unwrap().unwrap();
+    let p = Principal::operator(s.who.clone());
+    ops.create_memory(&p, &s.draft.name, "/summary.md", "one file\n", false)
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    // The new store is made; the cancel comes before the status is recorded.
+    let ending = ops
+        .job_result(&j.id, &Outcome::Succeeded, &Config::default(), tmp.path())
+        .unwrap()
+        .unwrap();
+    let made = *ending.result.as_ref().unwrap();
+    assert!(ops.read(|tx| tx.store_by_id(made)).unwrap().is_some());
+    ops.cancel_job(&admin(), &j.id).unwrap();
+    ops.end_job(&j.id, ending).unwrap();
+    let c = ops.job(&admin(), &j.id).unwrap();
+    assert_eq!(c.status, JobStatus::Canceled);
+    assert!(c.outputs.is_empty() && c.draft.is_none() && c.error.is_none());
+    assert!(
+        ops.read(|tx| tx.store_by_id(made)).unwrap().is_none(),
+        "the canceled dream's new store stayed"
+    );
+    assert!(ops.list_drafts(&admin(), Some("kb")).unwrap().is_empty());
+    // The input store is untouched.
+    assert!(ops
+        .live_file(&admin(), "kb", "summary.md")
+        .unwrap()
+        .is_none());
+}
+
+#[test]
 fn a_failed_job_says_why_and_leaves_no_draft() {
     let ops = setup();
     let j = ops
