@@ -14,7 +14,7 @@ pub mod registry;
 pub use http::{router, MetricsServer};
 
 use crate::store::Db;
-use registry::{Counter, Exposition, Family, Gauge, Histogram, LATENCY};
+use registry::{Counter, Exposition, Family, Gauge, Histogram, LATENCY, PHASE};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{LazyLock, Mutex};
@@ -42,7 +42,7 @@ static GC_VERSIONS: Counter = Counter::new();
 static GC_BYTES: Counter = Counter::new();
 static READY: AtomicBool = AtomicBool::new(false);
 static COMMIT_PHASES: LazyLock<Family<Histogram>> =
-    LazyLock::new(|| Family::new(&["phase"], || Histogram::new(LATENCY)));
+    LazyLock::new(|| Family::new(&["phase"], || Histogram::new(PHASE)));
 static HTTP_REQUESTS: LazyLock<Family<Counter>> =
     LazyLock::new(|| Family::new(&["route", "status"], Counter::new));
 static HTTP_LATENCY: LazyLock<Family<Histogram>> =

@@ -63,6 +63,12 @@ pub const LATENCY: &[f64] = &[
     1.0, 2.5, 5.0, 10.0,
 ];
 
+/// Buckets for the parts of one request, from 2 µs to 100 ms, in seconds.
+pub const PHASE: &[f64] = &[
+    0.000_002, 0.000_005, 0.000_01, 0.000_02, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.01,
+    0.1,
+];
+
 impl Histogram {
     pub fn new(bounds: &'static [f64]) -> Histogram {
         Histogram {
