@@ -20,12 +20,7 @@ RUNS=${RUNS:-1}
 PAR=${PAR:-1000}
 
 scripts/setup.sh
-if [ -n "${BIN_DIR:-}" ]; then
-  bin=$(cd "$BIN_DIR" && pwd)
-else
-  cargo build --release --bins -q
-  bin=$PWD/target/release
-fi
+source scripts/release_bins.sh
 helper=$PWD/scripts/bench_helper.py
 work=$(mktemp -d /tmp/memfs-benchpg.XXXXXX)
 pids=()

@@ -17,12 +17,7 @@ RUNS=${RUNS:-3}
 PORT=${PORT:-9939}
 
 scripts/setup.sh
-if [ -n "${BIN_DIR:-}" ]; then
-  bin=$(cd "$BIN_DIR" && pwd)
-else
-  cargo build --release --bins -q
-  bin=$PWD/target/release
-fi
+source scripts/release_bins.sh
 helper=$PWD/scripts/bench_helper.py
 work=$(mktemp -d /tmp/memfs-phases.XXXXXX)
 pid=
