@@ -170,18 +170,24 @@ fn appends_cost_about_the_appended_bytes() {
     assert_eq!(head.hash, blake3::hash(&expect).to_hex().as_str());
 }
 
-#[test]
-fn long_append_chains_are_flattened_and_still_read_right() {
-    let (fs, root) = setup();
-    let ino = put(&fs, root, "f", b"start\n");
-    let mut expect = b"start\n".to_vec();
-    for i in 0..300 {
+/// Appends `n` lines to `ino`, each through an open, a write and a close of
+/// its own (one version each), and to `expect`.
+fn append_lines(fs: &MemFs, ino: Ino, n: usize, expect: &mut Vec<u8>) {
+    for i in 0..n {
         let o = fs.open(ino, A, ME).unwrap();
         let line = format!("line {i}\n");
         fs.write(o.fh, 0, line.as_bytes()).unwrap();
         fs.release(o.fh).unwrap();
         expect.extend_from_slice(line.as_bytes());
     }
+}
+
+#[test]
+fn long_append_chains_are_flattened_and_still_read_right() {
+    let (fs, root) = setup();
+    let ino = put(&fs, root, "f", b"start\n");
+    let mut expect = b"start\n".to_vec();
+    append_lines(&fs, ino, 300, &mut expect);
     let vs = versions(&fs, ino);
     assert!(vs.iter().all(|v| v.depth <= 64), "chain depth unbounded");
     assert!(
@@ -210,13 +216,7 @@ fn a_flattened_append_reads_from_what_was_stored_once_unused_chunks_are_gone() {
     let store = fs.attached()[0].store.id;
     let ino = put(&fs, root, "f", b"start\n");
     let mut expect = b"start\n".to_vec();
-    for i in 0..70 {
-        let o = fs.open(ino, A, ME).unwrap();
-        let line = format!("line {i}\n");
-        fs.write(o.fh, 0, line.as_bytes()).unwrap();
-        fs.release(o.fh).unwrap();
-        expect.extend_from_slice(line.as_bytes());
-    }
+    append_lines(&fs, ino, 70, &mut expect);
     let vs = versions(&fs, ino);
     assert!(
         vs.iter().skip(1).any(|v| v.base.is_none()),

@@ -337,9 +337,8 @@ fn an_update_existing_job_ends_in_its_draft_and_the_store_is_unchanged() {
     );
 }
 
-#[test]
-fn a_create_new_job_ends_in_a_new_store_with_the_drafts_content() {
-    let ops = setup();
+/// A running `create_new` job whose command wrote `summary.md` in its draft.
+fn running_create_new_job(ops: &Ops) -> JobView {
     let j = ops
         .create_job(&admin(), &req(OutputBehavior::CreateNew), "t")
         .unwrap();
@@ -347,6 +346,13 @@ fn a_create_new_job_ends_in_a_new_store_with_the_drafts_content() {
     let p = Principal::operator(s.who.clone());
     ops.create_memory(&p, &s.draft.name, "/summary.md", "one file\n", false)
         .unwrap();
+    j
+}
+
+#[test]
+fn a_create_new_job_ends_in_a_new_store_with_the_drafts_content() {
+    let ops = setup();
+    let j = running_create_new_job(&ops);
     let tmp = tempfile::tempdir().unwrap();
     ops.finish_job(&j.id, &Outcome::Succeeded, &Config::default(), tmp.path())
         .unwrap();
@@ -371,13 +377,7 @@ fn a_create_new_job_ends_in_a_new_store_with_the_drafts_content() {
 #[test]
 fn a_create_new_job_canceled_while_its_store_is_made_leaves_no_store() {
     let ops = setup();
-    let j = ops
-        .create_job(&admin(), &req(OutputBehavior::CreateNew), "t")
-        .unwrap();
-    let s = ops.start_job(&j.id, "t").unwrap().unwrap();
-    let p = Principal::operator(s.who.clone());
-    ops.create_memory(&p, &s.draft.name, "/summary.md", "one file\n", false)
-        .unwrap();
+    let j = running_create_new_job(&ops);
     let tmp = tempfile::tempdir().unwrap();
     // The new store is made; the cancel comes before the status is recorded.
     let ending = ops
