@@ -123,7 +123,12 @@ fn a_command_that_rewrites_notes_into_one_file_ends_in_a_reviewable_draft() {
         .any(|c| c.path == "all.md" && c.change == "added"));
     no_job_mounts(&env);
     assert!(!env.path().join("jobs").join(&job.id).exists());
+    // The runner beats in the database, so servers on other hosts can tell it
+    // is alive; its row goes when it stops.
+    let ttl = 30 * 1_000_000_000;
+    assert!(ops.runner_heard_from(runner.token(), 0).unwrap());
     runner.shutdown();
+    assert!(!ops.runner_heard_from(runner.token(), ttl).unwrap());
 }
 
 #[test]

@@ -14,8 +14,8 @@ pub fn migrate(config: &Config, to: &Path, force: bool, json: bool) -> Result<()
     let live = transfer::live_holders(&src)?;
     if live > 0 && !force {
         bail!(
-            "{live} mount(s) are live on {}: stop them first (their changes after the copy \
-             would be lost), or give --force",
+            "{live} mount(s) or server(s) running dreams are live on {}: stop them first \
+             (their changes after the copy would be lost), or give --force",
             src.location()
         );
     }

@@ -94,6 +94,8 @@ pub struct Runner {
     /// Jobs holding a run slot.
     slots: (Mutex<usize>, Condvar),
     shutting_down: AtomicBool,
+    /// The thread that keeps this runner's heartbeat (when it can run jobs).
+    beating: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for Runner {
@@ -111,10 +113,10 @@ fn host_name() -> String {
         .unwrap_or_else(|_| "localhost".into())
 }
 
-/// Whether the runner `token` names is alive: a process on this host that
-/// is still there. A runner on another host is taken as alive (its own
-/// server judges it at its start).
-fn runner_alive(token: &str, me: &str) -> bool {
+/// Whether the runner `token` names is alive: on this host, a process that
+/// is still there; on another host, one `heard_from` says beat lately (its
+/// holder row in the database).
+fn runner_alive(token: &str, me: &str, heard_from: impl Fn(&str) -> bool) -> bool {
     if token == me {
         return true;
     }
@@ -123,7 +125,7 @@ fn runner_alive(token: &str, me: &str) -> bool {
         return false;
     };
     if host != host_name() {
-        return true;
+        return heard_from(token);
     }
     // Alive: the process is there and runs the same program (a pid reused
     // by another program does not keep a dead server's jobs running).
@@ -139,6 +141,35 @@ fn runner_alive(token: &str, me: &str) -> bool {
         (Some(_), None) => true,
         // Not ours to read (another user's process): alive if it is there.
         (None, _) => Path::new(&format!("/proc/{p}")).exists(),
+    }
+}
+
+/// A runner's heartbeat thread: beats `every` (a third of its TTL) until
+/// the server stops or the runner is dropped, recovering the jobs of runners
+/// that stopped beating; then removes the runner's row.
+fn heartbeat(runner: std::sync::Weak<Runner>, every: Duration, ops: &Ops, token: &str) {
+    let step = Duration::from_millis(100);
+    'beats: loop {
+        let until = Instant::now() + every;
+        while Instant::now() < until {
+            match runner.upgrade() {
+                Some(r) if !r.shutting_down.load(Ordering::Relaxed) => {}
+                _ => break 'beats,
+            }
+            std::thread::sleep(step.min(until.saturating_duration_since(Instant::now())));
+        }
+        let Some(r) = runner.upgrade() else {
+            break;
+        };
+        if let Err(e) = ops.runner_heartbeat(token, r.ttl_ns()) {
+            tracing::error!(error = %e, "cannot renew the dream runner's heartbeat");
+        }
+        if let Err(e) = r.recover() {
+            tracing::error!(error = %e, "cannot recover the dreams of stopped servers");
+        }
+    }
+    if let Err(e) = ops.runner_gone(token) {
+        tracing::warn!(error = %e, "cannot remove the dream runner's heartbeat row");
     }
 }
 
@@ -177,15 +208,52 @@ impl Runner {
             jobs: Mutex::new(HashMap::new()),
             slots: (Mutex::new(0), Condvar::new()),
             shutting_down: AtomicBool::new(false),
+            beating: Mutex::new(None),
         });
-        let me = runner.token.clone();
-        let recovered = runner.ops.recover_jobs(|t| runner_alive(t, &me))?;
+        runner.recover()?;
+        if runner.configured() {
+            runner
+                .ops
+                .runner_heartbeat(&runner.token, runner.ttl_ns())?;
+            let (beat, ops, token) = (
+                Arc::downgrade(&runner),
+                runner.ops.clone(),
+                runner.token.clone(),
+            );
+            let every = Duration::from_nanos((runner.ttl_ns() / 3).max(1) as u64);
+            let t = std::thread::Builder::new()
+                .name("dream-heartbeat".into())
+                .spawn(move || heartbeat(beat, every, &ops, &token))?;
+            *runner.beating.lock().unwrap_or_else(|p| p.into_inner()) = Some(t);
+        }
+        Ok(runner)
+    }
+
+    /// How long this runner counts as alive after a heartbeat: a mount's
+    /// lease TTL. Servers on other hosts fail its jobs after twice that.
+    fn ttl_ns(&self) -> i64 {
+        crate::store::ttl_ns(secs(self.config.daemon.lease_ttl_secs))
+    }
+
+    /// Fails the jobs of runners that are gone: on this host a server process
+    /// that is no longer there, on another host one not heard from for two
+    /// TTLs. Their commands are killed and their directories removed, as
+    /// far as they are on this host.
+    fn recover(&self) -> anyhow::Result<()> {
+        let grace = self.ttl_ns();
+        let heard_from = |t: &str| {
+            // A database that cannot answer says nothing about the runner.
+            self.ops.runner_heard_from(t, grace).unwrap_or(true)
+        };
+        let recovered = self
+            .ops
+            .recover_jobs(|t| runner_alive(t, &self.token, heard_from))?;
         for id in recovered {
             tracing::warn!(job = %id, "a dream's server stopped while it ran: marked failed");
             process::sweep(&id);
-            runner.clean_dir(&id);
+            self.clean_dir(&id);
         }
-        Ok(runner)
+        Ok(())
     }
 
     /// What `create_job` records as the job's runner.
@@ -261,6 +329,14 @@ impl Runner {
             if let Some(t) = t {
                 let _ = t.join();
             }
+        }
+        let beat = self
+            .beating
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(t) = beat {
+            let _ = t.join();
         }
     }
 
@@ -535,8 +611,22 @@ pub fn file_name_of(session: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::default_dir;
+    use super::{default_dir, host_name, runner_alive};
     use std::path::Path;
+
+    #[test]
+    fn a_runner_elsewhere_is_alive_while_heard_from_and_one_here_while_its_process_is() {
+        let me = format!("{}:{}:mine", host_name(), std::process::id());
+        assert!(runner_alive(&me, &me, |_| false));
+        // Another host: only its heartbeat can tell.
+        assert!(runner_alive("elsewhere.example:7:aa", &me, |t| t
+            == "elsewhere.example:7:aa"));
+        assert!(!runner_alive("elsewhere.example:7:aa", &me, |_| false));
+        // This host: the process decides, whatever the database says.
+        let gone = format!("{}:{}:old", host_name(), u32::MAX - 1);
+        assert!(!runner_alive(&gone, &me, |_| true));
+        assert!(!runner_alive("not a token", &me, |_| true));
+    }
 
     #[test]
     fn jobs_go_beside_an_sqlite_database_and_never_under_a_url() {

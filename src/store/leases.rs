@@ -114,6 +114,19 @@ impl Txn<'_> {
         Ok(())
     }
 
+    /// Whether holder `id` is registered and was alive, by the database's
+    /// clock, at most `grace_ns` ago.
+    pub fn holder_alive(&self, id: &str, grace_ns: i64) -> StoreResult<bool> {
+        let alive: Option<i64> = self
+            .conn
+            .prepare_cached(
+                "SELECT 1 FROM holders WHERE id = ?1 AND alive_until_ns > memfs_now() - ?2",
+            )?
+            .query_row(params![id, grace_ns], |r| r.get(0))
+            .optional()?;
+        Ok(alive.is_some())
+    }
+
     /// Extends a holder's life and all its leases by `ttl_ns`, registering it
     /// again if it was reaped (its daemon was cut off from the database for
     /// longer than a TTL). Returns how many leases were renewed.

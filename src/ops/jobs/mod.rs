@@ -385,6 +385,16 @@ pub fn draft_name(id: &str) -> String {
     format!("dream-{hex}")
 }
 
+/// The holder row a job runner keeps alive (no leases, no locks: only its
+/// liveness, which servers on other hosts read).
+fn runner_holder(token: &str) -> crate::store::HolderInfo {
+    crate::store::HolderInfo {
+        id: token.to_string(),
+        who: Identity::new("memfs-serve", "dream-runner", None),
+        pid: std::process::id(),
+    }
+}
+
 /// The identity job `j`'s writes are attributed to.
 pub fn job_identity(j: &JobRow) -> Identity {
     Identity::new(&j.agent, &j.id, j.user.as_deref())
@@ -868,15 +878,24 @@ impl Ops {
             let Some(mut j) = tx.job(id)? else {
                 return Ok(None);
             };
-            if j.status == JobStatus::Canceled.as_str() {
+            let ended_elsewhere = if j.status == JobStatus::Canceled.as_str() {
                 j.draft = None;
                 tx.update_job(&j)?;
-                // Canceled while its new store was made: nobody was given
-                // that store, and the cancel takes it back with it.
+                Some(JobStatus::Canceled)
+            } else if j.status == JobStatus::Failed.as_str() {
+                // Failed by another server that took this one for dead (it
+                // was not heard from for longer than its grace).
+                Some(JobStatus::Failed)
+            } else {
+                None
+            };
+            if let Some(status) = ended_elsewhere {
+                // Ended meanwhile while its new store was made: nobody was
+                // given that store, and it goes with the job.
                 if let Some(row) = made.map(|out| tx.store_by_id(out)).transpose()?.flatten() {
                     tx.delete_store(&row, &who, now_ns())?;
                 }
-                return Ok(Some(JobStatus::Canceled));
+                return Ok(Some(status));
             }
             let status = match &result {
                 Ok(out) => {
@@ -911,11 +930,11 @@ impl Ops {
                 tracing::error!(job = id, error = %e, "cannot discard a dream's draft");
             }
         }
-        if let (Some(JobStatus::Canceled), Some(out)) = (ended_as, made) {
+        if let (Some(JobStatus::Canceled | JobStatus::Failed), Some(out)) = (ended_as, made) {
             tracing::info!(
                 job = id,
                 store = out.0,
-                "a dream was canceled as its new store was made; that store was deleted"
+                "a dream ended elsewhere as its new store was made; that store was deleted"
             );
         }
         Ok(())
@@ -1008,6 +1027,27 @@ impl Ops {
     /// At a server's start: every job whose runner `alive` says is gone is
     /// failed (if it had not ended), its draft discarded unless it is the
     /// result, and marked stopped. Returns the jobs so treated.
+    /// Registers this server's job runner `token` as alive for `ttl_ns` (a
+    /// holder row, as a mount's), so servers on other hosts can tell it from
+    /// a dead one; again every third of the TTL, to stay alive.
+    pub fn runner_heartbeat(&self, token: &str, ttl_ns: i64) -> OpResult<()> {
+        let me = runner_holder(token);
+        self.write_tx(|tx| {
+            tx.renew_holder(&me, ttl_ns)?;
+            Ok(())
+        })
+    }
+
+    /// Whether runner `token` (on any host) was alive at most `grace_ns` ago.
+    pub fn runner_heard_from(&self, token: &str, grace_ns: i64) -> OpResult<bool> {
+        self.read(|tx| tx.holder_alive(token, grace_ns))
+    }
+
+    /// This server's job runner stops: its holder row goes.
+    pub fn runner_gone(&self, token: &str) -> OpResult<()> {
+        self.write_tx(|tx| tx.remove_holder(token))
+    }
+
     pub fn recover_jobs(&self, alive: impl Fn(&str) -> bool) -> OpResult<Vec<String>> {
         let stale: Vec<JobRow> = self
             .read(|tx| tx.unstopped_jobs())?

@@ -449,6 +449,69 @@ fn a_job_canceled_while_running_discards_its_draft() {
 }
 
 #[test]
+fn a_runner_is_heard_from_while_it_beats_and_for_its_grace() {
+    let ops = setup();
+    let ttl = 60 * 1_000_000_000;
+    ops.runner_heartbeat("far:7:aa", ttl).unwrap();
+    assert!(ops.runner_heard_from("far:7:aa", 0).unwrap());
+    assert!(
+        !ops.runner_heard_from("far:8:bb", ttl).unwrap(),
+        "never beat"
+    );
+    // Its last beat ran out a TTL ago: gone after a grace shorter than that.
+    ops.runner_heartbeat("far:9:cc", -ttl).unwrap();
+    assert!(!ops.runner_heard_from("far:9:cc", ttl / 2).unwrap());
+    assert!(ops.runner_heard_from("far:9:cc", 2 * ttl).unwrap());
+    ops.runner_gone("far:7:aa").unwrap();
+    assert!(!ops.runner_heard_from("far:7:aa", ttl).unwrap());
+    // Jobs of a runner not heard from fail; those of one that beats do not.
+    let dead = ops
+        .create_job(&admin(), &req(OutputBehavior::UpdateExisting), "far:9:cc")
+        .unwrap();
+    ops.start_job(&dead.id, "far:9:cc").unwrap().unwrap();
+    ops.runner_heartbeat("far:10:dd", ttl).unwrap();
+    let alive = ops
+        .create_job(&admin(), &req(OutputBehavior::CreateNew), "far:10:dd")
+        .unwrap();
+    let got = ops
+        .recover_jobs(|t| ops.runner_heard_from(t, ttl / 2).unwrap())
+        .unwrap();
+    assert_eq!(got, vec![dead.id.clone()]);
+    assert_eq!(
+        ops.job(&admin(), &dead.id).unwrap().status,
+        JobStatus::Failed
+    );
+    assert_eq!(
+        ops.job(&admin(), &alive.id).unwrap().status,
+        JobStatus::Pending
+    );
+    assert!(ops.list_drafts(&admin(), Some("kb")).unwrap().is_empty());
+}
+
+#[test]
+fn a_dream_failed_elsewhere_as_its_new_store_was_made_leaves_no_store() {
+    let ops = setup();
+    let j = running_create_new_job(&ops);
+    let tmp = tempfile::tempdir().unwrap();
+    let ending = ops
+        .job_result(&j.id, &Outcome::Succeeded, &Config::default(), tmp.path())
+        .unwrap()
+        .unwrap();
+    let made = *ending.result.as_ref().unwrap();
+    // Another server took this one for dead and failed the job meanwhile.
+    let got = ops.recover_jobs(|_| false).unwrap();
+    assert_eq!(got, vec![j.id.clone()]);
+    ops.end_job(&j.id, ending).unwrap();
+    let f = ops.job(&admin(), &j.id).unwrap();
+    assert_eq!(f.status, JobStatus::Failed, "a final state never changes");
+    assert!(f.outputs.is_empty());
+    assert!(
+        ops.read(|tx| tx.store_by_id(made)).unwrap().is_none(),
+        "the failed dream's new store stayed"
+    );
+}
+
+#[test]
 fn jobs_of_a_dead_runner_fail_at_the_next_start() {
     let ops = setup();
     let running = ops
