@@ -374,17 +374,24 @@ fn a_create_new_job_ends_in_a_new_store_with_the_drafts_content() {
     assert!(ops.list_drafts(&admin(), Some("kb")).unwrap().is_empty());
 }
 
+/// A succeeded `create_new` job whose new store is made and whose status is
+/// not recorded yet: the moment a cancel or another server may come in.
+fn store_made_not_ended(ops: &Ops, id: &str) -> (Ending, crate::ids::StoreId) {
+    let tmp = tempfile::tempdir().unwrap();
+    let ending = ops
+        .job_result(id, &Outcome::Succeeded, &Config::default(), tmp.path())
+        .unwrap()
+        .unwrap();
+    let made = *ending.result.as_ref().unwrap();
+    (ending, made)
+}
+
 #[test]
 fn a_create_new_job_canceled_while_its_store_is_made_leaves_no_store() {
     let ops = setup();
     let j = running_create_new_job(&ops);
-    let tmp = tempfile::tempdir().unwrap();
     // The new store is made; the cancel comes before the status is recorded.
-    let ending = ops
-        .job_result(&j.id, &Outcome::Succeeded, &Config::default(), tmp.path())
-        .unwrap()
-        .unwrap();
-    let made = *ending.result.as_ref().unwrap();
+    let (ending, made) = store_made_not_ended(&ops, &j.id);
     assert!(ops.read(|tx| tx.store_by_id(made)).unwrap().is_some());
     ops.cancel_job(&admin(), &j.id).unwrap();
     ops.end_job(&j.id, ending).unwrap();
@@ -492,12 +499,7 @@ fn a_runner_is_heard_from_while_it_beats_and_for_its_grace() {
 fn a_dream_failed_elsewhere_as_its_new_store_was_made_leaves_no_store() {
     let ops = setup();
     let j = running_create_new_job(&ops);
-    let tmp = tempfile::tempdir().unwrap();
-    let ending = ops
-        .job_result(&j.id, &Outcome::Succeeded, &Config::default(), tmp.path())
-        .unwrap()
-        .unwrap();
-    let made = *ending.result.as_ref().unwrap();
+    let (ending, made) = store_made_not_ended(&ops, &j.id);
     // Another server took this one for dead and failed the job meanwhile.
     let got = ops.recover_jobs(|_| false).unwrap();
     assert_eq!(got, vec![j.id.clone()]);
